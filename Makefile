@@ -1,0 +1,53 @@
+# Coedit: `make run` sets up and serves on SQLite; `make test` sets up and runs every check.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DB ?= data/coedit.db
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) package.json package-lock.json $(wildcard tsconfig.json) $(wildcard web/build.mjs)
+
+.PHONY: run test setup lint typecheck unit e2e bench clean
+
+run: $(VENV)/.installed web/dist/.built
+	$(PY) -m server serve --host $(HOST) --port $(PORT) --db $(DB)
+
+test: setup lint typecheck
+	$(PY) -m pytest -q tests e2e
+
+setup: $(VENV)/.installed web/dist/.built
+	@bash scripts/ensure-chromium
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check server tests e2e bench
+	$(VENV)/bin/ruff format --check server tests e2e bench
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy
+
+unit: $(VENV)/.installed
+	$(PY) -m pytest -q tests
+
+e2e: setup
+	$(PY) -m pytest -q e2e
+
+bench: $(VENV)/.installed node_modules/.installed
+	$(PY) -m bench
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+web/dist/.built: node_modules/.installed $(WEB_SOURCES)
+	npm run build
+	touch $@
+
+clean:
+	rm -rf $(VENV) node_modules web/dist

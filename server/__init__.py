@@ -1,0 +1,1 @@
+"""Coedit: a self-hosted collaborative editing server speaking the y-websocket protocol."""

@@ -1,0 +1,80 @@
+"""Frozen server settings from flags and COEDIT_* environment variables; imports nothing of ours."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+MIB = 1024 * 1024
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+class SettingsError(ValueError):
+    """A setting has a value the server cannot run with."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    db: Path = Path("data/coedit.db")
+    # FULL survives power loss; NORMAL in WAL mode only survives process crashes.
+    synchronous: str = "FULL"
+    web_dist: Path = field(default_factory=lambda: REPO_ROOT / "web" / "dist")
+    log_level: str = "info"
+    max_message_bytes: int = 16 * MIB
+    # A peer further behind than this is closed (1013) instead of growing server memory.
+    send_buffer_bytes: int = 4 * MIB
+    # Real clients own one awareness id per tab; a few leave room for reconnect overlap.
+    max_awareness_ids: int = 4
+    # Sync step 1 returns the whole document, so it is the cheapest way to burn our CPU.
+    step1_per_second: float = 5.0
+    step1_burst: int = 20
+    unload_grace_seconds: float = 5.0
+    compact_idle_seconds: float = 2.0
+    compact_max_rows: int = 1000
+    compact_max_bytes: int = 1 * MIB
+
+    def __post_init__(self) -> None:
+        if self.synchronous.upper() not in SYNCHRONOUS_MODES:
+            choices = ", ".join(SYNCHRONOUS_MODES)
+            raise SettingsError(f"synchronous must be one of {choices}, got {self.synchronous!r}")
+        object.__setattr__(self, "synchronous", self.synchronous.upper())
+        if not 0 <= self.port <= 65535:
+            raise SettingsError(f"port must be 0..65535, got {self.port}")
+        if self.max_message_bytes < 1024:
+            raise SettingsError("max_message_bytes must be at least 1024")
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
+        """Return a copy with the given fields replaced (None values are ignored)."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read COEDIT_<FIELD> variables, e.g. COEDIT_DB=/var/lib/coedit.db COEDIT_PORT=9000."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"COEDIT_{f.name.upper()}")
+            if raw is None:
+                continue
+            values[f.name] = _convert(f.name, f.type, raw)
+        return cls(**values)
+
+
+def _convert(name: str, annotation: object, raw: str) -> Any:
+    kind = str(annotation)
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "Path":
+            return Path(raw)
+    except ValueError as exc:
+        raise SettingsError(f"COEDIT_{name.upper()}={raw!r} is not a valid {kind}") from exc
+    return raw

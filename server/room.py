@@ -1,0 +1,254 @@
+"""One live document: its pycrdt Doc, awareness states and peers; defines the Peer seam.
+
+Must not import starlette, aiosqlite or uvicorn: a Room only talks to `Peer`s and a `DocumentStore`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pycrdt import Doc, Map
+
+from .config import Settings
+from .protocol import (
+    AwarenessEntry,
+    AwarenessUpdate,
+    Message,
+    ProtocolError,
+    QueryAwareness,
+    SyncStep1,
+    SyncStep2,
+    SyncUpdate,
+    encode_awareness,
+    encode_awareness_entries,
+    encode_sync_step1,
+    encode_sync_step2,
+    encode_update,
+)
+from .store.base import DocName, DocumentStore
+
+log = logging.getLogger("coedit.room")
+
+EMPTY_UPDATE = b"\x00\x00"
+CLOSE_POLICY = 1008
+CLOSE_INTERNAL = 1011
+CLOSE_INVALID_PAYLOAD = 1007
+
+
+class Peer(Protocol):
+    """A connected client as the room sees it; the transport owns queueing and closing."""
+
+    @property
+    def label(self) -> str: ...
+
+    def send(self, frame: bytes) -> None:
+        """Queue a frame without blocking; a transport that is too far behind closes itself."""
+
+    def close(self, code: int, reason: str) -> None:
+        """Ask the transport to close with this WebSocket close code."""
+
+
+@dataclass(slots=True)
+class _PeerState:
+    awareness_ids: set[int] = field(default_factory=set)
+    tokens: float = 0.0
+    refilled_at: float = 0.0
+
+
+@dataclass(slots=True)
+class _AwarenessState:
+    clock: int
+    state: str
+    owner: Peer | None
+
+
+class Room:
+    """Applies, persists and relays one document's messages; updates are relayed after commit."""
+
+    def __init__(
+        self,
+        name: DocName,
+        doc: Doc[Any],
+        store: DocumentStore,
+        settings: Settings,
+        *,
+        on_change: Callable[[Room], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.doc = doc
+        self.store = store
+        self.settings = settings
+        self.peers: dict[Peer, _PeerState] = {}
+        self.awareness: dict[int, _AwarenessState] = {}
+        self.failed = False
+        # Rows and bytes appended since the last compaction, for the compaction thresholds.
+        self.log_rows = 0
+        self.log_bytes = 0
+        self.stored_title = ""
+        # Future of the newest append: replies computed now may only leave once it has committed.
+        self._tail: asyncio.Future[None] | None = None
+        self._on_change = on_change
+        self._clock = clock
+
+    @property
+    def pending(self) -> bool:
+        return self._tail is not None and not self._tail.done()
+
+    def join(self, peer: Peer) -> None:
+        now = self._clock()
+        self.peers[peer] = _PeerState(tokens=float(self.settings.step1_burst), refilled_at=now)
+        peer.send(encode_sync_step1(self.doc.get_state()))
+        if self.awareness:
+            peer.send(self._awareness_snapshot())
+
+    def leave(self, peer: Peer) -> None:
+        state = self.peers.pop(peer, None)
+        if state is None:
+            return
+        gone: list[AwarenessEntry] = []
+        for client_id in state.awareness_ids:
+            current = self.awareness.get(client_id)
+            if current is not None and current.owner is peer:
+                del self.awareness[client_id]
+                gone.append(
+                    AwarenessEntry(client_id=client_id, clock=current.clock + 1, state="null")
+                )
+        if gone:
+            self._broadcast(encode_awareness_entries(gone), exclude=None)
+
+    def receive(self, peer: Peer, message: Message) -> None:
+        """Handle one decoded message; raises ProtocolError to have this peer closed."""
+        match message:
+            case SyncStep1(state_vector=sv):
+                self._take_step1_token(peer)
+                self._send_after_commit(peer, encode_sync_step2(self.doc.get_update(sv)))
+            case SyncStep2(update=update) | SyncUpdate(update=update):
+                self._apply(peer, update)
+            case AwarenessUpdate():
+                self._apply_awareness(peer, message)
+            case QueryAwareness():
+                if self.awareness:
+                    peer.send(self._awareness_snapshot())
+
+    def close_all(self, code: int, reason: str) -> None:
+        for peer in list(self.peers):
+            peer.close(code, reason)
+
+    def title(self) -> str | None:
+        """The document's title as kept by the editor in the `meta` map, if any."""
+        if "meta" not in self.doc.keys():
+            return None
+        meta = self.doc.get("meta", type=Map)
+        value = meta.get("title")
+        return value if isinstance(value, str) else None
+
+    def _apply(self, peer: Peer, update: bytes) -> None:
+        if update == EMPTY_UPDATE:
+            return
+        if self.failed:
+            raise ProtocolError(CLOSE_INTERNAL, "document is being reloaded, reconnect")
+        before = self.doc.get_state()
+        try:
+            self.doc.apply_update(update)
+        except ExceptionGroup:
+            # An observer raised, but the update itself was applied: keep it.
+            log.exception("observer failed while applying an update to %r", self.name)
+        except (KeyboardInterrupt, SystemExit, asyncio.CancelledError):
+            raise
+        except BaseException as exc:  # pycrdt panics derive from BaseException
+            if self.doc.get_state() != before:
+                # Half applied: the live doc no longer matches the store, so rebuild from it.
+                self._fail(f"update half applied before failing: {exc!r}")
+            raise ProtocolError(
+                CLOSE_INVALID_PAYLOAD, "update rejected by the CRDT engine"
+            ) from exc
+        future = self.store.append(self.name, update)
+        self._tail = future
+        future.add_done_callback(lambda f: self._committed(f, peer, update))
+
+    def _committed(self, future: asyncio.Future[None], origin: Peer, update: bytes) -> None:
+        if future.cancelled() or future.exception() is not None:
+            error = "cancelled" if future.cancelled() else repr(future.exception())
+            self._fail(f"store append failed: {error}")
+            return
+        self.log_rows += 1
+        self.log_bytes += len(update)
+        self._broadcast(encode_update(update), exclude=origin)
+        if self._on_change is not None:
+            self._on_change(self)
+
+    def _fail(self, why: str) -> None:
+        # The live doc now differs from the store: drop every peer so that they reconnect to a
+        # fresh load and resend whatever the store is missing.
+        if self.failed:
+            return
+        self.failed = True
+        log.error("%s in %r; closing its clients", why, self.name)
+        self.close_all(CLOSE_INTERNAL, "storage failure, reconnect")
+
+    def _send_after_commit(self, peer: Peer, frame: bytes) -> None:
+        tail = self._tail
+        if tail is None or tail.done():
+            peer.send(frame)
+            return
+
+        def deliver(f: asyncio.Future[None]) -> None:
+            if not f.cancelled() and f.exception() is None and peer in self.peers:
+                peer.send(frame)
+
+        tail.add_done_callback(deliver)
+
+    def _take_step1_token(self, peer: Peer) -> None:
+        state = self.peers[peer]
+        now = self._clock()
+        rate, burst = self.settings.step1_per_second, float(self.settings.step1_burst)
+        state.tokens = min(burst, state.tokens + (now - state.refilled_at) * rate)
+        state.refilled_at = now
+        if state.tokens < 1.0:
+            raise ProtocolError(CLOSE_POLICY, "too many sync step 1 requests")
+        state.tokens -= 1.0
+
+    def _apply_awareness(self, peer: Peer, message: AwarenessUpdate) -> None:
+        owned = self.peers[peer].awareness_ids
+        new_ids = {e.client_id for e in message.entries if not e.removed} - owned
+        if len(owned) + len(new_ids) > self.settings.max_awareness_ids:
+            raise ProtocolError(CLOSE_POLICY, "too many awareness client ids on one connection")
+        for entry in message.entries:
+            self._merge_awareness(peer, owned, entry)
+        self._broadcast(encode_awareness(message.payload), exclude=peer)
+
+    def _merge_awareness(self, peer: Peer, owned: set[int], entry: AwarenessEntry) -> None:
+        # Same rule as y-protocols: a newer clock wins; an equal clock may only remove.
+        current = self.awareness.get(entry.client_id)
+        if current is not None and not (
+            entry.clock > current.clock or (entry.clock == current.clock and entry.removed)
+        ):
+            return
+        if entry.removed:
+            self.awareness.pop(entry.client_id, None)
+            owned.discard(entry.client_id)
+            return
+        if current is not None and current.owner is not None and current.owner is not peer:
+            # The same client id reconnected on a new socket: ownership follows it.
+            previous = self.peers.get(current.owner)
+            if previous is not None:
+                previous.awareness_ids.discard(entry.client_id)
+        self.awareness[entry.client_id] = _AwarenessState(entry.clock, entry.state, peer)
+        owned.add(entry.client_id)
+
+    def _awareness_snapshot(self) -> bytes:
+        return encode_awareness_entries(
+            AwarenessEntry(client_id=cid, clock=s.clock, state=s.state)
+            for cid, s in self.awareness.items()
+        )
+
+    def _broadcast(self, frame: bytes, exclude: Peer | None) -> None:
+        for peer in self.peers:
+            if peer is not exclude:
+                peer.send(frame)

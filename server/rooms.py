@@ -1,0 +1,196 @@
+"""The registry of live rooms: single-flight load, guarded unload, debounced compaction, shutdown.
+
+Must not import starlette, aiosqlite or uvicorn; it reaches storage only through DocumentStore.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from pycrdt import Doc, merge_updates
+
+from .config import Settings
+from .room import Peer, Room
+from .store.base import DocName, DocumentStore
+
+log = logging.getLogger("coedit.rooms")
+
+CLOSE_GOING_AWAY = 1001
+
+
+class Rooms:
+    """Owns every live Room; one Room object per name at any time."""
+
+    def __init__(self, store: DocumentStore, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self._rooms: dict[DocName, Room] = {}
+        self._loading: dict[DocName, asyncio.Task[Room]] = {}
+        self._unload_timers: dict[DocName, asyncio.TimerHandle] = {}
+        self._compact_timers: dict[DocName, asyncio.TimerHandle] = {}
+        self._compacting: dict[DocName, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+        self._drained = asyncio.Event()
+
+    async def __aenter__(self) -> Rooms:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.shutdown()
+
+    def get(self, name: DocName) -> Room | None:
+        return self._rooms.get(name)
+
+    def __len__(self) -> int:
+        return len(self._rooms)
+
+    async def join(self, name: DocName, peer: Peer) -> Room:
+        """Add a peer to the named room, loading it once however many peers arrive together."""
+        while True:
+            if self._closing:
+                raise RuntimeError("server is shutting down")
+            room = self._rooms.get(name)
+            if room is not None and room.failed:
+                # Its live doc may hold updates the store refused; a fresh load starts clean.
+                del self._rooms[name]
+                room = None
+            if room is not None:
+                self._cancel(self._unload_timers, name)
+                room.join(peer)
+                return room
+            task = self._loading.get(name)
+            if task is None:
+                task = asyncio.create_task(self._load(name), name=f"load {name!r}")
+                self._loading[name] = task
+                task.add_done_callback(lambda _t: self._loading.pop(name, None))
+            # Shielded: one joiner giving up must not cancel the load the others wait for.
+            await asyncio.shield(task)
+
+    def leave(self, room: Room, peer: Peer) -> None:
+        room.leave(peer)
+        if self._closing and not any(r.peers for r in self._rooms.values()):
+            self._drained.set()
+        if room.peers or self._closing or self._rooms.get(room.name) is not room:
+            return
+        self._cancel(self._unload_timers, room.name)
+        self._unload_timers[room.name] = asyncio.get_running_loop().call_later(
+            self.settings.unload_grace_seconds, lambda: self._spawn(self._unload(room))
+        )
+
+    def close_all(self, code: int, reason: str) -> None:
+        for room in self._rooms.values():
+            room.close_all(code, reason)
+
+    async def close_gracefully(self, timeout: float = 3.0) -> None:
+        """Refuse new joins, close every client with 1001 and wait (bounded) for them to leave."""
+        self._closing = True
+        self.close_all(CLOSE_GOING_AWAY, "server shutting down")
+        if any(room.peers for room in self._rooms.values()):
+            try:
+                await asyncio.wait_for(self._drained.wait(), timeout)
+            except TimeoutError:
+                log.warning("some clients did not close within %.1f s", timeout)
+
+    async def shutdown(self) -> None:
+        """Close every client with 1001, then flush and compact every loaded document."""
+        await self.close_gracefully()
+        for timers in (self._unload_timers, self._compact_timers):
+            for handle in timers.values():
+                handle.cancel()
+            timers.clear()
+        await self.store.flush()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        for room in list(self._rooms.values()):
+            await self._compact(room)
+        self._rooms.clear()
+
+    async def _load(self, name: DocName) -> Room:
+        # A document is created on first connect, so a link can be shared before anyone writes.
+        info = await self.store.ensure(name)
+        stored = await self.store.load(name)
+        doc: Doc[Any] = Doc()
+        parts = [] if stored is None else [stored.snapshot or b"", *stored.updates]
+        parts = [p for p in parts if p]
+        if parts:
+            # One merge and one apply: far cheaper than applying thousands of log rows one by one.
+            doc.apply_update(parts[0] if len(parts) == 1 else merge_updates(*parts))
+        room = Room(name, doc, self.store, self.settings, on_change=self._changed)
+        room.stored_title = info.title
+        if stored is not None:
+            room.log_rows = len(stored.updates)
+            room.log_bytes = sum(len(u) for u in stored.updates)
+        self._rooms[name] = room
+        log.debug("loaded %r (%d log rows)", name, room.log_rows)
+        self._changed(room)
+        return room
+
+    async def _unload(self, room: Room) -> None:
+        self._unload_timers.pop(room.name, None)
+        if room.peers or self._rooms.get(room.name) is not room:
+            return
+        await self.store.flush()
+        # Re-check after the await: a peer may have joined while we flushed.
+        if room.peers or self._rooms.get(room.name) is not room:
+            return
+        del self._rooms[room.name]
+        self._cancel(self._compact_timers, room.name)
+        log.debug("unloaded %r", room.name)
+        await self._compact(room)
+
+    def _changed(self, room: Room) -> None:
+        if self._closing or room.log_rows == 0:
+            return
+        self._cancel(self._compact_timers, room.name)
+        over = (
+            room.log_rows >= self.settings.compact_max_rows
+            or room.log_bytes >= self.settings.compact_max_bytes
+        )
+        delay = 0.0 if over else self.settings.compact_idle_seconds
+        self._compact_timers[room.name] = asyncio.get_running_loop().call_later(
+            delay, lambda: self._spawn(self._compact(room))
+        )
+
+    async def _compact(self, room: Room) -> None:
+        self._compact_timers.pop(room.name, None)
+        running = self._compacting.get(room.name)
+        if running is not None:
+            await running
+        rows, size = room.log_rows, room.log_bytes
+        task = asyncio.create_task(self._compact_now(room))
+        self._compacting[room.name] = task
+        try:
+            await task
+        finally:
+            self._compacting.pop(room.name, None)
+        # Rows appended while compacting stay in the log and keep counting.
+        room.log_rows -= rows
+        room.log_bytes -= size
+
+    async def _compact_now(self, room: Room) -> None:
+        title = room.title()
+        await self.store.flush()
+        await self.store.compact(room.name)
+        if title is not None and title != room.stored_title:
+            await self.store.set_title(room.name, title)
+            room.stored_title = title
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", exc_info=task.exception())
+
+    @staticmethod
+    def _cancel(timers: dict[DocName, asyncio.TimerHandle], name: DocName) -> None:
+        handle = timers.pop(name, None)
+        if handle is not None:
+            handle.cancel()

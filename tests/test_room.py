@@ -1,0 +1,212 @@
+"""Room logic with fake peers and the in-memory store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from pycrdt import Doc, Text
+
+from server.config import Settings
+from server.protocol import (
+    AwarenessEntry,
+    AwarenessUpdate,
+    ProtocolError,
+    QueryAwareness,
+    SyncStep1,
+    SyncStep2,
+    SyncUpdate,
+    decode,
+    encode_awareness_entries,
+)
+from server.room import Room
+from server.store.base import DocName
+from server.store.memory import MemoryStore
+from tests.fakes import FakePeer
+
+NAME = DocName("doc")
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[MemoryStore]:
+    async with MemoryStore() as s:
+        await s.ensure(NAME)
+        yield s
+
+
+def make_room(store: MemoryStore, **settings: object) -> Room:
+    return Room(NAME, Doc(), store, Settings().with_overrides(settings))
+
+
+def text_update(content: str, doc: Doc[Any] | None = None) -> tuple[Doc[Any], bytes]:
+    doc = doc if doc is not None else Doc()
+    text = doc.get("t", type=Text)
+    before = doc.get_state()
+    text += content
+    return doc, doc.get_update(before)
+
+
+def awareness(client_id: int, clock: int, state: object) -> AwarenessUpdate:
+    entry = AwarenessEntry(client_id, clock, json.dumps(state))
+    message = decode(encode_awareness_entries([entry]))
+    assert isinstance(message, AwarenessUpdate)
+    return message
+
+
+async def test_join_sends_sync_step1(store: MemoryStore) -> None:
+    room = make_room(store)
+    peer = FakePeer()
+    room.join(peer)
+    assert [type(m) for m in peer.take()] == [SyncStep1]
+
+
+async def test_update_is_relayed_only_after_commit(store: MemoryStore) -> None:
+    room = make_room(store)
+    a, b = FakePeer("a"), FakePeer("b")
+    room.join(a)
+    room.join(b)
+    a.take(), b.take()
+    _, update = text_update("hello")
+    room.receive(a, SyncUpdate(update))
+    assert b.frames == [], "relayed before the store committed"
+    await store.flush()
+    await asyncio.sleep(0)
+    assert [m for m in b.take() if isinstance(m, SyncUpdate)] == [SyncUpdate(update)]
+    assert a.take() == [], "an update must not echo back to its sender"
+    stored = await store.load(NAME)
+    assert stored is not None and stored.updates == [update]
+
+
+async def test_step2_reply_waits_for_earlier_updates_to_commit(store: MemoryStore) -> None:
+    room = make_room(store)
+    a = FakePeer()
+    room.join(a)
+    a.take()
+    _, update = text_update("x")
+    room.receive(a, SyncUpdate(update))
+    room.receive(a, SyncStep1(b"\x00"))
+    assert a.frames == []
+    await store.flush()
+    await asyncio.sleep(0)
+    [reply] = a.take()
+    assert isinstance(reply, SyncStep2)
+    fresh: Doc[Any] = Doc()
+    fresh.apply_update(reply.update)
+    assert str(fresh.get("t", type=Text)) == "x"
+
+
+async def test_awareness_relayed_and_removed_on_leave(store: MemoryStore) -> None:
+    room = make_room(store)
+    a, b = FakePeer("a"), FakePeer("b")
+    room.join(a)
+    room.join(b)
+    a.take(), b.take()
+    room.receive(a, awareness(7, 1, {"user": {"name": "Ada"}}))
+    [relayed] = b.take()
+    assert isinstance(relayed, AwarenessUpdate) and relayed.entries[0].client_id == 7
+    late = FakePeer("late")
+    room.join(late)
+    kinds = late.take()
+    assert isinstance(kinds[1], AwarenessUpdate) and kinds[1].entries[0].client_id == 7
+    room.leave(a)
+    [removal] = b.take()
+    assert isinstance(removal, AwarenessUpdate)
+    assert removal.entries[0].removed and removal.entries[0].clock == 2
+    assert room.awareness == {}
+
+
+async def test_query_awareness_is_answered(store: MemoryStore) -> None:
+    room = make_room(store)
+    a, b = FakePeer("a"), FakePeer("b")
+    room.join(a)
+    room.join(b)
+    room.receive(a, awareness(1, 1, {"x": 1}))
+    b.take()
+    room.receive(b, QueryAwareness())
+    [answer] = b.take()
+    assert isinstance(answer, AwarenessUpdate) and answer.entries[0].client_id == 1
+
+
+async def test_awareness_flood_is_refused(store: MemoryStore) -> None:
+    room = make_room(store, max_awareness_ids=2)
+    a, b = FakePeer("a"), FakePeer("b")
+    room.join(a)
+    room.join(b)
+    room.receive(a, awareness(1, 1, {}))
+    room.receive(a, awareness(2, 1, {}))
+    b.take()
+    with pytest.raises(ProtocolError) as info:
+        room.receive(a, awareness(3, 1, {}))
+    assert info.value.code == 1008
+    assert b.take() == [], "a refused awareness update must not be relayed"
+    assert 3 not in room.awareness
+
+
+async def test_stale_awareness_clock_is_ignored(store: MemoryStore) -> None:
+    room = make_room(store)
+    a = FakePeer()
+    room.join(a)
+    room.receive(a, awareness(5, 3, {"v": "new"}))
+    room.receive(a, awareness(5, 2, {"v": "old"}))
+    assert json.loads(room.awareness[5].state) == {"v": "new"}
+
+
+async def test_step1_rate_limit(store: MemoryStore) -> None:
+    now = [0.0]
+    room = Room(
+        NAME,
+        Doc(),
+        store,
+        Settings(step1_per_second=1.0, step1_burst=3),
+        clock=lambda: now[0],
+    )
+    a = FakePeer()
+    room.join(a)
+    for _ in range(3):
+        room.receive(a, SyncStep1(b"\x00"))
+    with pytest.raises(ProtocolError) as info:
+        room.receive(a, SyncStep1(b"\x00"))
+    assert info.value.code == 1008
+    now[0] += 1.0
+    room.receive(a, SyncStep1(b"\x00"))
+
+
+async def test_failed_append_closes_everyone_and_marks_room(store: MemoryStore) -> None:
+    room = make_room(store)
+    a, b = FakePeer("a"), FakePeer("b")
+    room.join(a)
+    room.join(b)
+    await store.delete(NAME)  # the append now fails: the document row is gone
+    _, update = text_update("lost")
+    room.receive(a, SyncUpdate(update))
+    await store.flush()
+    await asyncio.sleep(0)
+    assert room.failed
+    assert a.closed is not None and a.closed[0] == 1011
+    assert b.closed is not None and b.closed[0] == 1011
+    assert not any(isinstance(m, SyncUpdate) for m in b.messages())
+
+
+async def test_empty_update_is_ignored(store: MemoryStore) -> None:
+    room = make_room(store)
+    a = FakePeer()
+    room.join(a)
+    room.receive(a, SyncStep2(b"\x00\x00"))
+    await store.flush()
+    stored = await store.load(NAME)
+    assert stored is not None and stored.updates == []
+
+
+async def test_title_comes_from_meta_map(store: MemoryStore) -> None:
+    from pycrdt import Map
+
+    room = make_room(store)
+    assert room.title() is None
+    doc: Doc[Any] = Doc()
+    meta = doc.get("meta", type=Map)
+    meta["title"] = "Plans"
+    room.receive(FakePeer(), SyncUpdate(doc.get_update()))
+    assert room.title() == "Plans"
