@@ -8,6 +8,7 @@ import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
@@ -28,6 +29,11 @@ class _Server(uvicorn.Server):
                 host, port = sock.getsockname()[:2]
                 # Tests and scripts wait for this line to learn the port when started with --port 0.
                 print(f"coedit listening on http://{host}:{port}", file=sys.stderr, flush=True)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        # uvicorn re-raises the signal after shutting down; a graceful stop should exit 0.
+        self._captured_signals.clear()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         app = self.config.app

@@ -27,8 +27,10 @@ class Settings:
     web_dist: Path = field(default_factory=lambda: REPO_ROOT / "web" / "dist")
     log_level: str = "info"
     max_message_bytes: int = 16 * MIB
-    # A peer further behind than this is closed (1013) instead of growing server memory.
+    # A peer this far behind that makes no progress for send_stall_seconds (or four times this
+    # far behind at all) is closed with 1013 instead of growing server memory.
     send_buffer_bytes: int = 4 * MIB
+    send_stall_seconds: float = 5.0
     # Real clients own one awareness id per tab; a few leave room for reconnect overlap.
     max_awareness_ids: int = 4
     # Sync step 1 returns the whole document, so it is the cheapest way to burn our CPU.

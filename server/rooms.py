@@ -35,6 +35,8 @@ class Rooms:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         self._drained = asyncio.Event()
+        # Joined connections whose close has not finished; shutdown waits for them.
+        self._connections = 0
 
     async def __aenter__(self) -> Rooms:
         return self
@@ -61,6 +63,7 @@ class Rooms:
             if room is not None:
                 self._cancel(self._unload_timers, name)
                 room.join(peer)
+                self._connections += 1
                 return room
             task = self._loading.get(name)
             if task is None:
@@ -71,8 +74,10 @@ class Rooms:
             await asyncio.shield(task)
 
     def leave(self, room: Room, peer: Peer) -> None:
+        """Called once per successful join, when the peer's connection has finished closing."""
         room.leave(peer)
-        if self._closing and not any(r.peers for r in self._rooms.values()):
+        self._connections -= 1
+        if self._closing and self._connections == 0:
             self._drained.set()
         if room.peers or self._closing or self._rooms.get(room.name) is not room:
             return
@@ -89,7 +94,7 @@ class Rooms:
         """Refuse new joins, close every client with 1001 and wait (bounded) for them to leave."""
         self._closing = True
         self.close_all(CLOSE_GOING_AWAY, "server shutting down")
-        if any(room.peers for room in self._rooms.values()):
+        if self._connections:
             try:
                 await asyncio.wait_for(self._drained.wait(), timeout)
             except TimeoutError:

@@ -9,6 +9,7 @@ import asyncio
 import logging
 import unicodedata
 from collections import deque
+from collections.abc import Callable
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -28,8 +29,8 @@ CLOSE_TOO_BIG = 1009
 CLOSE_INTERNAL = 1011
 CLOSE_TRY_AGAIN = 1013
 MAX_NAME_BYTES = 512
-# A peer that has not acknowledged our close frame by then is dropped anyway.
-CLOSE_TIMEOUT_SECONDS = 2.0
+# How long a close frame may wait behind a peer that is not reading before we drop the peer.
+CLOSE_TIMEOUT_SECONDS = 10.0
 
 
 def name_problem(name: str) -> str | None:
@@ -48,16 +49,27 @@ def name_problem(name: str) -> str | None:
 
 
 class Connection:
-    """A Peer backed by a WebSocket: a bounded outbound queue drained by one writer task."""
+    """A Peer backed by a WebSocket: a bounded outbound queue drained by one writer task.
 
-    def __init__(self, websocket: WebSocket, label: str, send_buffer_bytes: int) -> None:
+    A peer that is merely slow (a big paste, a slow link) keeps draining and is left alone; one
+    that makes no progress for `stall_seconds` while more than `budget` bytes wait, or that falls
+    four budgets behind, is closed with 1013 so that it cannot grow server memory.
+    """
+
+    def __init__(self, websocket: WebSocket, label: str, budget: int, stall_seconds: float) -> None:
         self._ws = websocket
         self._label = label
-        self._budget = send_buffer_bytes
+        self._budget = budget
+        self._stall_seconds = stall_seconds
         self._queue: deque[bytes] = deque()
         self._queued_bytes = 0
         self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._sending = False
+        self._sent = 0
+        self._stall_timer: asyncio.TimerHandle | None = None
         self.close_request: tuple[int, str] | None = None
+        self.on_close: Callable[[], None] | None = None
 
     @property
     def label(self) -> str:
@@ -66,30 +78,73 @@ class Connection:
     def send(self, frame: bytes) -> None:
         if self.close_request is not None:
             return
-        if self._queued_bytes + len(frame) > self._budget:
-            self.close(CLOSE_TRY_AGAIN, "client is too far behind, reconnect")
-            return
         self._queue.append(frame)
         self._queued_bytes += len(frame)
+        if self._queued_bytes > 4 * self._budget:
+            self.close(CLOSE_TRY_AGAIN, "client is too far behind, reconnect")
+            return
         self._wake.set()
 
     def close(self, code: int, reason: str) -> None:
-        if self.close_request is None:
-            self.close_request = (code, reason)
-            self._queue.clear()
-            self._queued_bytes = 0
-            self._wake.set()
+        if self.close_request is not None:
+            return
+        self.close_request = (code, reason)
+        self._queue.clear()
+        self._queued_bytes = 0
+        self._wake.set()
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+        if self._sending and self._writer is not None:
+            # A peer that stopped reading blocks our send; stop waiting so the close can go out.
+            self._writer.cancel()
+        if self.on_close is not None:
+            asyncio.get_running_loop().call_soon(self.on_close)
 
-    async def write_loop(self) -> None:
+    def start(self) -> asyncio.Task[None]:
+        self._writer = asyncio.create_task(self._write_loop(), name=f"writer {self._label}")
+        return self._writer
+
+    def _watch_for_stall(self) -> None:
+        if self._queued_bytes <= self._budget:
+            if self._stall_timer is not None:
+                self._stall_timer.cancel()
+                self._stall_timer = None
+        elif self._stall_timer is None:
+            sent = self._sent
+            self._stall_timer = asyncio.get_running_loop().call_later(
+                self._stall_seconds, self._check_stall, sent
+            )
+
+    def _check_stall(self, sent_before: int) -> None:
+        self._stall_timer = None
+        if self._sent == sent_before and self._queued_bytes > self._budget:
+            self.close(CLOSE_TRY_AGAIN, "client stopped reading, reconnect")
+        else:
+            self._watch_for_stall()
+
+    async def _write_loop(self) -> None:
         """Send queued frames in order until a close is requested, then send the close frame."""
         while self.close_request is None:
             await self._wake.wait()
             self._wake.clear()
             while self._queue and self.close_request is None:
+                self._watch_for_stall()
                 frame = self._queue.popleft()
-                self._queued_bytes -= len(frame)
-                await self._ws.send_bytes(frame)
+                self._sending = True
+                try:
+                    await self._ws.send_bytes(frame)
+                except asyncio.CancelledError:
+                    task = asyncio.current_task()
+                    if self.close_request is None or task is None:
+                        raise
+                    task.uncancel()
+                finally:
+                    self._sending = False
+                if self.close_request is None:
+                    self._queued_bytes -= len(frame)
+                    self._sent += 1
         code, reason = self.close_request
+        # A peer that resumes reading within the timeout still learns why it was closed.
         async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
             await self._ws.close(code, reason)
 
@@ -106,8 +161,8 @@ async def endpoint(websocket: WebSocket) -> None:
         log.info("refused %s: %s", label, problem)
         await websocket.close(CLOSE_POLICY, problem)
         return
-    conn = Connection(websocket, label, settings.send_buffer_bytes)
-    writer = asyncio.create_task(conn.write_loop(), name=f"writer {label}")
+    conn = Connection(websocket, label, settings.send_buffer_bytes, settings.send_stall_seconds)
+    writer = conn.start()
     try:
         room = await rooms.join(DocName(name), conn)
     except RuntimeError as exc:
@@ -119,6 +174,8 @@ async def endpoint(websocket: WebSocket) -> None:
         conn.close(CLOSE_INTERNAL, "could not load the document")
         await _finish(writer)
         return
+    # Leave the room as soon as a close is decided, not when the close handshake ends.
+    conn.on_close = lambda: room.leave(conn)
     log.info("connect %s to %r (%d peers)", label, name, len(room.peers))
     reader = asyncio.create_task(
         _read_loop(websocket, conn, room, settings), name=f"reader {label}"

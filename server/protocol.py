@@ -1,0 +1,672 @@
+"""Owns the y-websocket wire format (strict validation of incoming frames, encoding of outgoing
+ones) and must stay pure: it must not import asyncio, starlette or pycrdt, nor do any I/O."""
+
+# Every byte a client sends is validated here *before* pycrdt sees it: pycrdt (yrs) trusts
+# declared lengths and counts when pre-allocating, is lenient about over-long varints and
+# truncation, and does unchecked arithmetic on its u32 clocks, so a few crafted bytes can make
+# it allocate huge buffers, corrupt document state or panic. Accepted frames are also relayed
+# verbatim to browsers, so the checks also follow what lib0/yjs can decode.
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TypeAlias
+
+__all__ = [
+    "CLOSE_INVALID_PAYLOAD",
+    "CLOSE_PROTOCOL_ERROR",
+    "CLOSE_UNSUPPORTED",
+    "AwarenessEntry",
+    "AwarenessUpdate",
+    "Message",
+    "ProtocolError",
+    "QueryAwareness",
+    "SyncStep1",
+    "SyncStep2",
+    "SyncUpdate",
+    "decode",
+    "encode_awareness",
+    "encode_awareness_entries",
+    "encode_query_awareness",
+    "encode_sync_step1",
+    "encode_sync_step2",
+    "encode_update",
+    "read_var_uint",
+    "validate_state_vector",
+    "validate_update",
+    "write_var_uint",
+]
+
+CLOSE_PROTOCOL_ERROR = 1002
+CLOSE_UNSUPPORTED = 1003
+CLOSE_INVALID_PAYLOAD = 1007
+
+MSG_SYNC = 0
+MSG_AWARENESS = 1
+MSG_AUTH = 2
+MSG_QUERY_AWARENESS = 3
+
+SYNC_STEP1 = 0
+SYNC_STEP2 = 1
+SYNC_UPDATE = 2
+
+# Awareness client IDs are JS numbers on the other side; larger ones would be silently rounded.
+MAX_CLIENT_ID = 2**53 - 1
+# Bounds recursion in our walker, and keeps nesting far below what would overflow the native
+# stack of the Rust decoder that later recurses over the same value.
+MAX_ANY_DEPTH = 64
+
+_U64_LIMIT = 1 << 64
+# yrs stores clocks as u32, wraps on overflow, and casts them to i32 while integrating
+# (clocks >= 2**31 made it panic in our fuzzing). No real client gets anywhere near this.
+MAX_CLOCK = 2**31 - 1
+
+_STRUCT_GC = 0
+_STRUCT_SKIP = 10
+
+_CONTENT_DELETED = 1
+_CONTENT_JSON = 2
+_CONTENT_BINARY = 3
+_CONTENT_STRING = 4
+_CONTENT_EMBED = 5
+_CONTENT_FORMAT = 6
+_CONTENT_TYPE = 7
+_CONTENT_ANY = 8
+_CONTENT_DOC = 9
+
+_TYPE_XML_ELEMENT = 3
+_TYPE_XML_HOOK = 5
+_MAX_TYPE_REF = 6
+
+_ANY_UNDEFINED = 127
+_ANY_NULL = 126
+_ANY_VAR_INT = 125
+_ANY_FLOAT32 = 124
+_ANY_FLOAT64 = 123
+_ANY_BIGINT64 = 122
+_ANY_FALSE = 121
+_ANY_TRUE = 120
+_ANY_STRING = 119
+_ANY_OBJECT = 118
+_ANY_ARRAY = 117
+_ANY_BYTES = 116
+
+_Buffer: TypeAlias = bytes | bytearray | memoryview
+
+
+class ProtocolError(Exception):
+    """A frame violated the protocol; `code` is the WebSocket close code to answer with."""
+
+    code: int
+    reason: str
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(code, reason)
+        self.code = code
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStep1:
+    state_vector: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStep2:
+    update: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SyncUpdate:
+    update: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AwarenessEntry:
+    client_id: int
+    clock: int
+    # Raw JSON text, kept verbatim so relaying never re-serialises (and never changes) it.
+    state: str
+
+    @property
+    def removed(self) -> bool:
+        """True when the state is JSON null, i.e. the client announced it left."""
+        # Valid JSON whose value is null can only be `null` padded with JSON whitespace.
+        return self.state.strip(" \t\n\r") == "null"
+
+
+@dataclass(frozen=True, slots=True)
+class AwarenessUpdate:
+    entries: tuple[AwarenessEntry, ...]
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class QueryAwareness:
+    pass
+
+
+Message: TypeAlias = SyncStep1 | SyncStep2 | SyncUpdate | AwarenessUpdate | QueryAwareness
+
+
+def _malformed(reason: str) -> ProtocolError:
+    return ProtocolError(CLOSE_PROTOCOL_ERROR, reason)
+
+
+# --------------------------------------------------------------------------- varints
+
+
+def _uint_tail(data: _Buffer, pos: int) -> tuple[int, int]:
+    """Finish a varUint whose first byte (at `pos`) has the continuation bit set.
+
+    Raises IndexError when the buffer ends mid-varint; callers translate that into 1002.
+    """
+    result = data[pos] & 0x7F
+    shift = 7
+    pos += 1
+    while True:
+        b = data[pos]
+        pos += 1
+        if b < 0x80:
+            # A zero final group adds nothing: no lib0 encoder emits it, and accepting it would
+            # let one value have many encodings.
+            if b == 0:
+                raise _malformed("non-minimal varUint encoding")
+            result |= b << shift
+            if result >= _U64_LIMIT:
+                raise _malformed("varUint exceeds 64 bits")
+            return result, pos
+        result |= (b & 0x7F) << shift
+        shift += 7
+        if shift > 63:
+            raise _malformed("varUint longer than 10 bytes")
+
+
+def read_var_uint(buf: bytes | memoryview, pos: int) -> tuple[int, int]:
+    """Strictly read one lib0 varUint at `pos`; returns (value, position after it)."""
+    if pos < 0:
+        raise ValueError("pos must be non-negative")
+    try:
+        b = buf[pos]
+        if b < 0x80:
+            return b, pos + 1
+        return _uint_tail(buf, pos)
+    except IndexError:
+        raise _malformed("truncated varUint") from None
+
+
+def write_var_uint(n: int) -> bytes:
+    """Encode `n` (0 <= n < 2**64) as a minimal lib0 varUint."""
+    if not 0 <= n < _U64_LIMIT:
+        raise ValueError(f"varUint out of range: {n}")
+    if n < 0x80:
+        return bytes((n,))
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _read_uint(data: bytes, pos: int) -> tuple[int, int]:
+    b = data[pos]
+    if b < 0x80:
+        return b, pos + 1
+    return _uint_tail(data, pos)
+
+
+def _read_var_bytes(data: bytes, pos: int) -> tuple[bytes, int]:
+    length, pos = _read_uint(data, pos)
+    end = pos + length
+    if end > len(data):
+        raise _malformed("declared length exceeds the bytes present")
+    return data[pos:end], end
+
+
+# --------------------------------------------------------------------------- encoders
+
+
+def _var_bytes(payload: bytes) -> bytes:
+    return write_var_uint(len(payload)) + payload
+
+
+def encode_sync_step1(state_vector: bytes) -> bytes:
+    return b"\x00\x00" + _var_bytes(state_vector)
+
+
+def encode_sync_step2(update: bytes) -> bytes:
+    return b"\x00\x01" + _var_bytes(update)
+
+
+def encode_update(update: bytes) -> bytes:
+    return b"\x00\x02" + _var_bytes(update)
+
+
+def encode_awareness(payload: bytes) -> bytes:
+    """Wrap an already-encoded awareness update payload as a type-1 message."""
+    return b"\x01" + _var_bytes(payload)
+
+
+def encode_awareness_entries(entries: Iterable[AwarenessEntry]) -> bytes:
+    items = list(entries)
+    parts = [write_var_uint(len(items))]
+    for entry in items:
+        # Refuse to emit what `decode` (and JS peers) would reject.
+        if entry.client_id > MAX_CLIENT_ID:
+            raise ValueError(f"awareness client id exceeds 2**53-1: {entry.client_id}")
+        parts.append(write_var_uint(entry.client_id))
+        parts.append(write_var_uint(entry.clock))
+        parts.append(_var_bytes(entry.state.encode("utf-8")))
+    return encode_awareness(b"".join(parts))
+
+
+def encode_query_awareness() -> bytes:
+    return b"\x03"
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def decode(frame: bytes) -> Message:
+    """Parse and fully validate one binary WebSocket frame."""
+    data = frame if type(frame) is bytes else bytes(frame)
+    if not data:
+        raise _malformed("empty frame")
+    try:
+        return _decode(data)
+    except IndexError:
+        raise _malformed("truncated frame") from None
+
+
+def _decode(data: bytes) -> Message:
+    msg_type, pos = _read_uint(data, 0)
+    if msg_type == MSG_SYNC:
+        sync_type, pos = _read_uint(data, pos)
+        if sync_type > SYNC_UPDATE:
+            raise ProtocolError(CLOSE_UNSUPPORTED, f"unknown sync message type {sync_type}")
+        payload, pos = _read_var_bytes(data, pos)
+        _expect_end(data, pos, "sync message")
+        if sync_type == SYNC_STEP1:
+            validate_state_vector(payload)
+            return SyncStep1(payload)
+        validate_update(payload)
+        return SyncStep2(payload) if sync_type == SYNC_STEP2 else SyncUpdate(payload)
+    if msg_type == MSG_AWARENESS:
+        payload, pos = _read_var_bytes(data, pos)
+        _expect_end(data, pos, "awareness message")
+        return AwarenessUpdate(_parse_awareness(payload), payload)
+    if msg_type == MSG_QUERY_AWARENESS:
+        _expect_end(data, pos, "query-awareness message")
+        return QueryAwareness()
+    if msg_type == MSG_AUTH:
+        raise ProtocolError(CLOSE_UNSUPPORTED, "auth messages are not supported")
+    raise ProtocolError(CLOSE_UNSUPPORTED, f"unknown message type {msg_type}")
+
+
+def _expect_end(data: bytes, pos: int, what: str) -> None:
+    if pos != len(data):
+        raise _malformed(f"{len(data) - pos} trailing bytes after {what}")
+
+
+def _reject_json_constant(name: str) -> object:
+    # json.loads accepts NaN/Infinity, which JSON.parse in every browser peer rejects.
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text, parse_constant=_reject_json_constant)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def _parse_awareness(payload: bytes) -> tuple[AwarenessEntry, ...]:
+    try:
+        count, pos = _read_uint(payload, 0)
+        end = len(payload)
+        # Each entry needs at least a client byte, a clock byte and a length byte.
+        if count > (end - pos) // 3:
+            raise _malformed("awareness entry count exceeds payload size")
+        entries: list[AwarenessEntry] = []
+        for _ in range(count):
+            client_id, pos = _read_uint(payload, pos)
+            if client_id > MAX_CLIENT_ID:
+                raise _malformed("awareness client id exceeds 2**53-1")
+            clock, pos = _read_uint(payload, pos)
+            raw, pos = _read_var_bytes(payload, pos)
+            try:
+                state = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ProtocolError(
+                    CLOSE_INVALID_PAYLOAD, "awareness state is not valid UTF-8"
+                ) from None
+            if not _is_json(state):
+                raise ProtocolError(CLOSE_INVALID_PAYLOAD, "awareness state is not valid JSON")
+            entries.append(AwarenessEntry(client_id, clock, state))
+    except IndexError:
+        raise _malformed("truncated awareness update") from None
+    _expect_end(payload, pos, "awareness update")
+    return tuple(entries)
+
+
+# --------------------------------------------------------------------------- Yjs structures
+
+
+def validate_state_vector(sv: bytes) -> None:
+    """Check that `sv` is exactly one encoded Yjs state vector."""
+    data = sv if type(sv) is bytes else bytes(sv)
+    try:
+        count, pos = _read_uint(data, 0)
+        if count > (len(data) - pos) // 2:
+            raise _malformed("state vector count exceeds its size")
+        for _ in range(count):
+            _, pos = _read_uint(data, pos)
+            clock, pos = _read_uint(data, pos)
+            if clock > MAX_CLOCK:
+                raise _malformed("state vector clock exceeds 2**31-1")
+    except IndexError:
+        raise _malformed("truncated state vector") from None
+    _expect_end(data, pos, "state vector")
+
+
+def validate_update(update: bytes) -> None:
+    """Walk a whole Yjs update (v1 encoding) and reject anything malformed with 1002.
+
+    Beyond the wire structure it rejects what no yjs/yrs encoder emits and what yrs was seen
+    to mishandle: clocks above MAX_CLOCK, empty client sections, zero-length structs and
+    delete ranges, GC/Skip info bytes with flag bits (yjs and yrs parse those differently),
+    invalid UTF-8, unparsable JSON texts, and Any values nested deeper than MAX_ANY_DEPTH.
+    """
+    data = update if type(update) is bytes else bytes(update)
+    try:
+        pos = _walk_structs(data)
+        pos = _walk_delete_set(data, pos)
+    except IndexError:
+        raise _malformed("truncated update") from None
+    except UnicodeDecodeError:
+        raise _malformed("update contains a string that is not valid UTF-8") from None
+    _expect_end(data, pos, "update")
+
+
+def _walk_structs(data: bytes) -> int:
+    # Hot path: every varUint read is inlined for the common single-byte case, and only
+    # multi-byte values pay for a call. Reading past the end raises IndexError, which
+    # validate_update maps to "truncated"; slices are bounds-checked explicitly.
+    n = len(data)
+    b = data[0]
+    if b < 0x80:
+        num_clients, pos = b, 1
+    else:
+        num_clients, pos = _uint_tail(data, 0)
+    # A client section is at least three bytes (struct count, client, clock).
+    if num_clients > (n - pos) // 3:
+        raise _malformed("client count exceeds update size")
+    # Last multi-byte client ID seen, as encoded (see _skip_id). A lone 0x00 can never
+    # prefix a multi-byte varUint, so it is a safe "nothing seen yet".
+    seen = [b"\x00"]
+    for _ in range(num_clients):
+        b = data[pos]
+        if b < 0x80:
+            num_structs = b
+            pos += 1
+        else:
+            num_structs, pos = _uint_tail(data, pos)
+        b = data[pos]
+        if b < 0x80:
+            pos += 1
+        else:
+            start = pos
+            pos = _uint_tail(data, pos)[1]
+            seen[0] = data[start:pos]
+        b = data[pos]
+        if b < 0x80:
+            clock = b
+            pos += 1
+        else:
+            clock, pos = _uint_tail(data, pos)
+        # Encoders only write clients that have structs; yrs panics on an empty section.
+        if num_structs == 0:
+            raise _malformed("client section without structs")
+        # Every struct takes at least two bytes (info byte plus a length or content).
+        if num_structs > (n - pos) // 2:
+            raise _malformed("struct count exceeds update size")
+        for _ in range(num_structs):
+            info = data[pos]
+            pos += 1
+            ref = info & 0x1F
+            if ref == _STRUCT_GC or ref == _STRUCT_SKIP:
+                # yjs masks the info byte here but yrs compares it whole, so flag bits would
+                # make the two parse the rest of the update differently.
+                if info != ref:
+                    raise _malformed("GC/Skip struct with flag bits set")
+                b = data[pos]
+                if b < 0x80:
+                    clock += b
+                    pos += 1
+                else:
+                    length, pos = _uint_tail(data, pos)
+                    clock += length
+                continue
+            if info & 0x80:  # origin ID
+                pos = _skip_id(data, pos, seen)
+            if info & 0x40:  # right origin ID
+                pos = _skip_id(data, pos, seen)
+            if not info & 0xC0:
+                # Without origins the parent is spelled out (a root type name or an item ID),
+                # and only then is the parent-sub key present.
+                parent_info = data[pos]
+                pos += 1
+                if parent_info == 1:
+                    pos = _skip_string(data, pos)
+                elif parent_info == 0:
+                    pos = _skip_id(data, pos, seen)
+                else:
+                    raise _malformed("invalid parent info")
+                if info & 0x20:
+                    pos = _skip_string(data, pos)
+            if ref == _CONTENT_STRING:
+                b = data[pos]
+                if b < 0x80:
+                    length = b
+                    pos += 1
+                else:
+                    length, pos = _uint_tail(data, pos)
+                end = pos + length
+                if end > n:
+                    raise _malformed("declared length exceeds the bytes present")
+                chunk = data[pos:end]
+                pos = end
+                if not chunk.isascii():
+                    # Item length is counted in UTF-16 code units, as in yjs and yrs.
+                    length = len(chunk.decode("utf-8").encode("utf-16-le")) >> 1
+            elif ref == _CONTENT_ANY:
+                length, pos = _read_uint(data, pos)
+                if length > n - pos:
+                    raise _malformed("Any count exceeds update size")
+                for _ in range(length):
+                    pos = _skip_any(data, pos, 0)
+            else:
+                pos, length = _walk_rare_content(data, pos, ref)
+            # Empty items are legal: yrs itself emits empty String/Deleted items after edits
+            # around non-ASCII text, and drops them again on decode.
+            clock += length
+        if clock > MAX_CLOCK:
+            raise _malformed("struct clocks exceed 2**31-1")
+    return pos
+
+
+def _skip_id(data: bytes, pos: int, seen: list[bytes]) -> int:
+    """Skip an ID (client varUint, clock varUint) and return the position after it.
+
+    Client IDs are random 53-bit numbers (8 bytes on the wire) and an update mentions only a
+    few distinct ones, so the last one seen is kept in `seen[0]`. A varUint is
+    self-delimiting, so if the bytes at `pos` start with an already validated encoding, they
+    are that same value and need no re-parsing.
+    """
+    if data[pos] < 0x80:
+        pos += 1
+    else:
+        last = seen[0]
+        if data.startswith(last, pos):
+            pos += len(last)
+        else:
+            start = pos
+            pos = _uint_tail(data, pos)[1]
+            seen[0] = data[start:pos]
+    b = data[pos]
+    if b < 0x80:
+        return pos + 1
+    # Clocks of long documents take two or three bytes (< 2**21, so within MAX_CLOCK);
+    # check those shapes inline.
+    b = data[pos + 1]
+    if 0 < b < 0x80:
+        return pos + 2
+    if b >= 0x80 and 0 < data[pos + 2] < 0x80:
+        return pos + 3
+    clock, pos = _uint_tail(data, pos)
+    if clock > MAX_CLOCK:
+        raise _malformed("ID clock exceeds 2**31-1")
+    return pos
+
+
+def _walk_rare_content(data: bytes, pos: int, ref: int) -> tuple[int, int]:
+    """Skip item content other than String/Any; returns (new position, item length)."""
+    if ref == _CONTENT_DELETED:
+        length, pos = _read_uint(data, pos)
+        return pos, length
+    if ref == _CONTENT_JSON:
+        count, pos = _read_uint(data, pos)
+        if count > len(data) - pos:
+            raise _malformed("JSON count exceeds update size")
+        for _ in range(count):
+            text, pos = _read_string(data, pos)
+            # yjs stores `undefined` array entries as this bare word.
+            if text != "undefined" and not _is_json(text):
+                raise _malformed("JSON content is not valid JSON")
+        return pos, count
+    if ref == _CONTENT_BINARY:
+        return _read_var_bytes(data, pos)[1], 1
+    if ref == _CONTENT_EMBED:
+        return _skip_json(data, pos), 1
+    if ref == _CONTENT_FORMAT:
+        pos = _skip_string(data, pos)
+        return _skip_json(data, pos), 1
+    if ref == _CONTENT_TYPE:
+        type_ref, pos = _read_uint(data, pos)
+        if type_ref > _MAX_TYPE_REF:
+            raise _malformed(f"unknown type ref {type_ref}")
+        if type_ref == _TYPE_XML_ELEMENT or type_ref == _TYPE_XML_HOOK:
+            pos = _skip_string(data, pos)
+        return pos, 1
+    if ref == _CONTENT_DOC:
+        pos = _skip_string(data, pos)
+        return _skip_any(data, pos, 0), 1
+    raise _malformed(f"unknown content ref {ref}")
+
+
+def _read_string(data: bytes, pos: int) -> tuple[str, int]:
+    raw, pos = _read_var_bytes(data, pos)
+    return raw.decode("utf-8"), pos
+
+
+def _skip_string(data: bytes, pos: int) -> int:
+    raw, pos = _read_var_bytes(data, pos)
+    if not raw.isascii():
+        raw.decode("utf-8")
+    return pos
+
+
+def _skip_json(data: bytes, pos: int) -> int:
+    # Peers JSON.parse these while applying the update; one bad value would poison the
+    # document for every browser that loads it.
+    text, pos = _read_string(data, pos)
+    if not _is_json(text):
+        raise _malformed("embedded JSON is not valid JSON")
+    return pos
+
+
+def _skip_any(data: bytes, pos: int, depth: int) -> int:
+    """Skip one lib0 Any value starting at `pos`."""
+    tag = data[pos]
+    pos += 1
+    if tag == _ANY_STRING:
+        return _skip_string(data, pos)
+    if _ANY_STRING < tag <= _ANY_UNDEFINED:
+        if tag == _ANY_VAR_INT:
+            return _skip_var_int(data, pos)
+        if tag == _ANY_FLOAT32:
+            pos += 4
+        elif tag == _ANY_FLOAT64 or tag == _ANY_BIGINT64:
+            pos += 8
+        # undefined/null/true/false carry no payload
+        if pos > len(data):
+            raise _malformed("truncated Any number")
+        return pos
+    if tag == _ANY_OBJECT or tag == _ANY_ARRAY:
+        if depth >= MAX_ANY_DEPTH:
+            raise _malformed("Any value nested too deeply")
+        count, pos = _read_uint(data, pos)
+        if tag == _ANY_OBJECT:
+            # Each entry is at least a key-length byte and a tag byte.
+            if count > (len(data) - pos) // 2:
+                raise _malformed("Any object size exceeds update size")
+            for _ in range(count):
+                pos = _skip_string(data, pos)
+                pos = _skip_any(data, pos, depth + 1)
+        else:
+            if count > len(data) - pos:
+                raise _malformed("Any array size exceeds update size")
+            for _ in range(count):
+                pos = _skip_any(data, pos, depth + 1)
+        return pos
+    if tag == _ANY_BYTES:
+        return _read_var_bytes(data, pos)[1]
+    raise _malformed(f"unknown Any tag {tag}")
+
+
+def _skip_var_int(data: bytes, pos: int) -> int:
+    """Skip a lib0 signed varInt (6 data bits + sign in the first byte, then 7-bit groups)."""
+    b = data[pos]
+    pos += 1
+    if b < 0x80:
+        return pos
+    magnitude = b & 0x3F
+    shift = 6
+    for _ in range(9):
+        b = data[pos]
+        pos += 1
+        magnitude |= (b & 0x7F) << shift
+        if b < 0x80:
+            if magnitude >= _U64_LIMIT:
+                raise _malformed("varInt exceeds 64 bits")
+            return pos
+        shift += 7
+    raise _malformed("varInt longer than 10 bytes")
+
+
+def _walk_delete_set(data: bytes, pos: int) -> int:
+    n = len(data)
+    num_clients, pos = _read_uint(data, pos)
+    # Each client entry needs at least a client byte and a range-count byte.
+    if num_clients > (n - pos) // 2:
+        raise _malformed("delete set client count exceeds update size")
+    for _ in range(num_clients):
+        _, pos = _read_uint(data, pos)
+        num_ranges, pos = _read_uint(data, pos)
+        if num_ranges > (n - pos) // 2:
+            raise _malformed("delete set range count exceeds update size")
+        for _ in range(num_ranges):
+            clock, pos = _read_uint(data, pos)
+            length, pos = _read_uint(data, pos)
+            if length == 0:
+                raise _malformed("empty delete range")
+            if clock + length > MAX_CLOCK:
+                raise _malformed("delete range exceeds clock 2**31-1")
+    return pos

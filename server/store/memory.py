@@ -1,0 +1,180 @@
+"""In-process DocumentStore with the same semantics as the SQLite one, for tests; imports no
+database driver and nothing from pycrdt but merge_updates."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self
+
+from pycrdt import merge_updates
+
+from server.store.base import (
+    AppendQueue,
+    DocInfo,
+    DocName,
+    DocumentNotFound,
+    LogStats,
+    PendingAppend,
+    StoredDoc,
+    StoreError,
+    check_limit,
+)
+
+
+@dataclass(slots=True)
+class _Doc:
+    name: DocName
+    epoch: str
+    created_at: float
+    updated_at: float
+    title: str = ""
+    snapshot: bytes | None = None
+    log: list[tuple[int, bytes]] = field(default_factory=list)  # (row id, update)
+    log_bytes: int = 0
+
+    def info(self) -> DocInfo:
+        size = len(self.snapshot or b"") + self.log_bytes
+        return DocInfo(self.name, self.title, self.epoch, self.created_at, self.updated_at, size)
+
+
+class MemoryStore:
+    """Keeps everything in dicts; appends still go through a writer task, so their futures
+    resolve on a later loop iteration exactly as with a real database."""
+
+    def __init__(self, *, batch_max: int = 2048, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._docs: dict[DocName, _Doc] = {}
+        self._next_row = 0
+        self._queue = AppendQueue(self._commit_batch, batch_max=batch_max, label="memory store")
+        self._open = False
+        # Serialises compactions so two of them never fold overlapping log prefixes.
+        self._compact_lock = asyncio.Lock()
+
+    async def __aenter__(self) -> Self:
+        if self._queue.started:
+            raise StoreError("memory store was already opened; create a new one")
+        self._open = True
+        self._queue.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self._queue.close()
+        finally:
+            self._open = False
+
+    @property
+    def commits(self) -> int:
+        return self._queue.commits
+
+    def _check_open(self) -> None:
+        if not self._open:
+            raise StoreError("memory store is not open")
+
+    async def _commit_batch(self, batch: Sequence[PendingAppend]) -> list[StoreError | None]:
+        now = self._clock()
+        outcomes: list[StoreError | None] = []
+        for item in batch:
+            doc = self._docs.get(item.name)
+            if doc is None:
+                outcomes.append(DocumentNotFound(f"no document {item.name!r}"))
+                continue
+            self._next_row += 1
+            doc.log.append((self._next_row, item.update))
+            doc.log_bytes += len(item.update)
+            doc.updated_at = now
+            outcomes.append(None)
+        return outcomes
+
+    async def load(self, name: DocName) -> StoredDoc | None:
+        self._check_open()
+        doc = self._docs.get(name)
+        if doc is None:
+            return None
+        return StoredDoc(doc.snapshot, [update for _, update in doc.log], doc.epoch)
+
+    async def ensure(self, name: DocName) -> DocInfo:
+        self._check_open()
+        doc = self._docs.get(name)
+        if doc is None:
+            now = self._clock()
+            doc = _Doc(name=name, epoch=uuid.uuid4().hex, created_at=now, updated_at=now)
+            self._docs[name] = doc
+        return doc.info()
+
+    def append(self, name: DocName, update: bytes) -> asyncio.Future[None]:
+        return self._queue.append(name, update)
+
+    async def flush(self) -> None:
+        await self._queue.flush()
+
+    async def log_stats(self, name: DocName) -> LogStats:
+        self._check_open()
+        doc = self._docs.get(name)
+        if doc is None:
+            raise DocumentNotFound(f"no document {name!r}")
+        return LogStats(rows=len(doc.log), bytes=doc.log_bytes)
+
+    async def compact(self, name: DocName) -> None:
+        self._check_open()
+        async with self._compact_lock:
+            doc = self._docs.get(name)
+            if doc is None:
+                raise DocumentNotFound(f"no document {name!r}")
+            if not doc.log:
+                return
+            last_row = doc.log[-1][0]
+            parts = [update for _, update in doc.log]
+            if doc.snapshot is not None:
+                parts.insert(0, doc.snapshot)
+            try:
+                merged = await asyncio.to_thread(merge_updates, *parts)
+            except ValueError as exc:
+                raise StoreError(
+                    f"cannot compact {name!r}: its log holds an invalid update"
+                ) from exc
+            if self._docs.get(name) is not doc:
+                return  # deleted (and maybe re-created) while merging: nothing left to fold into
+            doc.snapshot = merged
+            doc.log = [(row, update) for row, update in doc.log if row > last_row]
+            doc.log_bytes = sum(len(update) for _, update in doc.log)
+
+    async def set_title(self, name: DocName, title: str) -> None:
+        self._check_open()
+        doc = self._docs.get(name)
+        if doc is None:
+            raise DocumentNotFound(f"no document {name!r}")
+        doc.title = title
+        doc.updated_at = self._clock()
+
+    async def list_docs(self, limit: int, before: tuple[float, str] | None = None) -> list[DocInfo]:
+        self._check_open()
+        check_limit(limit)
+        keys = sorted(((d.updated_at, d.name) for d in self._docs.values()), reverse=True)
+        if before is not None:
+            keys = [key for key in keys if key < before]
+        return [self._docs[name].info() for _, name in keys[:limit]]
+
+    async def info(self, name: DocName) -> DocInfo | None:
+        self._check_open()
+        doc = self._docs.get(name)
+        return None if doc is None else doc.info()
+
+    async def delete(self, name: DocName) -> bool:
+        self._check_open()
+        return self._docs.pop(name, None) is not None
+
+    async def ping(self) -> None:
+        self._check_open()
+        if not self._queue.running:
+            raise StoreError("memory store writer is not running")

@@ -1,0 +1,479 @@
+"""Durable DocumentStore on one SQLite file (WAL, group-committed appends); the only module allowed
+to import aiosqlite, and it imports nothing from pycrdt but merge_updates."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Self
+
+import aiosqlite
+from pycrdt import merge_updates
+
+from server.store.base import (
+    AppendQueue,
+    DocInfo,
+    DocName,
+    DocumentNotFound,
+    LogStats,
+    PendingAppend,
+    StoredDoc,
+    StoreError,
+    check_limit,
+)
+
+logger = logging.getLogger(__name__)
+
+SYNCHRONOUS_LEVELS: Final = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
+BUSY_TIMEOUT_MS: Final = 5000
+
+# Step N (1-based) moves a database from user_version N-1 to N. Never edit a released step;
+# append a new one.
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    (
+        # AUTOINCREMENT so ids are never reused: a stale cached doc id can then only miss (and
+        # fail loudly), never write into another document; and update ids stay strictly
+        # increasing, which compaction relies on to delete exactly the rows it merged.
+        # log_rows/log_bytes/snapshot_bytes are maintained in the same transactions as the rows
+        # they count, so stats and sizes never need a scan. snapshot is the last column because
+        # SQLite must walk a large blob's overflow pages to reach any column stored after it.
+        """
+        CREATE TABLE documents (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL UNIQUE,
+            epoch TEXT NOT NULL,
+            title TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            log_rows INTEGER NOT NULL DEFAULT 0,
+            log_bytes INTEGER NOT NULL DEFAULT 0,
+            snapshot_bytes INTEGER NOT NULL DEFAULT 0,
+            snapshot BLOB
+        ) STRICT
+        """,
+        "CREATE INDEX documents_by_updated ON documents (updated_at, name)",
+        """
+        CREATE TABLE updates (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            doc_id INTEGER NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+            data BLOB NOT NULL
+        ) STRICT
+        """,
+        "CREATE INDEX updates_by_doc ON updates (doc_id, id)",
+    ),
+)
+
+_INFO_COLUMNS: Final = (
+    "name, title, epoch, created_at, updated_at, snapshot_bytes + log_bytes"  # matches _info()
+)
+
+
+def _info(row: sqlite3.Row | tuple[Any, ...]) -> DocInfo:
+    name, title, epoch, created_at, updated_at, size = row
+    return DocInfo(DocName(name), title, epoch, created_at, updated_at, size)
+
+
+@contextmanager
+def _translate(action: str) -> Iterator[None]:
+    # aiosqlite reports a closed connection as ValueError; UnicodeEncodeError (a ValueError)
+    # comes from names holding lone surrogates.
+    try:
+        yield
+    except (sqlite3.Error, ValueError) as exc:
+        raise StoreError(f"{action} failed: {exc}") from exc
+
+
+class SqliteStore:
+    """Two connections: a writer (all writes, serialised by ``_tx_lock``) and a query-only
+    reader, so loads are not queued behind a batch's fsync. Appended updates are written only by
+    the group-commit writer task."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: str = "FULL",
+        batch_max: int = 2048,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        level = synchronous.upper()
+        if level not in SYNCHRONOUS_LEVELS:
+            raise ValueError(
+                f"synchronous must be one of {sorted(SYNCHRONOUS_LEVELS)}, got {synchronous!r}"
+            )
+        self._path = Path(path)
+        self._synchronous = level
+        self._clock = clock
+        self._queue = AppendQueue(
+            self._commit_batch, batch_max=batch_max, label=f"sqlite store {self._path}"
+        )
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        # Every statement on the writer connection runs under this lock: a statement issued while
+        # another coroutine has a transaction open would silently join that transaction.
+        self._tx_lock = asyncio.Lock()
+        # Same for the reader: load() holds a read transaction across two queries.
+        self._read_lock = asyncio.Lock()
+        # Serialises compactions so two of them never fold overlapping log prefixes.
+        self._compact_lock = asyncio.Lock()
+        # name -> documents.id for the writer. Only touched while holding _tx_lock, so it always
+        # agrees with what the writer connection sees.
+        self._doc_ids: dict[DocName, int] = {}
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def commits(self) -> int:
+        return self._queue.commits
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._queue.started:
+            raise StoreError(f"store for {self._path} was already opened; create a new one")
+        try:
+            await asyncio.to_thread(self._path.parent.mkdir, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create directory for {self._path}: {exc}") from exc
+        try:
+            with _translate(f"opening {self._path}"):
+                self._writer = await aiosqlite.connect(self._path, isolation_level=None)
+                await self._configure_writer(self._writer)
+                await self._migrate()
+                self._reader = await aiosqlite.connect(self._path, isolation_level=None)
+                await self._reader.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                await self._reader.execute("PRAGMA query_only = ON")
+        except BaseException:
+            await self._close_connections()
+            raise
+        self._queue.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self._queue.close()
+        finally:
+            await self._close_connections()
+
+    async def _close_connections(self) -> None:
+        writer, reader = self._writer, self._reader
+        self._writer = self._reader = None
+        self._doc_ids.clear()
+        try:
+            if reader is not None:
+                with _translate(f"closing reader of {self._path}"):
+                    await reader.close()
+        finally:
+            if writer is not None:
+                with _translate(f"closing {self._path}"):
+                    await writer.close()
+
+    async def _configure_writer(self, conn: aiosqlite.Connection) -> None:
+        async with conn.execute("PRAGMA journal_mode = WAL") as cursor:
+            row = await cursor.fetchone()
+        if row is None or str(row[0]).lower() != "wal":
+            raise StoreError(f"{self._path}: cannot enable WAL mode (journal_mode is {row!r})")
+        # Both values are validated constants, never user text.
+        await conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await conn.execute("PRAGMA foreign_keys = ON")
+
+    async def _migrate(self) -> None:
+        latest = len(MIGRATIONS)
+        for target in range(1, latest + 1):
+            async with self._write_tx() as conn:
+                # Read inside the transaction: another process may have migrated meanwhile.
+                version = await self._user_version(conn)
+                if version > latest:
+                    raise StoreError(
+                        f"{self._path} has schema version {version}, newer than this server "
+                        f"supports ({latest})"
+                    )
+                if version >= target:
+                    continue
+                for statement in MIGRATIONS[target - 1]:
+                    await conn.execute(statement)
+                await conn.execute(f"PRAGMA user_version = {target:d}")
+            logger.info("migrated %s to schema version %d", self._path, target)
+
+    @staticmethod
+    async def _user_version(conn: aiosqlite.Connection) -> int:
+        async with conn.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            raise StoreError("PRAGMA user_version returned nothing")
+        return int(row[0])
+
+    # -- transactions ----------------------------------------------------------------------
+
+    def _conn(self, conn: aiosqlite.Connection | None) -> aiosqlite.Connection:
+        if conn is None:
+            raise StoreError(f"{self._path} is not open")
+        return conn
+
+    @asynccontextmanager
+    async def _write_tx(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._tx_lock:
+            conn = self._conn(self._writer)
+            try:
+                # IMMEDIATE takes the write lock up front, so busy_timeout covers it instead of
+                # the transaction failing half way when another process holds the lock.
+                await conn.execute("BEGIN IMMEDIATE")
+                yield conn
+                await conn.commit()
+            except BaseException:
+                # Also on cancellation: the next user of this connection must not find a
+                # transaction left open. aiosqlite runs calls in order, so this rollback runs
+                # after whatever statement the cancelled await had already queued.
+                await self._rollback(conn)
+                raise
+
+    @asynccontextmanager
+    async def _read_tx(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._read_lock:
+            conn = self._conn(self._reader)
+            try:
+                await conn.execute("BEGIN")
+                yield conn
+                await conn.commit()
+            except BaseException:
+                await self._rollback(conn)
+                raise
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Single-statement reads: just the lock, so they never run inside load()'s snapshot."""
+        async with self._read_lock:
+            yield self._conn(self._reader)
+
+    async def _rollback(self, conn: aiosqlite.Connection) -> None:
+        try:
+            await conn.rollback()
+        except (sqlite3.Error, ValueError):
+            # The original error is what the caller needs to see; this one only explains why
+            # the connection may be unusable from now on.
+            logger.exception("rollback on %s failed", self._path)
+
+    # -- appends (writer task only) ----------------------------------------------------------
+
+    def append(self, name: DocName, update: bytes) -> asyncio.Future[None]:
+        return self._queue.append(name, update)
+
+    async def flush(self) -> None:
+        await self._queue.flush()
+
+    async def _commit_batch(self, batch: Sequence[PendingAppend]) -> list[StoreError | None]:
+        now = self._clock()
+        outcomes: list[StoreError | None] = []
+        rows: list[tuple[int, bytes]] = []
+        touched: dict[int, list[int]] = {}  # doc id -> [rows, bytes]
+        missing: set[DocName] = set()
+        try:
+            async with self._write_tx() as conn:
+                for item in batch:
+                    doc_id = self._doc_ids.get(item.name)
+                    if doc_id is None and item.name not in missing:
+                        doc_id = await self._lookup_id(conn, item.name)
+                        if doc_id is None:
+                            missing.add(item.name)
+                    if doc_id is None:
+                        outcomes.append(DocumentNotFound(f"no document {item.name!r}"))
+                        continue
+                    rows.append((doc_id, item.update))
+                    counts = touched.setdefault(doc_id, [0, 0])
+                    counts[0] += 1
+                    counts[1] += len(item.update)
+                    outcomes.append(None)
+                if rows:
+                    await conn.executemany("INSERT INTO updates (doc_id, data) VALUES (?, ?)", rows)
+                    await conn.executemany(
+                        "UPDATE documents SET updated_at = ?, log_rows = log_rows + ?,"
+                        " log_bytes = log_bytes + ? WHERE id = ?",
+                        [(now, n, size, doc_id) for doc_id, (n, size) in touched.items()],
+                    )
+        except BaseException:
+            # The cache may be what broke the batch (e.g. a row deleted behind our back); start
+            # the next batch from the database's truth.
+            self._doc_ids.clear()
+            raise
+        return outcomes
+
+    async def _lookup_id(self, conn: aiosqlite.Connection, name: DocName) -> int | None:
+        async with conn.execute("SELECT id FROM documents WHERE name = ?", (name,)) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        doc_id = int(row[0])
+        self._doc_ids[name] = doc_id
+        return doc_id
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def load(self, name: DocName) -> StoredDoc | None:
+        with _translate(f"loading {name!r}"):
+            async with self._read_tx() as conn:
+                async with conn.execute(
+                    "SELECT id, epoch, snapshot FROM documents WHERE name = ?", (name,)
+                ) as cursor:
+                    row = await cursor.fetchone()
+                if row is None:
+                    return None
+                doc_id, epoch, snapshot = row
+                updates = await conn.execute_fetchall(
+                    "SELECT data FROM updates WHERE doc_id = ? ORDER BY id", (doc_id,)
+                )
+        return StoredDoc(snapshot, [data for (data,) in updates], epoch)
+
+    async def info(self, name: DocName) -> DocInfo | None:
+        with _translate(f"reading info of {name!r}"):
+            async with self._read() as conn:
+                async with conn.execute(
+                    f"SELECT {_INFO_COLUMNS} FROM documents WHERE name = ?", (name,)
+                ) as cursor:
+                    row = await cursor.fetchone()
+        return None if row is None else _info(row)
+
+    async def log_stats(self, name: DocName) -> LogStats:
+        with _translate(f"reading log stats of {name!r}"):
+            async with self._read() as conn:
+                async with conn.execute(
+                    "SELECT log_rows, log_bytes FROM documents WHERE name = ?", (name,)
+                ) as cursor:
+                    row = await cursor.fetchone()
+        if row is None:
+            raise DocumentNotFound(f"no document {name!r}")
+        return LogStats(rows=row[0], bytes=row[1])
+
+    async def list_docs(self, limit: int, before: tuple[float, str] | None = None) -> list[DocInfo]:
+        check_limit(limit)
+        if before is None:
+            sql = (
+                f"SELECT {_INFO_COLUMNS} FROM documents ORDER BY updated_at DESC, name DESC LIMIT ?"
+            )
+            params: tuple[Any, ...] = (limit,)
+        else:
+            sql = (
+                f"SELECT {_INFO_COLUMNS} FROM documents WHERE (updated_at, name) < (?, ?)"
+                " ORDER BY updated_at DESC, name DESC LIMIT ?"
+            )
+            params = (before[0], before[1], limit)
+        with _translate("listing documents"):
+            async with self._read() as conn:
+                rows = await conn.execute_fetchall(sql, params)
+        return [_info(row) for row in rows]
+
+    async def ping(self) -> None:
+        if not self._queue.running:
+            raise StoreError(f"{self._path}: writer is not running")
+        with _translate(f"pinging {self._path}"):
+            async with self._read() as conn:
+                async with conn.execute("SELECT 1") as cursor:
+                    await cursor.fetchone()
+
+    # -- other writes ----------------------------------------------------------------------
+
+    async def ensure(self, name: DocName) -> DocInfo:
+        # Nearly every call finds the row, and the reader does not wait behind a batch's fsync.
+        existing = await self.info(name)
+        if existing is not None:
+            return existing
+        now = self._clock()
+        with _translate(f"creating {name!r}"):
+            async with self._write_tx() as conn:
+                await conn.execute(
+                    "INSERT INTO documents (name, epoch, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                    (name, uuid.uuid4().hex, now, now),
+                )
+                async with conn.execute(
+                    f"SELECT id, {_INFO_COLUMNS} FROM documents WHERE name = ?", (name,)
+                ) as cursor:
+                    row = await cursor.fetchone()
+                if row is None:
+                    raise StoreError(f"document {name!r} vanished right after its insert")
+                self._doc_ids[name] = int(row[0])
+        return _info(tuple(row)[1:])
+
+    async def set_title(self, name: DocName, title: str) -> None:
+        with _translate(f"setting title of {name!r}"):
+            async with self._write_tx() as conn:
+                cursor = await conn.execute(
+                    "UPDATE documents SET title = ?, updated_at = ? WHERE name = ?",
+                    (title, self._clock(), name),
+                )
+                if cursor.rowcount == 0:
+                    raise DocumentNotFound(f"no document {name!r}")
+
+    async def delete(self, name: DocName) -> bool:
+        with _translate(f"deleting {name!r}"):
+            async with self._write_tx() as conn:
+                # The updates rows go with it through ON DELETE CASCADE.
+                cursor = await conn.execute("DELETE FROM documents WHERE name = ?", (name,))
+                self._doc_ids.pop(name, None)
+                return cursor.rowcount > 0
+
+    async def compact(self, name: DocName) -> None:
+        async with self._compact_lock:
+            with _translate(f"reading log of {name!r} for compaction"):
+                async with self._read_tx() as conn:
+                    async with conn.execute(
+                        "SELECT id, epoch, snapshot FROM documents WHERE name = ?", (name,)
+                    ) as cursor:
+                        row = await cursor.fetchone()
+                    if row is None:
+                        raise DocumentNotFound(f"no document {name!r}")
+                    doc_id, epoch, snapshot = row
+                    log = await conn.execute_fetchall(
+                        "SELECT id, data FROM updates WHERE doc_id = ? ORDER BY id", (doc_id,)
+                    )
+            entries = list(log)
+            if not entries:
+                return
+            last_id = entries[-1][0]
+            log_bytes = sum(len(data) for _, data in entries)
+            parts = [data for _, data in entries]
+            if snapshot is not None:
+                parts.insert(0, snapshot)
+            try:
+                # Raw-bytes merge keeps updates whose predecessors have not arrived yet;
+                # Doc.get_update() would drop them. Off the loop: it can take tens of ms.
+                merged = await asyncio.to_thread(merge_updates, *parts)
+            except ValueError as exc:
+                raise StoreError(
+                    f"cannot compact {name!r}: its log holds an invalid update"
+                ) from exc
+            with _translate(f"writing compacted snapshot of {name!r}"):
+                async with self._write_tx() as conn:
+                    cursor = await conn.execute(
+                        "UPDATE documents SET snapshot = ?, snapshot_bytes = ?,"
+                        " log_rows = log_rows - ?, log_bytes = log_bytes - ?"
+                        " WHERE id = ? AND epoch = ?",
+                        (merged, len(merged), len(entries), log_bytes, doc_id, epoch),
+                    )
+                    if cursor.rowcount == 0:
+                        logger.info("%r was deleted while being compacted", name)
+                        return
+                    cursor = await conn.execute(
+                        "DELETE FROM updates WHERE doc_id = ? AND id <= ?", (doc_id, last_id)
+                    )
+                    if cursor.rowcount != len(entries):
+                        # Someone else removed log rows after we read them (another process
+                        # compacting); committing would lose their snapshot's contents.
+                        raise StoreError(
+                            f"log of {name!r} changed during compaction "
+                            f"({cursor.rowcount} rows to delete, {len(entries)} merged)"
+                        )

@@ -1,0 +1,263 @@
+"""Hostile input against a live server: the offender is closed, everyone else is untouched."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+import websockets
+from pycrdt import Doc, Text
+
+from server.protocol import AwarenessEntry, encode_awareness_entries, encode_update, write_var_uint
+from tests.client import YClient, ws_url
+from tests.live import ServerProcess
+
+NAME = "target"
+
+
+def text_of(doc: Doc[Any]) -> str:
+    return str(doc.get("t", type=Text))
+
+
+@contextlib.asynccontextmanager
+async def bystanders(server: ServerProcess) -> AsyncIterator[tuple[YClient, YClient]]:
+    """Two well-behaved clients, one on the attacked document and one on another document."""
+    async with (
+        YClient.connect(server.ws, NAME) as same,
+        YClient.connect(server.ws, "elsewhere") as other,
+    ):
+        await asyncio.wait_for(asyncio.gather(same.synced.wait(), other.synced.wait()), 10)
+        same.doc.get("t", type=Text).insert(0, "before;")
+        await same.roundtrip()
+        yield same, other
+
+
+async def assert_undisturbed(server: ServerProcess, same: YClient, other: YClient) -> None:
+    """Both bystanders still sync live, and the stored document holds exactly their edits."""
+    for client, name in ((same, NAME), (other, "elsewhere")):
+        async with YClient.connect(server.ws, name) as watcher:
+            await asyncio.wait_for(watcher.synced.wait(), 10)
+            client.doc.get("t", type=Text).insert(0, "after;")
+            await client.roundtrip()
+            await watcher.wait_until(partial(same_text, watcher, client))
+    assert text_of(same.doc) == "after;before;"
+    assert not any("Traceback" in line for line in server.log), "\n".join(server.log)
+
+
+def same_text(a: YClient, b: YClient) -> bool:
+    return text_of(a.doc) == text_of(b.doc)
+
+
+async def closed_with(server: ServerProcess, frames: list[bytes], name: str = NAME) -> int:
+    """Send raw frames on a fresh connection and return the close code the server chose."""
+    async with websockets.connect(ws_url(server.ws, name), max_size=None) as ws:
+        for frame in frames:
+            try:
+                await ws.send(frame)
+            except websockets.ConnectionClosed:
+                break
+        async with asyncio.timeout(10):
+            with contextlib.suppress(websockets.ConnectionClosed):
+                while True:
+                    await ws.recv()
+    assert ws.close_code is not None
+    assert ws.close_reason, "a close code must come with a reason"
+    return ws.close_code
+
+
+def sync(kind: int, payload: bytes) -> bytes:
+    return b"\x00" + bytes([kind]) + write_var_uint(len(payload)) + payload
+
+
+def real_update() -> bytes:
+    doc: Doc[Any] = Doc()
+    doc.get("t", type=Text).insert(0, "hostile text")
+    return doc.get_update()
+
+
+CASES: dict[str, tuple[list[bytes], int]] = {
+    "truncated update": ([sync(2, real_update()[:-3])], 1002),
+    "declared length past the end": ([b"\x00\x02" + write_var_uint(2**40) + b"abc"], 1002),
+    "huge struct count": ([sync(2, write_var_uint(2**32) + b"\x01\x00")], 1002),
+    "overlong varint": ([b"\x00\x02" + b"\xff" * 11 + b"\x01"], 1002),
+    "non-minimal varint": ([b"\x00\x02\x82\x00\x00\x00"], 1002),
+    "trailing garbage": ([sync(2, b"\x00\x00") + b"junk"], 1002),
+    "bad state vector": ([sync(0, write_var_uint(5) + b"\x01")], 1002),
+    "empty frame": ([b""], 1002),
+    "unknown message type": ([b"\x63\x00"], 1003),
+    "auth message": ([b"\x02\x00\x00"], 1003),
+    "text frame": ([b"not used, see below"], 1003),
+    "awareness bad json": ([b"\x01" + write_var_uint(6) + b"\x01\x01\x01\x02{x"], 1007),
+    "awareness bad utf8": ([b"\x01" + write_var_uint(6) + b"\x01\x01\x01\x02\xff\xfe"], 1007),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+async def test_malformed_frames_close_only_the_offender(server: ServerProcess, case: str) -> None:
+    frames, code = CASES[case]
+    async with bystanders(server) as (same, other):
+        if case == "text frame":
+            async with websockets.connect(ws_url(server.ws, NAME)) as ws:
+                await ws.send("hello")
+                await asyncio.wait_for(ws.wait_closed(), 10)
+            got = ws.close_code
+        else:
+            got = await closed_with(server, frames)
+        assert got == code
+        await assert_undisturbed(server, same, other)
+
+
+async def test_malformed_awareness_is_never_relayed(server: ServerProcess) -> None:
+    async with bystanders(server) as (same, other):
+        bad = b"\x01" + write_var_uint(6) + b"\x01\x01\x01\x02{x"
+        assert await closed_with(server, [bad]) == 1007
+        assert same.awareness == {}
+        await assert_undisturbed(server, same, other)
+        assert same.awareness == {}
+
+
+async def test_oversize_frame_closes_with_1009(server: ServerProcess) -> None:
+    async with bystanders(server) as (same, other):
+        payload = os.urandom(16 * 1024 * 1024 + 1)
+        assert await closed_with(server, [sync(2, payload)]) == 1009
+        await assert_undisturbed(server, same, other)
+
+
+async def test_huge_declared_lengths_do_not_grow_memory(server: ServerProcess) -> None:
+    proc = psutil.Process(server.pid)
+    async with bystanders(server) as (same, other):
+        before = proc.memory_info().rss
+        for i in range(30):
+            frames = [
+                b"\x00\x02" + write_var_uint(2**62 + i) + b"\x00" * 8,
+                sync(2, write_var_uint(2**31) + write_var_uint(2**31) + b"\x01\x00"),
+                sync(1, b"\x01" + write_var_uint(2**30) + b"\x01\x00\x08" + write_var_uint(2**30)),
+                b"\x01" + write_var_uint(9) + write_var_uint(2**40) + b"\x01\x01\x01",
+            ]
+            for frame in frames:
+                assert await closed_with(server, [frame]) in (1002, 1007)
+        grown = proc.memory_info().rss - before
+        assert grown <= 16 * 1024 * 1024, f"RSS grew by {grown / 2**20:.1f} MiB"
+        await assert_undisturbed(server, same, other)
+
+
+async def test_awareness_flood_closes_with_1008(server: ServerProcess) -> None:
+    async with bystanders(server) as (same, other):
+        entries = [AwarenessEntry(client_id=i, clock=1, state='{"x":1}') for i in range(50)]
+        assert await closed_with(server, [encode_awareness_entries(entries)]) == 1008
+        await assert_undisturbed(server, same, other)
+        # The flood was refused whole: none of its client ids reached the bystander.
+        assert not (set(same.awareness) & set(range(50)))
+
+
+async def test_step1_flood_closes_with_1008(server: ServerProcess) -> None:
+    async with bystanders(server) as (same, other):
+        step1 = sync(0, b"\x00")
+        assert await closed_with(server, [step1] * 200) == 1008
+        await assert_undisturbed(server, same, other)
+
+
+async def test_client_that_stops_reading_is_closed_with_1013(tmp_path: Path) -> None:
+    """Kernel socket buffers absorb a few MiB each way, so the burst is larger than that.
+
+    The no-progress timer path is covered with a blocking fake socket in tests/test_ws.py.
+    """
+    env = {"COEDIT_SEND_STALL_SECONDS": "0.5", "COEDIT_SEND_BUFFER_BYTES": str(2**20)}
+    server = ServerProcess(tmp_path / "coedit.db", env=env)
+    server.start()
+    try:
+        async with bystanders(server) as (same, other):
+            reader, writer = await stalled_client(server)
+            await burst(same, 80)
+            # Once it reads again it finds its data, then a close frame saying why.
+            assert await read_close_code(reader) == 1013
+            writer.close()
+            await clear(same)
+            await assert_undisturbed(server, same, other)
+    finally:
+        server.kill()
+
+
+async def test_slow_but_reading_client_is_not_closed(tmp_path: Path) -> None:
+    env = {"COEDIT_SEND_STALL_SECONDS": "0.5"}
+    server = ServerProcess(tmp_path / "coedit.db", env=env)
+    server.start()
+    try:
+        async with bystanders(server) as (same, other):
+            async with YClient.connect(server.ws, NAME) as slow:
+                await slow.synced.wait()
+                await burst(same, 56)  # 14 MiB at once: over the 4 MiB budget, under 16 MiB
+                await slow.wait_until(partial(same_text, slow, same), 30)
+                assert slow.ws.close_code is None
+            await clear(same)
+            await assert_undisturbed(server, same, other)
+    finally:
+        server.kill()
+
+
+async def burst(client: YClient, chunks: int) -> None:
+    big = "x" * (256 * 1024 - 1)
+    for i in range(chunks):
+        client.doc.get("t", type=Text).insert(0, big + str(i % 10))
+    await client.roundtrip(30)
+
+
+async def clear(client: YClient) -> None:
+    text = client.doc.get("t", type=Text)
+    del text[0 : len(text) - len("before;")]
+    await client.roundtrip()
+
+
+async def stalled_client(
+    server: ServerProcess,
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw WebSocket handshake, then a client that reads nothing until told to."""
+    host, port = server.http.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port), limit=2**26)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        (
+            f"GET /ws/{NAME} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    await writer.drain()
+    status = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    assert status.startswith(b"HTTP/1.1 101")
+    reader._transport.pause_reading()  # type: ignore[attr-defined]
+    return reader, writer
+
+
+async def read_close_code(reader: asyncio.StreamReader) -> int:
+    """Resume reading, skip data frames, return the code of the server's close frame."""
+    reader._transport.resume_reading()  # type: ignore[attr-defined]
+    async with asyncio.timeout(30):
+        while True:
+            head = await reader.readexactly(2)  # EOF here means the server sent no close frame
+            opcode, length = head[0] & 0x0F, head[1] & 0x7F
+            if length == 126:
+                length = int.from_bytes(await reader.readexactly(2), "big")
+            elif length == 127:
+                length = int.from_bytes(await reader.readexactly(8), "big")
+            body = await reader.readexactly(length)
+            if opcode == 0x8:
+                return int.from_bytes(body[:2], "big")
+
+
+async def test_update_relayed_once_not_to_sender(server: ServerProcess) -> None:
+    async with bystanders(server) as (same, other):
+        async with YClient.connect(server.ws, NAME) as third:
+            await third.synced.wait()
+            update = real_update()
+            await third.send_raw(encode_update(update))
+            await third.roundtrip()
+            await same.wait_until(lambda: "hostile text" in text_of(same.doc))
+        await assert_undisturbed(server, same, other)
