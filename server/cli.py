@@ -75,6 +75,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
+class _NoQueryStrings(logging.Filter):
+    """uvicorn logs each WebSocket handshake with its query string, where tokens travel."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return '"WebSocket %s"' not in str(record.msg)
+
+
 def serve(settings: Settings) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(),
@@ -93,6 +100,8 @@ def serve(settings: Settings) -> int:
         lifespan="on",
         timeout_graceful_shutdown=10,
     )
+    # After uvicorn.Config, which (re)configures uvicorn's loggers.
+    logging.getLogger("uvicorn.error").addFilter(_NoQueryStrings())
     server = _Server(config)
     server.run()
     return 0 if server.started else 1

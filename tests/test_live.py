@@ -217,3 +217,12 @@ async def test_pycrdt_provider_syncs(server: ServerProcess) -> None:
                     while str(doc.get("t", type=Text)) != ">> from pycrdt Provider":
                         changed.clear()
                         await changed.wait()
+
+
+async def test_logs_never_show_query_strings(server: ServerProcess) -> None:
+    async with websockets.connect(f"{server.ws}/ws/logged?token=s3cr3t-t0ken") as ws:
+        await ws.recv()
+    async with clients(server, "logged", 1) as [c]:
+        await c.roundtrip()
+    assert any("connect" in line and "logged" in line for line in server.log)
+    assert not any("s3cr3t" in line for line in server.log), "\n".join(server.log)
