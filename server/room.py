@@ -6,6 +6,7 @@ Must not import starlette, aiosqlite or uvicorn: a Room only talks to `Peer`s an
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -56,6 +57,8 @@ class Peer(Protocol):
 @dataclass(slots=True)
 class _PeerState:
     awareness_ids: set[int] = field(default_factory=set)
+    # The display name from this peer's awareness state, for "who edited" in version history.
+    name: str | None = None
     tokens: float = 0.0
     refilled_at: float = 0.0
 
@@ -91,6 +94,8 @@ class Room:
         self.log_rows = 0
         self.log_bytes = 0
         self.stored_title = ""
+        # Display names of the peers whose updates committed since the last version was taken.
+        self.editors: set[str] = set()
         # Future of the newest append: replies computed now may only leave once it has committed.
         self._tail: asyncio.Future[None] | None = None
         self._on_change = on_change
@@ -148,6 +153,20 @@ class Room:
         value = meta.get("title")
         return value if isinstance(value, str) else None
 
+    def apply_server_change(self, mutate: Callable[[Doc[Any]], None]) -> asyncio.Future[None]:
+        """Make a change on the server's own Doc (e.g. a restore); it is stored, then relayed to
+        every peer. The returned future resolves once it has committed."""
+        if self.failed:
+            raise RuntimeError(f"document {self.name!r} is being reloaded")
+        before = self.doc.get_state()
+        with self.doc.transaction(origin="server"):
+            mutate(self.doc)
+        update = self.doc.get_update(before)
+        future = self.store.append(self.name, update)
+        self._tail = future
+        future.add_done_callback(lambda f: self._committed(f, None, update))
+        return future
+
     def _apply(self, peer: Peer, update: bytes) -> None:
         if update == EMPTY_UPDATE:
             return
@@ -172,13 +191,17 @@ class Room:
         self._tail = future
         future.add_done_callback(lambda f: self._committed(f, peer, update))
 
-    def _committed(self, future: asyncio.Future[None], origin: Peer, update: bytes) -> None:
+    def _committed(self, future: asyncio.Future[None], origin: Peer | None, update: bytes) -> None:
         if future.cancelled() or future.exception() is not None:
             error = "cancelled" if future.cancelled() else repr(future.exception())
             self._fail(f"store append failed: {error}")
             return
         self.log_rows += 1
         self.log_bytes += len(update)
+        if origin is not None:
+            state = self.peers.get(origin)
+            if state is not None and state.name is not None:
+                self.editors.add(state.name)
         self._broadcast(encode_update(update), exclude=origin)
         if self._on_change is not None:
             self._on_change(self)
@@ -241,6 +264,9 @@ class Room:
                 previous.awareness_ids.discard(entry.client_id)
         self.awareness[entry.client_id] = _AwarenessState(entry.clock, entry.state, peer)
         owned.add(entry.client_id)
+        name = _display_name(entry.state)
+        if name is not None:
+            self.peers[peer].name = name
 
     def _awareness_snapshot(self) -> bytes:
         return encode_awareness_entries(
@@ -252,3 +278,11 @@ class Room:
         for peer in self.peers:
             if peer is not exclude:
                 peer.send(frame)
+
+
+def _display_name(state: str) -> str | None:
+    """`user.name` from an awareness state, the convention of y-prosemirror and Tiptap carets."""
+    value = json.loads(state)
+    user = value.get("user") if isinstance(value, dict) else None
+    name = user.get("name") if isinstance(user, dict) else None
+    return name[:200] if isinstance(name, str) else None

@@ -6,9 +6,10 @@ Must not import starlette, aiosqlite or uvicorn; it reaches storage only through
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Coroutine
-from typing import Any
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from typing import Any, Protocol
 
 from pycrdt import Doc, merge_updates
 
@@ -21,12 +22,37 @@ log = logging.getLogger("coedit.rooms")
 CLOSE_GOING_AWAY = 1001
 
 
+class RoomHooks(Protocol):
+    """Features that follow a room's life (version history) without the room knowing them."""
+
+    def committed(self, room: Room) -> None:
+        """An update to the room's document has committed."""
+
+    async def emptied(self, room: Room) -> None:
+        """The last peer left; everything it sent has committed. Runs before the unload."""
+
+
+class _Borrower:
+    """Stands in as a peer while server code uses a room, so it is neither unloaded nor empty."""
+
+    label = "server"
+
+    def send(self, frame: bytes) -> None:
+        del frame
+
+    def close(self, code: int, reason: str) -> None:
+        del code, reason
+
+
 class Rooms:
     """Owns every live Room; one Room object per name at any time."""
 
-    def __init__(self, store: DocumentStore, settings: Settings) -> None:
+    def __init__(
+        self, store: DocumentStore, settings: Settings, hooks: Sequence[RoomHooks] = ()
+    ) -> None:
         self.store = store
         self.settings = settings
+        self.hooks = list(hooks)
         self._rooms: dict[DocName, Room] = {}
         self._loading: dict[DocName, asyncio.Task[Room]] = {}
         self._unload_timers: dict[DocName, asyncio.TimerHandle] = {}
@@ -73,6 +99,16 @@ class Rooms:
             # Shielded: one joiner giving up must not cancel the load the others wait for.
             await asyncio.shield(task)
 
+    @contextlib.asynccontextmanager
+    async def borrow(self, name: DocName) -> AsyncIterator[Room]:
+        """Load (or share) the live room for server-side work such as a restore."""
+        borrower = _Borrower()
+        room = await self.join(name, borrower)
+        try:
+            yield room
+        finally:
+            self.leave(room, borrower)
+
     def leave(self, room: Room, peer: Peer) -> None:
         """Called once per successful join, when the peer's connection has finished closing."""
         room.leave(peer)
@@ -111,6 +147,8 @@ class Rooms:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         for room in list(self._rooms.values()):
+            for hook in self.hooks:
+                await hook.emptied(room)
             await self._compact(room)
         self._rooms.clear()
 
@@ -131,7 +169,7 @@ class Rooms:
             room.log_bytes = sum(len(u) for u in stored.updates)
         self._rooms[name] = room
         log.debug("loaded %r (%d log rows)", name, room.log_rows)
-        self._changed(room)
+        self._schedule_compaction(room)
         return room
 
     async def _unload(self, room: Room) -> None:
@@ -139,7 +177,9 @@ class Rooms:
         if room.peers or self._rooms.get(room.name) is not room:
             return
         await self.store.flush()
-        # Re-check after the await: a peer may have joined while we flushed.
+        for hook in self.hooks:
+            await hook.emptied(room)
+        # Re-check after the awaits: a peer may have joined meanwhile.
         if room.peers or self._rooms.get(room.name) is not room:
             return
         del self._rooms[room.name]
@@ -148,6 +188,11 @@ class Rooms:
         await self._compact(room)
 
     def _changed(self, room: Room) -> None:
+        for hook in self.hooks:
+            hook.committed(room)
+        self._schedule_compaction(room)
+
+    def _schedule_compaction(self, room: Room) -> None:
         if self._closing or room.log_rows == 0:
             return
         self._cancel(self._compact_timers, room.name)

@@ -41,6 +41,8 @@ class YClient:
         self.synced = asyncio.Event()
         self.awareness: dict[int, dict[str, Any] | None] = {}
         self.received = 0
+        self.updates_received = 0
+        self._applying_remote = False
         self._clock = 0
         self._outbox: asyncio.Queue[bytes] = asyncio.Queue()
         self._sub: Subscription | None = None
@@ -72,8 +74,8 @@ class YClient:
             self.doc.unobserve(self._sub)
 
     def _on_local(self, event: TransactionEvent) -> None:
-        if getattr(event, "origin", None) == "remote":
-            return
+        if self._applying_remote:
+            return  # pycrdt events carry no origin; observers run inside apply_update
         self._outbox.put_nowait(encode_update(event.update))
 
     async def _writer(self) -> None:
@@ -93,6 +95,7 @@ class YClient:
                     self._step2_received += 1
                     self.synced.set()
                 case SyncUpdate(update=update):
+                    self.updates_received += 1
                     self._apply(update)
                 case AwarenessUpdate(entries=entries):
                     for entry in entries:
@@ -100,8 +103,11 @@ class YClient:
             self._changed.set()
 
     def _apply(self, update: bytes) -> None:
-        with self.doc.transaction(origin="remote"):
+        self._applying_remote = True
+        try:
             self.doc.apply_update(update)
+        finally:
+            self._applying_remote = False
 
     async def set_awareness(self, state: dict[str, Any] | None) -> None:
         self._clock += 1

@@ -16,7 +16,7 @@ import pytest
 import websockets
 from pycrdt import Doc, Text
 
-from server.protocol import AwarenessEntry, encode_awareness_entries, encode_update, write_var_uint
+from server.protocol import AwarenessEntry, encode_awareness_entries, write_var_uint
 from tests.client import YClient, ws_url
 from tests.live import ServerProcess
 
@@ -250,14 +250,3 @@ async def read_close_code(reader: asyncio.StreamReader) -> int:
             body = await reader.readexactly(length)
             if opcode == 0x8:
                 return int.from_bytes(body[:2], "big")
-
-
-async def test_update_relayed_once_not_to_sender(server: ServerProcess) -> None:
-    async with bystanders(server) as (same, other):
-        async with YClient.connect(server.ws, NAME) as third:
-            await third.synced.wait()
-            update = real_update()
-            await third.send_raw(encode_update(update))
-            await third.roundtrip()
-            await same.wait_until(lambda: "hostile text" in text_of(same.doc))
-        await assert_undisturbed(server, same, other)

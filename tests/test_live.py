@@ -226,3 +226,14 @@ async def test_logs_never_show_query_strings(server: ServerProcess) -> None:
         await c.roundtrip()
     assert any("connect" in line and "logged" in line for line in server.log)
     assert not any("s3cr3t" in line for line in server.log), "\n".join(server.log)
+
+
+async def test_update_reaches_others_once_and_never_echoes(server: ServerProcess) -> None:
+    async with clients(server, "echo", 3) as [a, b, c]:
+        a.doc.get("t", type=Text).insert(0, "one edit")
+        await a.roundtrip()
+        for other in (b, c):
+            await other.wait_until(lambda o=other: str(o.doc.get("t", type=Text)) == "one edit")
+        await b.roundtrip()
+        await c.roundtrip()
+        assert (a.updates_received, b.updates_received, c.updates_received) == (0, 1, 1)
