@@ -36,10 +36,16 @@ class Settings:
     # Sync step 1 returns the whole document, so it is the cheapest way to burn our CPU.
     step1_per_second: float = 5.0
     step1_burst: int = 20
+    # Updates waiting for a missing predecessor, per document, before the sender is refused.
+    max_held_updates: int = 10_000
+    max_held_bytes: int = 32 * MIB
     unload_grace_seconds: float = 5.0
     compact_idle_seconds: float = 2.0
     compact_max_rows: int = 1000
     compact_max_bytes: int = 1 * MIB
+    # While a document is being edited, an automatic version is recorded at most this often
+    # (the first change after a version starts the interval).
+    version_interval_seconds: float = 600.0
 
     def __post_init__(self) -> None:
         if self.synchronous.upper() not in SYNCHRONOUS_MODES:
@@ -50,6 +56,10 @@ class Settings:
             raise SettingsError(f"port must be 0..65535, got {self.port}")
         if self.max_message_bytes < 1024:
             raise SettingsError("max_message_bytes must be at least 1024")
+        if not self.version_interval_seconds > 0:
+            raise SettingsError(
+                f"version_interval_seconds must be positive, got {self.version_interval_seconds}"
+            )
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
         """Return a copy with the given fields replaced (None values are ignored)."""

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TypeAlias
+from dataclasses import dataclass, field
+from typing import NoReturn, TypeAlias
 
 __all__ = [
     "CLOSE_INVALID_PAYLOAD",
     "CLOSE_PROTOCOL_ERROR",
     "CLOSE_UNSUPPORTED",
+    "MAX_ANY_DEPTH",
+    "MAX_CLIENT_ID",
+    "MAX_CLOCK",
     "AwarenessEntry",
     "AwarenessUpdate",
     "Message",
@@ -116,14 +119,20 @@ class SyncStep1:
     state_vector: bytes
 
 
+# (client, first clock, clock after the last struct) for each client section of an update.
+Sections = tuple[tuple[int, int, int], ...]
+
+
 @dataclass(frozen=True, slots=True)
 class SyncStep2:
     update: bytes
+    sections: Sections = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class SyncUpdate:
     update: bytes
+    sections: Sections = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,8 +304,10 @@ def _decode(data: bytes) -> Message:
         if sync_type == SYNC_STEP1:
             validate_state_vector(payload)
             return SyncStep1(payload)
-        validate_update(payload)
-        return SyncStep2(payload) if sync_type == SYNC_STEP2 else SyncUpdate(payload)
+        sections = validate_update(payload)
+        if sync_type == SYNC_STEP2:
+            return SyncStep2(payload, sections)
+        return SyncUpdate(payload, sections)
     if msg_type == MSG_AWARENESS:
         payload, pos = _read_var_bytes(data, pos)
         _expect_end(data, pos, "awareness message")
@@ -314,7 +325,7 @@ def _expect_end(data: bytes, pos: int, what: str) -> None:
         raise _malformed(f"{len(data) - pos} trailing bytes after {what}")
 
 
-def _reject_json_constant(name: str) -> object:
+def _reject_json_constant(name: str) -> NoReturn:
     # json.loads accepts NaN/Infinity, which JSON.parse in every browser peer rejects.
     raise ValueError(f"non-standard JSON constant {name}")
 
@@ -376,27 +387,41 @@ def validate_state_vector(sv: bytes) -> None:
     _expect_end(data, pos, "state vector")
 
 
-def validate_update(update: bytes) -> None:
+def validate_update(update: bytes) -> Sections:
     """Walk a whole Yjs update (v1 encoding) and reject anything malformed with 1002.
 
-    Beyond the wire structure it rejects what no yjs/yrs encoder emits and what yrs was seen
-    to mishandle: clocks above MAX_CLOCK, empty client sections, zero-length structs and
-    delete ranges, GC/Skip info bytes with flag bits (yjs and yrs parse those differently),
-    invalid UTF-8, unparsable JSON texts, and Any values nested deeper than MAX_ANY_DEPTH.
+    Beyond the wire structure it rejects what yjs never emits and what yrs was seen to
+    mishandle: clocks above MAX_CLOCK, empty client sections, zero-length GC/Skip structs,
+    empty delete ranges, GC/Skip info bytes with flag bits (yjs and yrs parse those
+    differently), invalid UTF-8, unparsable JSON texts, and Any values nested deeper than
+    MAX_ANY_DEPTH.
     """
     data = update if type(update) is bytes else bytes(update)
+    sections: list[tuple[int, int, int]] = []
     try:
-        pos = _walk_structs(data)
+        pos = _walk_structs(data, sections)
         pos = _walk_delete_set(data, pos)
     except IndexError:
         raise _malformed("truncated update") from None
     except UnicodeDecodeError:
         raise _malformed("update contains a string that is not valid UTF-8") from None
     _expect_end(data, pos, "update")
+    return tuple(sections)
 
 
-def _walk_structs(data: bytes) -> int:
-    # Hot path: every varUint read is inlined for the common single-byte case, and only
+def read_state_vector(sv: bytes) -> dict[int, int]:
+    """A state vector as {client: next clock}; the input must already be validated."""
+    count, pos = read_var_uint(sv, 0)
+    out: dict[int, int] = {}
+    for _ in range(count):
+        client, pos = read_var_uint(sv, pos)
+        clock, pos = read_var_uint(sv, pos)
+        out[client] = clock
+    return out
+
+
+def _walk_structs(data: bytes, sections: list[tuple[int, int, int]]) -> int:
+    # Hot path: varUint reads are inlined for the common single-byte case, and mostly only
     # multi-byte values pay for a call. Reading past the end raises IndexError, which
     # validate_update maps to "truncated"; slices are bounds-checked explicitly.
     n = len(data)
@@ -420,10 +445,11 @@ def _walk_structs(data: bytes) -> int:
             num_structs, pos = _uint_tail(data, pos)
         b = data[pos]
         if b < 0x80:
+            client = b
             pos += 1
         else:
             start = pos
-            pos = _uint_tail(data, pos)[1]
+            client, pos = _uint_tail(data, pos)
             seen[0] = data[start:pos]
         b = data[pos]
         if b < 0x80:
@@ -431,7 +457,8 @@ def _walk_structs(data: bytes) -> int:
             pos += 1
         else:
             clock, pos = _uint_tail(data, pos)
-        # Encoders only write clients that have structs; yrs panics on an empty section.
+        first_clock = clock
+        # Encoders only write clients that have structs; yrs can panic on an empty section.
         if num_structs == 0:
             raise _malformed("client section without structs")
         # Every struct takes at least two bytes (info byte plus a length or content).
@@ -448,6 +475,10 @@ def _walk_structs(data: bytes) -> int:
                     raise _malformed("GC/Skip struct with flag bits set")
                 b = data[pos]
                 if b < 0x80:
+                    # yjs never emits an empty GC/Skip (yrs rarely does, after collecting its
+                    # own empty items), and yrs panics on one that ends a client's structs.
+                    if b == 0:
+                        raise _malformed("zero-length GC/Skip struct")
                     clock += b
                     pos += 1
                 else:
@@ -499,6 +530,7 @@ def _walk_structs(data: bytes) -> int:
             clock += length
         if clock > MAX_CLOCK:
             raise _malformed("struct clocks exceed 2**31-1")
+        sections.append((client, first_clock, clock))
     return pos
 
 
@@ -665,8 +697,102 @@ def _walk_delete_set(data: bytes, pos: int) -> int:
         for _ in range(num_ranges):
             clock, pos = _read_uint(data, pos)
             length, pos = _read_uint(data, pos)
+            # Never emitted by yjs or yrs; refused so yrs never sees an empty range.
             if length == 0:
                 raise _malformed("empty delete range")
             if clock + length > MAX_CLOCK:
                 raise _malformed("delete range exceeds clock 2**31-1")
     return pos
+
+
+@dataclass(frozen=True, slots=True)
+class Dependencies:
+    """What a document must already hold before pycrdt can integrate an update in one go.
+
+    `refs`: for each client, the clock it must have reached for every item the update points at
+    (origins, parents) and every range its delete set removes; the update's own structs count.
+    `holes`: Skip structs inside the update's own sections, which only the document can fill.
+    """
+
+    sections: Sections
+    refs: dict[int, int]
+    holes: dict[int, int]
+
+    def ready(self, state: dict[int, int]) -> bool:
+        """True when an update with these dependencies integrates fully into `state`."""
+        available = dict(state)
+        for client, start, end in self.sections:
+            have = state.get(client, 0)
+            if start > have or self.holes.get(client, 0) > have:
+                return False
+            available[client] = max(have, end)
+        return all(available.get(c, 0) >= clock for c, clock in self.refs.items())
+
+
+def update_dependencies(update: bytes) -> Dependencies:
+    """The dependencies of an update that `validate_update` accepted.
+
+    A slower walk than validation (it reads every ID), so the server runs it only for updates
+    that could not be integrated at once.
+    """
+    data = update
+    refs: dict[int, int] = {}
+    holes: dict[int, int] = {}
+    sections: list[tuple[int, int, int]] = []
+
+    def need(table: dict[int, int], client: int, clock: int) -> None:
+        if clock > table.get(client, 0):
+            table[client] = clock
+
+    def read_id(pos: int) -> int:
+        client, pos = _read_uint(data, pos)
+        clock, pos = _read_uint(data, pos)
+        need(refs, client, clock + 1)
+        return pos
+
+    num_clients, pos = _read_uint(data, 0)
+    for _ in range(num_clients):
+        num_structs, pos = _read_uint(data, pos)
+        client, pos = _read_uint(data, pos)
+        clock, pos = _read_uint(data, pos)
+        first = clock
+        for _ in range(num_structs):
+            info = data[pos]
+            pos += 1
+            ref = info & 0x1F
+            if ref == _STRUCT_GC or ref == _STRUCT_SKIP:
+                length, pos = _read_uint(data, pos)
+                if ref == _STRUCT_SKIP:
+                    need(holes, client, clock + length)
+                clock += length
+                continue
+            if info & 0x80:
+                pos = read_id(pos)
+            if info & 0x40:
+                pos = read_id(pos)
+            if not info & 0xC0:
+                parent_info = data[pos]
+                pos += 1
+                pos = _skip_string(data, pos) if parent_info == 1 else read_id(pos)
+                if info & 0x20:
+                    pos = _skip_string(data, pos)
+            if ref == _CONTENT_STRING:
+                text, pos = _read_string(data, pos)
+                length = len(text.encode("utf-16-le")) >> 1
+            elif ref == _CONTENT_ANY:
+                length, pos = _read_uint(data, pos)
+                for _ in range(length):
+                    pos = _skip_any(data, pos, 0)
+            else:
+                pos, length = _walk_rare_content(data, pos, ref)
+            clock += length
+        sections.append((client, first, clock))
+    num_clients, pos = _read_uint(data, pos)
+    for _ in range(num_clients):
+        client, pos = _read_uint(data, pos)
+        num_ranges, pos = _read_uint(data, pos)
+        for _ in range(num_ranges):
+            clock, pos = _read_uint(data, pos)
+            length, pos = _read_uint(data, pos)
+            need(refs, client, clock + length)
+    return Dependencies(tuple(sections), refs, holes)

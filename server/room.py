@@ -13,15 +13,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pycrdt import Doc, Map
+from pycrdt import Doc, Map, merge_updates
 
 from .config import Settings
 from .protocol import (
     AwarenessEntry,
     AwarenessUpdate,
+    Dependencies,
     Message,
     ProtocolError,
     QueryAwareness,
+    Sections,
     SyncStep1,
     SyncStep2,
     SyncUpdate,
@@ -30,6 +32,8 @@ from .protocol import (
     encode_sync_step1,
     encode_sync_step2,
     encode_update,
+    read_state_vector,
+    update_dependencies,
 )
 from .store.base import DocName, DocumentStore
 
@@ -99,6 +103,9 @@ class Room:
         # Future of the newest append: replies computed now may only leave once it has committed.
         self._tail: asyncio.Future[None] | None = None
         self._on_change = on_change
+        self._outgoing: list[tuple[Peer | None, bytes]] = []
+        self._held: list[tuple[bytes, Dependencies]] = []
+        self._held_bytes = 0
         self._clock = clock
 
     @property
@@ -133,8 +140,11 @@ class Room:
             case SyncStep1(state_vector=sv):
                 self._take_step1_token(peer)
                 self._send_after_commit(peer, encode_sync_step2(self.doc.get_update(sv)))
-            case SyncStep2(update=update) | SyncUpdate(update=update):
-                self._apply(peer, update)
+            case (
+                SyncStep2(update=update, sections=sections)
+                | SyncUpdate(update=update, sections=sections)
+            ):
+                self._apply(peer, update, sections)
             case AwarenessUpdate():
                 self._apply_awareness(peer, message)
             case QueryAwareness():
@@ -164,14 +174,53 @@ class Room:
         update = self.doc.get_update(before)
         future = self.store.append(self.name, update)
         self._tail = future
-        future.add_done_callback(lambda f: self._committed(f, None, update))
+        future.add_done_callback(lambda f: self._committed(f, None, update, [(None, update)]))
         return future
 
-    def _apply(self, peer: Peer, update: bytes) -> None:
+    def _apply(self, peer: Peer, update: bytes, sections: Sections) -> None:
         if update == EMPTY_UPDATE:
             return
         if self.failed:
             raise ProtocolError(CLOSE_INTERNAL, "document is being reloaded, reconnect")
+        released = self.integrate(update, sections)
+        # Held updates are relayed only once integrated: some held pairs crash pycrdt clients.
+        relay = [] if released is None else [(peer, update), *((None, u) for u in released)]
+        future = self.store.append(self.name, update)
+        self._tail = future
+        future.add_done_callback(lambda f: self._committed(f, peer, update, relay))
+
+    def integrate(self, update: bytes, sections: Sections) -> list[bytes] | None:
+        """Apply an update to the live Doc, or hold it until what it depends on has arrived.
+
+        pycrdt is fragile while it keeps structs pending for a missing predecessor: a later
+        pending update can be lost, and some pairs crash the process. So pycrdt only ever gets
+        updates it can integrate in full; the rest wait here (they are stored and relayed as
+        usual, so nothing is lost). Returns None when the update is held, else the held updates
+        it released.
+        """
+        state = read_state_vector(self.doc.get_state())
+        if all(start <= state.get(client, 0) for client, start, _ in sections):
+            self._apply_to_doc(update)
+            after = read_state_vector(self.doc.get_state())
+            if all(after.get(client, 0) >= end for client, _, end in sections):
+                return self._release_held() if self._held else []
+            # An item points at something missing, so pycrdt kept part of it pending.
+            self._drop_pending()
+        self._hold(update)
+        return None
+
+    def load(self, update: bytes, sections: Sections) -> None:
+        """Seed the live Doc with the stored state (one merged update) when the room opens."""
+        # One apply integrates whatever it can from a merged update, unlike a sequence of
+        # pending updates; anything left pending is dropped from the Doc and held instead.
+        self._apply_to_doc(update)
+        after = read_state_vector(self.doc.get_state())
+        if any(after.get(client, 0) < end for client, _, end in sections):
+            self._drop_pending()
+            self._held.append((update, update_dependencies(update)))
+            self._held_bytes += len(update)
+
+    def _apply_to_doc(self, update: bytes) -> None:
         before = self.doc.get_state()
         try:
             self.doc.apply_update(update)
@@ -187,11 +236,60 @@ class Room:
             raise ProtocolError(
                 CLOSE_INVALID_PAYLOAD, "update rejected by the CRDT engine"
             ) from exc
-        future = self.store.append(self.name, update)
-        self._tail = future
-        future.add_done_callback(lambda f: self._committed(f, peer, update))
 
-    def _committed(self, future: asyncio.Future[None], origin: Peer | None, update: bytes) -> None:
+    def _drop_pending(self) -> None:
+        # get_update() leaves out pending structs: a Doc rebuilt from it holds only integrated
+        # content, and the held copy of the update keeps the rest.
+        fresh: Doc[Any] = Doc()
+        fresh.apply_update(self.doc.get_update())
+        self.doc = fresh
+
+    def _hold(self, update: bytes) -> None:
+        if (
+            len(self._held) >= self.settings.max_held_updates
+            or self._held_bytes + len(update) > self.settings.max_held_bytes
+        ):
+            raise ProtocolError(CLOSE_POLICY, "too many updates waiting for missing predecessors")
+        self._held.append((update, update_dependencies(update)))
+        self._held_bytes += len(update)
+        log.info("holding an update for %r until its predecessors arrive", self.name)
+
+    def _release_held(self) -> list[bytes]:
+        released: list[bytes] = []
+        progress = True
+        while progress:
+            progress = False
+            state = read_state_vector(self.doc.get_state())
+            for index, (update, deps) in enumerate(self._held):
+                if deps.ready(state):
+                    del self._held[index]
+                    self._held_bytes -= len(update)
+                    self._apply_held(update)
+                    released.append(update)
+                    progress = True
+                    break
+        return released
+
+    def _apply_held(self, update: bytes) -> None:
+        try:
+            self._apply_to_doc(update)
+        except ProtocolError:
+            # Stored and relayed already; pycrdt refusing it now must not hurt the sender
+            # of the update that released it.
+            log.exception("a held update for %r was refused once ready", self.name)
+
+    @property
+    def held(self) -> int:
+        """Updates stored and relayed but not yet integrated into the live Doc."""
+        return len(self._held)
+
+    def _committed(
+        self,
+        future: asyncio.Future[None],
+        origin: Peer | None,
+        update: bytes,
+        relay: list[tuple[Peer | None, bytes]],
+    ) -> None:
         if future.cancelled() or future.exception() is not None:
             error = "cancelled" if future.cancelled() else repr(future.exception())
             self._fail(f"store append failed: {error}")
@@ -202,9 +300,27 @@ class Room:
             state = self.peers.get(origin)
             if state is not None and state.name is not None:
                 self.editors.add(state.name)
-        self._broadcast(encode_update(update), exclude=origin)
+        if relay and not self._outgoing:
+            asyncio.get_running_loop().call_soon(self._flush_outgoing)
+        self._outgoing.extend(relay)
         if self._on_change is not None:
             self._on_change(self)
+
+    def _flush_outgoing(self) -> None:
+        # Everything that committed in one loop iteration leaves as one frame per peer. Under
+        # load, group commit makes batches bigger, so the number of sends stays bounded.
+        batch, self._outgoing = self._outgoing, []
+        if not batch or self.failed:
+            return
+        if len(batch) == 1:
+            origin, update = batch[0]
+            self._broadcast(encode_update(update), exclude=origin)
+            return
+        origins = {origin for origin, _ in batch}
+        frame = encode_update(merge_updates(*(update for _, update in batch)))
+        # A peer gets its own updates back only inside a batch that also holds others': Yjs
+        # ignores what it already has, and one frame for everyone is far cheaper.
+        self._broadcast(frame, exclude=origins.pop() if len(origins) == 1 else None)
 
     def _fail(self, why: str) -> None:
         # The live doc now differs from the store: drop every peer so that they reconnect to a

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from pycrdt import Doc, merge_updates
 
 from .config import Settings
+from .protocol import validate_update
 from .room import Peer, Room
 from .store.base import DocName, DocumentStore
 
@@ -156,13 +157,13 @@ class Rooms:
         # A document is created on first connect, so a link can be shared before anyone writes.
         info = await self.store.ensure(name)
         stored = await self.store.load(name)
-        doc: Doc[Any] = Doc()
+        room = Room(name, Doc(), self.store, self.settings, on_change=self._changed)
         parts = [] if stored is None else [stored.snapshot or b"", *stored.updates]
         parts = [p for p in parts if p]
         if parts:
             # One merge and one apply: far cheaper than applying thousands of log rows one by one.
-            doc.apply_update(parts[0] if len(parts) == 1 else merge_updates(*parts))
-        room = Room(name, doc, self.store, self.settings, on_change=self._changed)
+            state = parts[0] if len(parts) == 1 else merge_updates(*parts)
+            room.load(state, validate_update(state))
         room.stored_title = info.title
         if stored is not None:
             room.log_rows = len(stored.updates)

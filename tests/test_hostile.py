@@ -16,7 +16,12 @@ import pytest
 import websockets
 from pycrdt import Doc, Text
 
-from server.protocol import AwarenessEntry, encode_awareness_entries, write_var_uint
+from server.protocol import (
+    AwarenessEntry,
+    encode_awareness_entries,
+    encode_update,
+    write_var_uint,
+)
 from tests.client import YClient, ws_url
 from tests.live import ServerProcess
 
@@ -250,3 +255,22 @@ async def read_close_code(reader: asyncio.StreamReader) -> int:
             body = await reader.readexactly(length)
             if opcode == 0x8:
                 return int.from_bytes(body[:2], "big")
+
+
+async def test_update_pair_that_crashes_pycrdt_does_not_crash_the_server(
+    server: ServerProcess,
+) -> None:
+    """Two small valid updates that make pycrdt 0.14.13 segfault when applied in sequence."""
+    pair = ["01010301000100", "02010300a10200090202000001440000016100"]
+    async with bystanders(server) as (same, other):
+        async with YClient.connect(server.ws, NAME) as attacker:
+            await attacker.synced.wait()
+            for hex_update in pair:
+                await attacker.send_raw(encode_update(bytes.fromhex(hex_update)))
+            await attacker.roundtrip()
+        assert server.proc is not None and server.proc.poll() is None
+        await assert_undisturbed(server, same, other)
+    server.restart()  # loading the stored pair must not crash either
+    async with YClient.connect(server.ws, NAME) as reader:
+        await asyncio.wait_for(reader.synced.wait(), 10)
+        assert text_of(reader.doc) == "after;before;"
