@@ -60,6 +60,10 @@ class Peer(Protocol):
 
 @dataclass(slots=True)
 class _PeerState:
+    role: str = "editor"
+    # Fields the server forces into this peer's awareness `user` (signed-in name and colour,
+    # role), so that nobody can show up under another person's name.
+    stamp: dict[str, Any] | None = None
     awareness_ids: set[int] = field(default_factory=set)
     # The display name from this peer's awareness state, for "who edited" in version history.
     name: str | None = None
@@ -112,9 +116,15 @@ class Room:
     def pending(self) -> bool:
         return self._tail is not None and not self._tail.done()
 
-    def join(self, peer: Peer) -> None:
+    def join(self, peer: Peer, role: str = "editor", stamp: dict[str, Any] | None = None) -> None:
+        """Add a peer; a "viewer" gets every read but none of its writes are applied."""
         now = self._clock()
-        self.peers[peer] = _PeerState(tokens=float(self.settings.step1_burst), refilled_at=now)
+        self.peers[peer] = _PeerState(
+            role=role,
+            stamp=stamp,
+            tokens=float(self.settings.step1_burst),
+            refilled_at=now,
+        )
         peer.send(encode_sync_step1(self.doc.get_state()))
         if self.awareness:
             peer.send(self._awareness_snapshot())
@@ -144,6 +154,11 @@ class Room:
                 SyncStep2(update=update, sections=sections)
                 | SyncUpdate(update=update, sections=sections)
             ):
+                if self.peers[peer].role == "viewer":
+                    # Never applied, stored or relayed. Not an error: a read-only client still
+                    # answers the server's step 1 with whatever it holds locally.
+                    log.debug("ignored a write from viewer %s on %r", peer.label, self.name)
+                    return
                 self._apply(peer, update, sections)
             case AwarenessUpdate():
                 self._apply_awareness(peer, message)
@@ -358,9 +373,15 @@ class Room:
         new_ids = {e.client_id for e in message.entries if not e.removed} - owned
         if len(owned) + len(new_ids) > self.settings.max_awareness_ids:
             raise ProtocolError(CLOSE_POLICY, "too many awareness client ids on one connection")
-        for entry in message.entries:
+        stamp = self.peers[peer].stamp
+        if stamp is not None:
+            entries = tuple(_stamped(entry, stamp) for entry in message.entries)
+            frame = encode_awareness_entries(entries)
+        else:
+            entries, frame = message.entries, encode_awareness(message.payload)
+        for entry in entries:
             self._merge_awareness(peer, owned, entry)
-        self._broadcast(encode_awareness(message.payload), exclude=peer)
+        self._broadcast(frame, exclude=peer)
 
     def _merge_awareness(self, peer: Peer, owned: set[int], entry: AwarenessEntry) -> None:
         # Same rule as y-protocols: a newer clock wins; an equal clock may only remove.
@@ -402,3 +423,14 @@ def _display_name(state: str) -> str | None:
     user = value.get("user") if isinstance(value, dict) else None
     name = user.get("name") if isinstance(user, dict) else None
     return name[:200] if isinstance(name, str) else None
+
+
+def _stamped(entry: AwarenessEntry, stamp: dict[str, Any]) -> AwarenessEntry:
+    if entry.removed:
+        return entry
+    state = json.loads(entry.state)
+    if not isinstance(state, dict):
+        state = {}
+    user = state.get("user")
+    state["user"] = {**(user if isinstance(user, dict) else {}), **stamp}
+    return AwarenessEntry(entry.client_id, entry.clock, json.dumps(state, separators=(",", ":")))

@@ -77,7 +77,13 @@ class Rooms:
     def __len__(self) -> int:
         return len(self._rooms)
 
-    async def join(self, name: DocName, peer: Peer) -> Room:
+    async def join(
+        self,
+        name: DocName,
+        peer: Peer,
+        role: str = "editor",
+        stamp: dict[str, Any] | None = None,
+    ) -> Room:
         """Add a peer to the named room, loading it once however many peers arrive together."""
         while True:
             if self._closing:
@@ -89,7 +95,7 @@ class Rooms:
                 room = None
             if room is not None:
                 self._cancel(self._unload_timers, name)
-                room.join(peer)
+                room.join(peer, role, stamp)
                 self._connections += 1
                 return room
             task = self._loading.get(name)

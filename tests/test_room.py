@@ -300,3 +300,43 @@ async def test_crashing_update_pair_is_held_not_applied(store: MemoryStore) -> N
     for hex_update in ("01010301000100", "02010300a10200090202000001440000016100"):
         room.receive(peer, decode(encode_update(bytes.fromhex(hex_update))))
     assert room.held == 2
+
+
+async def test_viewer_writes_are_never_applied_stored_or_relayed(store: MemoryStore) -> None:
+    room = make_room(store)
+    viewer, editor = FakePeer("viewer"), FakePeer("editor")
+    room.join(viewer, role="viewer")
+    room.join(editor)
+    viewer.take(), editor.take()
+    state = room.doc.get_state()
+    _, update = text_update("sneaky")
+    room.receive(viewer, SyncUpdate(update))
+    room.receive(viewer, SyncStep2(update))
+    await store.flush()
+    await asyncio.sleep(0)
+    assert room.doc.get_state() == state
+    stored = await store.load(NAME)
+    assert stored is not None and stored.updates == []
+    assert editor.take() == []
+    # The viewer still reads: its step 1 is answered and it sees an editor's change.
+    room.receive(viewer, SyncStep1(b"\x00"))
+    _, real = text_update("real")
+    room.receive(editor, SyncUpdate(real))
+    await store.flush()
+    await asyncio.sleep(0)
+    kinds = [type(m) for m in viewer.take()]
+    assert SyncStep2 in kinds and SyncUpdate in kinds
+
+
+async def test_stamped_presence_overrides_the_client_claim(store: MemoryStore) -> None:
+    room = make_room(store)
+    alice, watcher = FakePeer("alice"), FakePeer("watcher")
+    room.join(alice, role="viewer", stamp={"name": "alice", "color": "#123456", "role": "viewer"})
+    room.join(watcher)
+    watcher.take()
+    room.receive(alice, awareness(9, 1, {"user": {"name": "Mallory", "role": "owner"}, "x": 1}))
+    [relayed] = watcher.take()
+    assert isinstance(relayed, AwarenessUpdate)
+    state = json.loads(relayed.entries[0].state)
+    assert state == {"user": {"name": "alice", "color": "#123456", "role": "viewer"}, "x": 1}
+    assert json.loads(room.awareness[9].state) == state
