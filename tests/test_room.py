@@ -209,7 +209,9 @@ async def test_title_comes_from_meta_map(store: MemoryStore) -> None:
     doc: Doc[Any] = Doc()
     meta = doc.get("meta", type=Map)
     meta["title"] = "Plans"
-    room.receive(FakePeer(), SyncUpdate(doc.get_update()))
+    peer = FakePeer()
+    room.join(peer)
+    room.receive(peer, SyncUpdate(doc.get_update()))
     assert room.title() == "Plans"
 
 
