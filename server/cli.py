@@ -58,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--web-dist", type=Path, help="built editor (COEDIT_WEB_DIST, web/dist)")
     serve.add_argument("--max-message-bytes", type=int, help="largest frame (16 MiB)")
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--allowed-origins",
+        help="other browser origins allowed to connect, comma separated (COEDIT_ALLOWED_ORIGINS)",
+    )
     return parser
 
 

@@ -26,6 +26,8 @@ class Settings:
     synchronous: str = "FULL"
     web_dist: Path = field(default_factory=lambda: REPO_ROOT / "web" / "dist")
     log_level: str = "info"
+    # Browser origins besides the server's own that may open WebSockets, comma separated.
+    allowed_origins: str = ""
     max_message_bytes: int = 16 * MIB
     # A peer this far behind that makes no progress for send_stall_seconds (or four times this
     # far behind at all) is closed with 1013 instead of growing server memory.
@@ -60,6 +62,12 @@ class Settings:
             raise SettingsError(
                 f"version_interval_seconds must be positive, got {self.version_interval_seconds}"
             )
+
+    @property
+    def extra_origins(self) -> frozenset[str]:
+        return frozenset(
+            o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip()
+        )
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
         """Return a copy with the given fields replaced (None values are ignored)."""

@@ -48,6 +48,17 @@ def name_problem(name: str) -> str | None:
     return None
 
 
+def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
+    """Browsers always send Origin; other clients (Node, Python) usually do not."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True
+    origin = origin.rstrip("/")
+    scheme = "https" if websocket.url.scheme == "wss" else "http"
+    own = f"{scheme}://{websocket.headers.get('host', '')}"
+    return origin == own or origin in settings.extra_origins
+
+
 class Connection:
     """A Peer backed by a WebSocket: a bounded outbound queue drained by one writer task.
 
@@ -155,6 +166,10 @@ async def endpoint(websocket: WebSocket) -> None:
     name: str = websocket.path_params["name"]
     client = websocket.client
     label = f"{client.host}:{client.port}" if client else "unknown"
+    if not origin_allowed(websocket, settings):
+        log.info("refused %s: cross-site origin %r", label, websocket.headers.get("origin"))
+        await websocket.close(CLOSE_POLICY)  # before accept: the client gets HTTP 403
+        return
     await websocket.accept()
     problem = name_problem(name)
     if problem is not None:

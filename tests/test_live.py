@@ -237,3 +237,27 @@ async def test_update_reaches_others_once_and_never_echoes(server: ServerProcess
         await b.roundtrip()
         await c.roundtrip()
         assert (a.updates_received, b.updates_received, c.updates_received) == (0, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [("http://evil.example", False), (None, True), ("same", True)],
+    ids=["cross-site", "no-origin", "same-origin"],
+)
+async def test_websocket_origin_check(
+    server: ServerProcess, origin: str | None, allowed: bool
+) -> None:
+    headers = {}
+    if origin == "same":
+        headers["Origin"] = server.http
+    elif origin is not None:
+        headers["Origin"] = origin
+    url = ws_url(server.ws, "origin")
+    if allowed:
+        async with websockets.connect(url, additional_headers=headers) as ws:
+            assert isinstance(await asyncio.wait_for(ws.recv(), 10), bytes)
+    else:
+        with pytest.raises(websockets.InvalidStatus) as info:
+            async with websockets.connect(url, additional_headers=headers):
+                pass
+        assert info.value.response.status_code == 403
