@@ -6,13 +6,15 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from . import api, ws
+from . import api, history_api, ws
 from .config import Settings
 from .rooms import Rooms
 from .store.sqlite import SqliteStore
+from .versions import VersionRecorder
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -20,15 +22,25 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with (
             SqliteStore(settings.db, synchronous=settings.synchronous) as store,
-            Rooms(store, settings) as rooms,
+            VersionRecorder(store, interval=settings.version_interval_seconds) as recorder,
+            # Inside the recorder: shutting rooms down records their last versions.
+            Rooms(store, settings, hooks=[recorder]) as rooms,
         ):
             app.state.rooms = rooms
+            app.state.recorder = recorder
             yield
 
     routes = [
         WebSocketRoute("/ws/{name:path}", ws.endpoint),
         Route("/healthz", api.healthz),
         Route("/api/docs", api.list_docs, methods=["GET"]),
+        Route("/api/docs", api.create_doc, methods=["POST"]),
+        Route("/api/docs/{name}/export", api.export_doc, methods=["GET"]),
+        *history_api.ROUTES,
+        Route("/api/docs/{name}", api.get_doc, methods=["GET"]),
+        Route("/api/docs/{name}", api.open_doc, methods=["PUT"]),
+        Route("/api/docs/{name}", api.patch_doc, methods=["PATCH"]),
+        Route("/api/docs/{name}", api.delete_doc, methods=["DELETE"]),
         Route("/", api.page("index.html")),
         Route("/d/{name:path}", api.page("doc.html")),
         Mount(
@@ -37,6 +49,6 @@ def create_app(settings: Settings) -> Starlette:
             name="assets",
         ),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(api.RawDocPaths)])
     app.state.settings = settings
     return app

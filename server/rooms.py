@@ -16,11 +16,12 @@ from pycrdt import Doc, merge_updates
 from .config import Settings
 from .protocol import validate_update
 from .room import Peer, Room
-from .store.base import DocName, DocumentStore
+from .store.base import DocName, DocumentNotFound, DocumentStore
 
 log = logging.getLogger("coedit.rooms")
 
 CLOSE_GOING_AWAY = 1001
+CLOSE_DELETED = 4404
 
 
 class RoomHooks(Protocol):
@@ -129,6 +130,18 @@ class Rooms:
             self.settings.unload_grace_seconds, lambda: self._spawn(self._unload(room))
         )
 
+    async def delete(self, name: DocName) -> bool:
+        """Close the document's clients with 4404 and remove it from memory and the store."""
+        room = self._rooms.pop(name, None)
+        if room is not None:
+            # No more appends from this room: its peers are leaving and it is out of the map.
+            room.failed = True
+            room.close_all(CLOSE_DELETED, "document deleted")
+            self._cancel(self._unload_timers, name)
+            self._cancel(self._compact_timers, name)
+        await self.store.flush()
+        return await self.store.delete(name)
+
     def close_all(self, code: int, reason: str) -> None:
         for room in self._rooms.values():
             room.close_all(code, reason)
@@ -231,7 +244,11 @@ class Rooms:
     async def _compact_now(self, room: Room) -> None:
         title = room.title()
         await self.store.flush()
-        await self.store.compact(room.name)
+        try:
+            await self.store.compact(room.name)
+        except DocumentNotFound:
+            log.debug("%r was deleted before its compaction", room.name)
+            return
         if title is not None and title != room.stored_title:
             await self.store.set_title(room.name, title)
             room.stored_title = title

@@ -63,6 +63,10 @@ async def converge(server: ServerProcess, name: str, group: list[YClient]) -> di
     return expected
 
 
+def text_is(client: YClient, expected: str) -> bool:
+    return str(client.doc.get("t", type=Text)) == expected
+
+
 def has_content(client: YClient, expected: dict[str, object]) -> bool:
     return content(client.doc) == expected
 
@@ -233,7 +237,7 @@ async def test_update_reaches_others_once_and_never_echoes(server: ServerProcess
         a.doc.get("t", type=Text).insert(0, "one edit")
         await a.roundtrip()
         for other in (b, c):
-            await other.wait_until(lambda o=other: str(o.doc.get("t", type=Text)) == "one edit")
+            await other.wait_until(partial(text_is, other, "one edit"))
         await b.roundtrip()
         await c.roundtrip()
         assert (a.updates_received, b.updates_received, c.updates_received) == (0, 1, 1)

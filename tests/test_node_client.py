@@ -89,8 +89,10 @@ async def test_node_and_pycrdt_clients_edit_one_document(server: ServerProcess) 
         await py.wait_until(lambda: "[N]" in str(py.doc.get("t", type=Text)))
         state = await node.dump()
         await py.wait_until(
-            lambda: str(py.doc.get("t", type=Text)) == state["text"]
-            and py.doc.get("m", type=Map).to_py() == state["map"]
+            lambda: (
+                str(py.doc.get("t", type=Text)) == state["text"]
+                and py.doc.get("m", type=Map).to_py() == state["map"]
+            )
         )
     async with YClient.connect(server.ws, name) as fresh:
         await fresh.synced.wait()

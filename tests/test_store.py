@@ -10,6 +10,7 @@ import sqlite3
 import sys
 import threading
 import time
+import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,6 +28,7 @@ from server.store import (
     StoredDoc,
     StoreError,
 )
+from server.store.base import VersionInfo
 from server.store.sqlite import MIGRATIONS
 
 
@@ -591,6 +593,119 @@ async def test_append_rejects_non_bytes(store: DocumentStore) -> None:
         store.append(n("doc"), "text")  # type: ignore[arg-type]
 
 
+# -- versions ----------------------------------------------------------------------------------
+
+
+def full_update(edits: int = 60, seed: int = 3) -> tuple[bytes, dict[str, Any]]:
+    source, _ = recording_doc()
+    edit_heavily(source, edits, seed)
+    return source.get_update(), contents(source)
+
+
+async def test_version_round_trip(store: DocumentStore) -> None:
+    await store.ensure(n("doc"))
+    state, expected = full_update()
+    info = await store.add_version(
+        n("doc"), kind="auto", state=state, created_at=1234.5, authors=["Ann", "Bő 🎉"]
+    )
+    assert info == VersionInfo(info.id, 1234.5, "auto", None, ("Ann", "Bő 🎉"), len(state))
+    named = await store.add_version(
+        n("doc"), kind="named", state=b"\x00\x00", created_at=1300.0, label="Draft 'one'"
+    )
+    assert named.id > info.id and named.label == "Draft 'one'" and named.authors == ()
+    assert await store.list_versions(n("doc")) == [named, info]
+    version = await store.get_version(n("doc"), info.id)
+    assert version is not None and version.info == info and version.state == state
+    assert contents(rebuild(StoredDoc(version.state, [], ""))) == expected
+
+
+async def test_versions_belong_to_their_document(store: DocumentStore) -> None:
+    for name in ("a", "b"):
+        await store.ensure(n(name))
+    a = await store.add_version(n("a"), kind="auto", state=b"\x00\x00", created_at=1.0)
+    b = await store.add_version(n("b"), kind="restore-backup", state=b"\x00\x00", created_at=2.0)
+    assert await store.get_version(n("b"), a.id) is None
+    assert await store.get_version(n("missing"), a.id) is None
+    assert await store.get_version(n("a"), a.id + b.id + 100) is None
+    assert await store.list_versions(n("a")) == [a]
+    assert await store.delete_versions(n("b"), [a.id]) == 0
+    assert await store.delete_versions(n("missing"), [a.id]) == 0
+    assert await store.list_versions(n("a")) == [a]
+    with pytest.raises(DocumentNotFound):
+        await store.list_versions(n("missing"))
+    with pytest.raises(DocumentNotFound):
+        await store.add_version(n("missing"), kind="auto", state=b"\x00\x00", created_at=1.0)
+    with pytest.raises(ValueError):
+        await store.add_version(n("a"), kind="weekly", state=b"", created_at=1.0)  # type: ignore[arg-type]
+
+
+async def test_versions_page_and_delete_without_reusing_ids(store: DocumentStore) -> None:
+    await store.ensure(n("doc"))
+    made = [
+        await store.add_version(n("doc"), kind="auto", state=bytes([0, 0]), created_at=float(i))
+        for i in range(7)
+    ]
+    newest_first = list(reversed(made))
+    seen: list[VersionInfo] = []
+    before: int | None = None
+    while page := await store.list_versions(n("doc"), limit=3, before=before):
+        seen.extend(page)
+        before = page[-1].id
+    assert seen == newest_first
+    with pytest.raises(ValueError):
+        await store.list_versions(n("doc"), limit=0)
+
+    doomed = [made[1].id, made[6].id, made[6].id, 10**9]
+    assert await store.delete_versions(n("doc"), doomed) == 2
+    assert await store.delete_versions(n("doc"), []) == 0
+    assert [v.id for v in await store.list_versions(n("doc"))] == [
+        v.id for v in newest_first if v.id not in doomed
+    ]
+    again = await store.add_version(n("doc"), kind="auto", state=b"\x00\x00", created_at=9.0)
+    assert again.id > made[6].id, "a deleted version's id must never come back"
+
+
+async def test_deleting_a_document_deletes_its_versions(store: DocumentStore) -> None:
+    await store.ensure(n("doc"))
+    old = await store.add_version(n("doc"), kind="named", state=b"\x00\x00", created_at=1.0)
+    assert await store.delete(n("doc"))
+    await store.ensure(n("doc"))
+    assert await store.list_versions(n("doc")) == []
+    assert await store.get_version(n("doc"), old.id) is None
+
+
+async def test_durable_state(store: DocumentStore) -> None:
+    assert await store.durable_state(n("missing")) is None
+    await store.ensure(n("doc"))
+    assert await store.durable_state(n("doc")) == b"\x00\x00"
+    source, updates = recording_doc()
+    edit_heavily(source, 200)
+    await asyncio.gather(*(store.append(n("doc"), u) for u in updates[:120]))
+    await store.compact(n("doc"))
+    for update in updates[120:]:
+        store.append(n("doc"), update)  # not awaited: durable_state waits for them
+    state = await store.durable_state(n("doc"))
+    assert state is not None
+    assert contents(rebuild(StoredDoc(state, [], ""))) == contents(source)
+
+
+async def test_durable_state_keeps_updates_waiting_for_a_predecessor(
+    store: DocumentStore,
+) -> None:
+    source, updates = recording_doc()
+    text = source.get("text", type=Text)
+    text += "hello"
+    text += " world"  # cannot integrate without the first update
+    await store.ensure(n("doc"))
+    await store.append(n("doc"), updates[1])
+    pending = await store.durable_state(n("doc"))
+    assert pending == updates[1]
+    await store.append(n("doc"), updates[0])
+    state = await store.durable_state(n("doc"))
+    assert state is not None
+    assert str(rebuild(StoredDoc(state, [], "")).get("text", type=Text)) == "hello world"
+
+
 # -- SQLite only -------------------------------------------------------------------------------
 
 
@@ -641,10 +756,45 @@ async def test_sqlite_reopen_keeps_everything(tmp_path: Path) -> None:
 
 async def test_sqlite_schema_and_pragmas(sqlite_store: SqliteStore) -> None:
     with sqlite3.connect(sqlite_store.path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 2
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_schema")}
     assert {"documents", "updates", "updates_by_doc", "documents_by_updated"} <= tables
+    assert {"versions", "versions_by_doc"} <= tables
+
+
+async def test_sqlite_migrates_a_version_1_database(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        for statement in MIGRATIONS[0]:
+            conn.execute(statement)
+        conn.execute("PRAGMA user_version = 1")
+        conn.execute(
+            "INSERT INTO documents (name, epoch, created_at, updated_at) VALUES ('doc', 'e', 1, 1)"
+        )
+        conn.execute("INSERT INTO updates (doc_id, data) VALUES (1, x'0000')")
+    async with SqliteStore(path) as store:
+        assert (await must_load(store, n("doc"))).updates == [b"\x00\x00"]
+        assert await store.list_versions(n("doc")) == []
+        await store.add_version(n("doc"), kind="named", state=b"\x00\x00", created_at=2.0)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+async def test_sqlite_versions_are_compressed(sqlite_store: SqliteStore) -> None:
+    await sqlite_store.ensure(n("doc"))
+    state, _ = full_update(edits=2000)
+    info = await sqlite_store.add_version(n("doc"), kind="auto", state=state, created_at=1.0)
+    with sqlite3.connect(sqlite_store.path) as conn:
+        blob, size, authors = conn.execute(
+            "SELECT state, size, authors FROM versions WHERE id = ?", (info.id,)
+        ).fetchone()
+    assert zlib.decompress(blob) == state and size == len(state) and authors == "[]"
+    assert len(blob) < len(state)
+    with sqlite3.connect(sqlite_store.path) as conn:
+        conn.execute("UPDATE versions SET state = x'00ff' WHERE id = ?", (info.id,))
+    with pytest.raises(StoreError, match="corrupt"):
+        await sqlite_store.get_version(n("doc"), info.id)
 
 
 async def test_sqlite_counters_match_rows(sqlite_store: SqliteStore) -> None:

@@ -9,11 +9,14 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import NewType, Protocol, Self
+from typing import Literal, NewType, Protocol, Self
 
 logger = logging.getLogger(__name__)
 
 DocName = NewType("DocName", str)
+
+# A Yjs update holding nothing (no structs, empty delete set): the state of a new document.
+EMPTY_UPDATE = b"\x00\x00"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,31 @@ class DocInfo:
 class LogStats:
     rows: int
     bytes: int
+
+
+# 'auto': recorded on a schedule or when the last person left; thinned as it ages.
+# 'named': saved by someone with a label; kept forever.
+# 'restore-backup': the state just before a restore, so the restore can be undone; kept forever.
+VersionKind = Literal["auto", "named", "restore-backup"]
+VERSION_KINDS: tuple[VersionKind, ...] = ("auto", "named", "restore-backup")
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    """One recorded version of a document, without its content."""
+
+    id: int  # unique across all documents and never reused
+    created_at: float
+    kind: VersionKind
+    label: str | None
+    authors: tuple[str, ...]  # display names of who edited since the previous version
+    size: int  # bytes of the full Yjs update the version holds (before compression)
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    info: VersionInfo
+    state: bytes  # a full Yjs update: apply it to an empty Doc to see the version
 
 
 class StoreError(Exception):
@@ -124,10 +152,54 @@ class DocumentStore(Protocol):
         """Raise StoreError unless the store can answer queries and its writer is running."""
         ...
 
+    async def durable_state(self, name: DocName) -> bytes | None:
+        """The document's full state as one Yjs update: ``merge_updates(snapshot, *log)`` after
+        waiting for every update appended before the call; None if the document does not exist.
+
+        Unlike ``Doc.get_update()`` this keeps updates still waiting for a missing predecessor.
+        """
+        ...
+
+    async def add_version(
+        self,
+        name: DocName,
+        *,
+        kind: VersionKind,
+        state: bytes,
+        created_at: float,
+        label: str | None = None,
+        authors: Sequence[str] = (),
+    ) -> VersionInfo:
+        """Record a version holding ``state`` (a full update; stored compressed). Raises
+        DocumentNotFound for an unknown document."""
+        ...
+
+    async def list_versions(
+        self, name: DocName, *, limit: int | None = None, before: int | None = None
+    ) -> list[VersionInfo]:
+        """Newest (highest id) first; ``before`` is the id of the last item of the previous page.
+        Raises DocumentNotFound for an unknown document."""
+        ...
+
+    async def get_version(self, name: DocName, version_id: int) -> Version | None:
+        """The version with its state, or None if the document has no version with that id."""
+        ...
+
+    async def delete_versions(self, name: DocName, ids: Sequence[int]) -> int:
+        """Delete those of ``ids`` that are versions of this document; returns how many were."""
+        ...
+
 
 def check_limit(limit: int) -> None:
     if limit < 1:
         raise ValueError(f"list limit must be at least 1, got {limit}")
+
+
+def check_kind(kind: str) -> None:
+    # Checked before any write: the database would refuse it too, but a typo should fail the
+    # same way in every store.
+    if kind not in VERSION_KINDS:
+        raise ValueError(f"version kind must be one of {VERSION_KINDS}, got {kind!r}")
 
 
 @dataclass(slots=True)

@@ -14,6 +14,7 @@ from typing import Self
 from pycrdt import merge_updates
 
 from server.store.base import (
+    EMPTY_UPDATE,
     AppendQueue,
     DocInfo,
     DocName,
@@ -22,6 +23,10 @@ from server.store.base import (
     PendingAppend,
     StoredDoc,
     StoreError,
+    Version,
+    VersionInfo,
+    VersionKind,
+    check_kind,
     check_limit,
 )
 
@@ -36,6 +41,7 @@ class _Doc:
     snapshot: bytes | None = None
     log: list[tuple[int, bytes]] = field(default_factory=list)  # (row id, update)
     log_bytes: int = 0
+    versions: dict[int, Version] = field(default_factory=dict)  # id -> version, in id order
 
     def info(self) -> DocInfo:
         size = len(self.snapshot or b"") + self.log_bytes
@@ -50,6 +56,7 @@ class MemoryStore:
         self._clock = clock
         self._docs: dict[DocName, _Doc] = {}
         self._next_row = 0
+        self._next_version = 0
         self._queue = AppendQueue(self._commit_batch, batch_max=batch_max, label="memory store")
         self._open = False
         # Serialises compactions so two of them never fold overlapping log prefixes.
@@ -178,3 +185,65 @@ class MemoryStore:
         self._check_open()
         if not self._queue.running:
             raise StoreError("memory store writer is not running")
+
+    async def durable_state(self, name: DocName) -> bytes | None:
+        self._check_open()
+        await self.flush()
+        doc = self._docs.get(name)
+        if doc is None:
+            return None
+        parts = [p for p in [doc.snapshot or b"", *(u for _, u in doc.log)] if p]
+        if not parts:
+            return EMPTY_UPDATE
+        if len(parts) == 1:
+            return parts[0]
+        try:
+            return await asyncio.to_thread(merge_updates, *parts)
+        except ValueError as exc:
+            raise StoreError(f"cannot merge the state of {name!r}: {exc}") from exc
+
+    async def add_version(
+        self,
+        name: DocName,
+        *,
+        kind: VersionKind,
+        state: bytes,
+        created_at: float,
+        label: str | None = None,
+        authors: Sequence[str] = (),
+    ) -> VersionInfo:
+        self._check_open()
+        check_kind(kind)
+        doc = self._docs.get(name)
+        if doc is None:
+            raise DocumentNotFound(f"no document {name!r}")
+        self._next_version += 1
+        info = VersionInfo(self._next_version, created_at, kind, label, tuple(authors), len(state))
+        doc.versions[info.id] = Version(info, bytes(state))
+        return info
+
+    async def list_versions(
+        self, name: DocName, *, limit: int | None = None, before: int | None = None
+    ) -> list[VersionInfo]:
+        self._check_open()
+        if limit is not None:
+            check_limit(limit)
+        doc = self._docs.get(name)
+        if doc is None:
+            raise DocumentNotFound(f"no document {name!r}")
+        ids = sorted(doc.versions, reverse=True)
+        if before is not None:
+            ids = [i for i in ids if i < before]
+        return [doc.versions[i].info for i in ids[:limit]]
+
+    async def get_version(self, name: DocName, version_id: int) -> Version | None:
+        self._check_open()
+        doc = self._docs.get(name)
+        return None if doc is None else doc.versions.get(version_id)
+
+    async def delete_versions(self, name: DocName, ids: Sequence[int]) -> int:
+        self._check_open()
+        doc = self._docs.get(name)
+        if doc is None:
+            return 0
+        return sum(doc.versions.pop(i, None) is not None for i in set(ids))
