@@ -21,8 +21,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import access, convert
 from .access import AccessDenied
-from .rooms import Rooms
-from .store.base import EMPTY_UPDATE, DocInfo, DocName, StoreError
+from .rooms import Rooms, ShuttingDown
+from .store.base import EMPTY_UPDATE, DocInfo, DocName, DocumentNotFound, StoreError
 from .ws import name_problem
 
 log = logging.getLogger("coedit.api")
@@ -181,10 +181,18 @@ def handles_errors(
     async def wrapped(request: Request) -> Response:
         try:
             return await handler(request)
+        # BadRequest and AccessDenied are raised before anything was changed.
         except BadRequest as exc:
             return error(exc.status, exc.message)
         except AccessDenied as exc:
             return error(exc.status, exc.message)
+        except DocumentNotFound as exc:
+            return error(404, str(exc))
+        except ShuttingDown as exc:
+            return error(503, str(exc))
+        except StoreError as exc:
+            log.exception("storage failed during %s %s", request.method, request.url.path)
+            return error(503, f"storage failed: {exc}")
 
     return wrapped
 

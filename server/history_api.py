@@ -18,11 +18,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import convert
-from .access import AccessDenied, Role, require
-from .api import BadRequest, doc_name, error, json_body
+from .access import Role, require
+from .api import BadRequest, doc_name, handles_errors, json_body
 from .restore import RestoreError
 from .rooms import Rooms
-from .store.base import DocName, DocumentNotFound, DocumentStore, StoreError, VersionInfo
+from .store.base import DocName, DocumentNotFound, DocumentStore, VersionInfo
 from .versions import (
     DocumentBusy,
     TextDiff,
@@ -55,21 +55,14 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def _json_errors(handler: Handler) -> Handler:
+    @handles_errors
     async def wrapped(request: Request) -> Response:
         try:
             return await handler(request)
-        # BadRequest is raised before anything was changed.
-        except BadRequest as exc:
-            return error(exc.status, exc.message)
-        except AccessDenied as exc:
-            return error(exc.status, exc.message)
-        except (DocumentNotFound, VersionNotFound) as exc:
-            return error(404, str(exc))
+        except VersionNotFound as exc:
+            raise BadRequest(404, str(exc)) from exc
         except DocumentBusy as exc:
-            return error(503, str(exc))
-        except StoreError as exc:
-            log.exception("storage failed during %s %s", request.method, request.url.path)
-            return error(503, f"storage failed: {exc}")
+            raise BadRequest(503, str(exc)) from exc
 
     return wrapped
 

@@ -184,8 +184,14 @@ class Room:
         if self.failed:
             raise RuntimeError(f"document {self.name!r} is being reloaded")
         before = self.doc.get_state()
-        with self.doc.transaction(origin="server"):
-            mutate(self.doc)
+        try:
+            with self.doc.transaction(origin="server"):
+                mutate(self.doc)
+        except BaseException:
+            if self.doc.get_state() != before:
+                # A half-made change would be neither stored nor relayed: start over cleanly.
+                self._fail("a server-side change failed halfway")
+            raise
         update = self.doc.get_update(before)
         future = self.store.append(self.name, update)
         self._tail = future

@@ -24,6 +24,10 @@ CLOSE_GOING_AWAY = 1001
 CLOSE_DELETED = 4404
 
 
+class ShuttingDown(RuntimeError):
+    """The server is stopping and takes no new joins."""
+
+
 class RoomHooks(Protocol):
     """Features that follow a room's life (version history) without the room knowing them."""
 
@@ -88,7 +92,7 @@ class Rooms:
         """Add a peer to the named room, loading it once however many peers arrive together."""
         while True:
             if self._closing:
-                raise RuntimeError("server is shutting down")
+                raise ShuttingDown("server is shutting down")
             room = self._rooms.get(name)
             if room is not None and room.failed:
                 # Its live doc may hold updates the store refused; a fresh load starts clean.

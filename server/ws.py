@@ -16,7 +16,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from .config import Settings
 from .protocol import ProtocolError, decode
 from .room import Room
-from .rooms import Rooms
+from .rooms import Rooms, ShuttingDown
 from .store.base import DocName
 
 log = logging.getLogger("coedit.ws")
@@ -180,7 +180,7 @@ async def endpoint(websocket: WebSocket) -> None:
     writer = conn.start()
     try:
         room = await rooms.join(DocName(name), conn)
-    except RuntimeError as exc:
+    except ShuttingDown as exc:
         conn.close(CLOSE_GOING_AWAY, str(exc))
         await _finish(writer)
         return
