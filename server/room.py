@@ -387,7 +387,10 @@ class Room:
             entries, frame = message.entries, encode_awareness(message.payload)
         for entry in entries:
             self._merge_awareness(peer, owned, entry)
-        self._broadcast(frame, exclude=peer)
+        # The sender too, as the reference server does: y-websocket clients reconnect after
+        # 30 s without a message, and their own 15 s awareness renewal echoed back keeps an
+        # idle tab's connection alive.
+        self._broadcast(frame, exclude=None)
 
     def _merge_awareness(self, peer: Peer, owned: set[int], entry: AwarenessEntry) -> None:
         # Same rule as y-protocols: a newer clock wins; an equal clock may only remove.

@@ -214,7 +214,18 @@ class Rooms:
     def _changed(self, room: Room) -> None:
         for hook in self.hooks:
             hook.committed(room)
+        title = room.title()
+        if title is not None and title != room.stored_title:
+            # The home page lists titles from the store: keep it current, not just at compaction.
+            room.stored_title = title
+            self._spawn(self._store_title(room.name, title))
         self._schedule_compaction(room)
+
+    async def _store_title(self, name: DocName, title: str) -> None:
+        try:
+            await self.store.set_title(name, title)
+        except DocumentNotFound:
+            log.debug("%r was deleted before its title was stored", name)
 
     def _schedule_compaction(self, room: Room) -> None:
         if self._closing or room.log_rows == 0:
@@ -246,16 +257,11 @@ class Rooms:
         room.log_bytes -= size
 
     async def _compact_now(self, room: Room) -> None:
-        title = room.title()
         await self.store.flush()
         try:
             await self.store.compact(room.name)
         except DocumentNotFound:
             log.debug("%r was deleted before its compaction", room.name)
-            return
-        if title is not None and title != room.stored_title:
-            await self.store.set_title(room.name, title)
-            room.stored_title = title
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)

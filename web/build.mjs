@@ -1,0 +1,62 @@
+// Bundles the browser app with esbuild and writes web/dist/{index,doc}.html
+// plus content-hashed files under web/dist/assets/.
+//   node web/build.mjs           production build (minified)
+//   node web/build.mjs --dev     unminified, quicker to debug
+import * as esbuild from "esbuild";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const webDir = path.dirname(fileURLToPath(import.meta.url));
+const distDir = path.join(webDir, "dist");
+const assetsDir = path.join(distDir, "assets");
+const dev = process.argv.includes("--dev");
+
+await rm(distDir, { recursive: true, force: true });
+await mkdir(assetsDir, { recursive: true });
+
+const result = await esbuild.build({
+  entryPoints: {
+    home: path.join(webDir, "src/home.ts"),
+    doc: path.join(webDir, "src/doc.ts"),
+    style: path.join(webDir, "src/style.css"),
+  },
+  outdir: assetsDir,
+  entryNames: "[name]-[hash]",
+  chunkNames: "chunk-[hash]",
+  bundle: true,
+  splitting: true,
+  format: "esm",
+  target: ["es2020", "chrome100", "firefox100", "safari15"],
+  minify: !dev,
+  sourcemap: "linked",
+  legalComments: "linked",
+  metafile: true,
+  logLevel: "warning",
+});
+
+// Map entry name -> public URL of its output file.
+const urls = {};
+for (const [file, out] of Object.entries(result.metafile.outputs)) {
+  if (!out.entryPoint || file.endsWith(".map")) continue;
+  const name = path.basename(file).replace(/-[A-Z0-9]+\.(js|css)$/i, "");
+  urls[name] = "/assets/" + path.relative(assetsDir, file).split(path.sep).join("/");
+}
+for (const needed of ["home", "doc", "style"]) {
+  if (!urls[needed]) throw new Error(`build: no output for entry ${needed}`);
+}
+
+for (const page of ["index", "doc"]) {
+  const template = await readFile(path.join(webDir, `${page}.html`), "utf8");
+  const html = template.replace(/\{\{(\w+)\}\}/g, (_m, key) => {
+    if (!(key in urls)) throw new Error(`build: unknown placeholder {{${key}}} in ${page}.html`);
+    return urls[key];
+  });
+  await writeFile(path.join(distDir, `${page}.html`), html);
+}
+
+let total = 0;
+for (const [file, out] of Object.entries(result.metafile.outputs)) {
+  if (!file.endsWith(".map")) total += out.bytes;
+}
+console.log(`built web/dist: ${Object.values(urls).join(", ")} (${(total / 1024).toFixed(0)} KiB total)`);

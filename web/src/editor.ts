@@ -1,0 +1,255 @@
+// The ONLY module that imports the editor library (Tiptap / ProseMirror).
+// Everything else talks to the editor through the small EditorHandle below,
+// so the library could be swapped without touching the rest of the app.
+
+import { Editor } from "@tiptap/core";
+import Collaboration from "@tiptap/extension-collaboration";
+import CollaborationCaret from "@tiptap/extension-collaboration-caret";
+import { TaskItem, TaskList } from "@tiptap/extension-list";
+import { Placeholder } from "@tiptap/extensions";
+import { TextSelection } from "@tiptap/pm/state";
+import StarterKit from "@tiptap/starter-kit";
+import type { Awareness } from "y-protocols/awareness";
+import type * as Y from "yjs";
+import type { User } from "./identity";
+
+/** Name of the XmlFragment inside the Y.Doc that holds the rich text. */
+export const FRAGMENT_NAME = "default";
+
+export type ActionId =
+  | "paragraph" | "heading1" | "heading2" | "heading3"
+  | "bold" | "italic" | "underline" | "strike" | "code" | "link"
+  | "bulletList" | "orderedList" | "taskList"
+  | "blockquote" | "codeBlock" | "horizontalRule"
+  | "undo" | "redo";
+
+export interface ActionInfo {
+  id: ActionId;
+  label: string;
+  /** Short text shown on the button. */
+  icon: string;
+  /** Human readable shortcut ("Mod" is rendered as Ctrl or ⌘). */
+  shortcut?: string;
+  group: "history" | "block" | "inline" | "list" | "insert";
+}
+
+export const ACTIONS: readonly ActionInfo[] = [
+  { id: "undo", label: "Undo", icon: "↶", shortcut: "Mod+Z", group: "history" },
+  { id: "redo", label: "Redo", icon: "↷", shortcut: "Mod+Shift+Z", group: "history" },
+  { id: "paragraph", label: "Normal text", icon: "¶", shortcut: "Mod+Alt+0", group: "block" },
+  { id: "heading1", label: "Heading 1", icon: "H1", shortcut: "Mod+Alt+1", group: "block" },
+  { id: "heading2", label: "Heading 2", icon: "H2", shortcut: "Mod+Alt+2", group: "block" },
+  { id: "heading3", label: "Heading 3", icon: "H3", shortcut: "Mod+Alt+3", group: "block" },
+  { id: "bold", label: "Bold", icon: "B", shortcut: "Mod+B", group: "inline" },
+  { id: "italic", label: "Italic", icon: "I", shortcut: "Mod+I", group: "inline" },
+  { id: "underline", label: "Underline", icon: "U", shortcut: "Mod+U", group: "inline" },
+  { id: "strike", label: "Strikethrough", icon: "S", shortcut: "Mod+Shift+S", group: "inline" },
+  { id: "code", label: "Inline code", icon: "</>", shortcut: "Mod+E", group: "inline" },
+  { id: "link", label: "Link", icon: "Link", shortcut: "Mod+K", group: "inline" },
+  { id: "bulletList", label: "Bullet list", icon: "•", shortcut: "Mod+Shift+8", group: "list" },
+  { id: "orderedList", label: "Numbered list", icon: "1.", shortcut: "Mod+Shift+7", group: "list" },
+  { id: "taskList", label: "Task list", icon: "☑", shortcut: "Mod+Shift+9", group: "list" },
+  { id: "blockquote", label: "Quote", icon: "❝", shortcut: "Mod+Shift+B", group: "insert" },
+  { id: "codeBlock", label: "Code block", icon: "{ }", shortcut: "Mod+Alt+C", group: "insert" },
+  { id: "horizontalRule", label: "Horizontal rule", icon: "―", group: "insert" },
+];
+
+export interface EditorOptions {
+  element: HTMLElement;
+  ydoc: Y.Doc;
+  /** Anything with an `awareness` (the y-websocket provider). */
+  provider: { awareness: Awareness };
+  user: User;
+  /** Called (at most once per animation frame) when selection or content changed. */
+  onStateChange?: () => void;
+  /**
+   * The shared document holds content this editor's schema can't represent
+   * (e.g. written by a newer version). Editing is stopped so nothing is lost.
+   */
+  onContentError?: (error: Error) => void;
+}
+
+export interface EditorHandle {
+  run(id: ActionId): boolean;
+  isActive(id: ActionId): boolean;
+  canRun(id: ActionId): boolean;
+  /** Current link href at the selection, if any. */
+  currentLink(): string | null;
+  setLink(href: string | null): void;
+  setUser(user: User): void;
+  focus(): void;
+  destroy(): void;
+  /** The editable DOM element (`.ProseMirror`). */
+  readonly dom: HTMLElement;
+}
+
+function safeHref(raw: string): string | null {
+  const href = raw.trim();
+  if (!href) return null;
+  if (/^(https?:|mailto:|tel:|\/|#)/i.test(href)) return href;
+  if (/^[a-z][a-z0-9+.-]*:/i.test(href)) return null; // javascript:, data:, …
+  return `https://${href}`;
+}
+
+export function createEditor(opts: EditorOptions): EditorHandle {
+  let frame = 0;
+  const notify = (): void => {
+    if (!opts.onStateChange || frame) return;
+    frame = requestAnimationFrame(() => {
+      frame = 0;
+      opts.onStateChange?.();
+    });
+  };
+
+  const editor = new Editor({
+    element: opts.element,
+    extensions: [
+      StarterKit.configure({
+        // Collaboration brings its own (Yjs) undo manager: it only undoes
+        // changes made by this client, never a collaborator's.
+        undoRedo: false,
+        // Appending nodes automatically races between clients and can leave
+        // duplicate empty paragraphs; the gap cursor covers the use case.
+        trailingNode: false,
+        heading: { levels: [1, 2, 3] },
+        link: { openOnClick: false, autolink: true, defaultProtocol: "https" },
+      }),
+      TaskList,
+      TaskItem.configure({ nested: true }),
+      Placeholder.configure({ placeholder: "Start writing…" }),
+      Collaboration.configure({ document: opts.ydoc, field: FRAGMENT_NAME }),
+      CollaborationCaret.configure({ provider: opts.provider, user: opts.user }),
+    ],
+    editorProps: {
+      attributes: { spellcheck: "true", "aria-label": "Document text", role: "textbox", "aria-multiline": "true" },
+    },
+    // Content comes from the Y.Doc only; never seed it (that duplicates on merge).
+    enableContentCheck: true,
+    onContentError: ({ error, editor: ed }) => {
+      // Collaboration already stopped applying remote changes; stop local ones too.
+      ed.setEditable(false);
+      opts.onContentError?.(error);
+    },
+    onTransaction: notify,
+  });
+
+  // Tiptap's focus command, when the editor isn't focused, focuses it in the next
+  // animation frame and then re-applies the selection it had: keys pressed in
+  // between (End right after closing the link form, say) would be undone. So
+  // focus synchronously first; chain().focus() is then a no-op.
+  const focusNow = (): void => {
+    if (!editor.view.hasFocus()) editor.view.focus();
+  };
+  const chain = () => {
+    focusNow();
+    return editor.chain().focus();
+  };
+
+  const commands: Record<ActionId, () => boolean> = {
+    paragraph: () => chain().setParagraph().run(),
+    heading1: () => chain().toggleHeading({ level: 1 }).run(),
+    heading2: () => chain().toggleHeading({ level: 2 }).run(),
+    heading3: () => chain().toggleHeading({ level: 3 }).run(),
+    bold: () => chain().toggleBold().run(),
+    italic: () => chain().toggleItalic().run(),
+    underline: () => chain().toggleUnderline().run(),
+    strike: () => chain().toggleStrike().run(),
+    code: () => chain().toggleCode().run(),
+    link: () => false, // needs an address: handled by setLink()
+    bulletList: () => chain().toggleBulletList().run(),
+    orderedList: () => chain().toggleOrderedList().run(),
+    taskList: () => chain().toggleTaskList().run(),
+    blockquote: () => chain().toggleBlockquote().run(),
+    codeBlock: () => chain().toggleCodeBlock().run(),
+    horizontalRule: () => chain().setHorizontalRule().run(),
+    undo: () => chain().undo().run(),
+    redo: () => chain().redo().run(),
+  };
+
+  const can: Record<ActionId, () => boolean> = {
+    paragraph: () => editor.can().setParagraph(),
+    heading1: () => editor.can().toggleHeading({ level: 1 }),
+    heading2: () => editor.can().toggleHeading({ level: 2 }),
+    heading3: () => editor.can().toggleHeading({ level: 3 }),
+    bold: () => editor.can().toggleBold(),
+    italic: () => editor.can().toggleItalic(),
+    underline: () => editor.can().toggleUnderline(),
+    strike: () => editor.can().toggleStrike(),
+    code: () => editor.can().toggleCode(),
+    link: () => editor.can().setLink({ href: "https://x" }),
+    bulletList: () => editor.can().toggleBulletList(),
+    orderedList: () => editor.can().toggleOrderedList(),
+    taskList: () => editor.can().toggleTaskList(),
+    blockquote: () => editor.can().toggleBlockquote(),
+    codeBlock: () => editor.can().toggleCodeBlock(),
+    horizontalRule: () => editor.can().setHorizontalRule(),
+    undo: () => editor.can().undo(),
+    redo: () => editor.can().redo(),
+  };
+
+  const active: Partial<Record<ActionId, () => boolean>> = {
+    paragraph: () => editor.isActive("paragraph") && !editor.isActive("bulletList")
+      && !editor.isActive("orderedList") && !editor.isActive("taskList") && !editor.isActive("blockquote"),
+    heading1: () => editor.isActive("heading", { level: 1 }),
+    heading2: () => editor.isActive("heading", { level: 2 }),
+    heading3: () => editor.isActive("heading", { level: 3 }),
+    bold: () => editor.isActive("bold"),
+    italic: () => editor.isActive("italic"),
+    underline: () => editor.isActive("underline"),
+    strike: () => editor.isActive("strike"),
+    code: () => editor.isActive("code"),
+    link: () => editor.isActive("link"),
+    bulletList: () => editor.isActive("bulletList"),
+    orderedList: () => editor.isActive("orderedList"),
+    taskList: () => editor.isActive("taskList"),
+    blockquote: () => editor.isActive("blockquote"),
+    codeBlock: () => editor.isActive("codeBlock"),
+  };
+
+  return {
+    dom: editor.view.dom,
+    run: (id) => commands[id](),
+    isActive: (id) => active[id]?.() ?? false,
+    canRun: (id) => {
+      try {
+        return can[id]();
+      } catch {
+        return false;
+      }
+    },
+    currentLink: () => {
+      const href: unknown = editor.getAttributes("link").href;
+      return typeof href === "string" ? href : null;
+    },
+    setLink: (raw) => {
+      const href = raw === null ? null : safeHref(raw);
+      if (href === null) {
+        chain().extendMarkRange("link").unsetLink().run();
+        return;
+      }
+      if (editor.state.selection.empty && !editor.isActive("link")) {
+        // Nothing selected: insert the address itself as a link.
+        chain().insertContent({ type: "text", text: href, marks: [{ type: "link", attrs: { href } }] }).run();
+      } else {
+        // Link the selection (or the whole link the caret is in), then put the
+        // caret after it so typing carries on from there.
+        chain()
+          .extendMarkRange("link")
+          .setLink({ href })
+          .command(({ tr }) => {
+            tr.setSelection(TextSelection.create(tr.doc, tr.selection.to));
+            return true;
+          })
+          .run();
+      }
+    },
+    setUser: (user) => {
+      editor.commands.updateUser({ name: user.name, color: user.color });
+    },
+    focus: focusNow,
+    destroy: () => {
+      if (frame) cancelAnimationFrame(frame);
+      editor.destroy();
+    },
+  };
+}
