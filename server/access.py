@@ -1,19 +1,25 @@
-"""Who may do what to a document: roles and their checks; imports starlette only for requests.
+"""Who may do what to a document: one Gatekeeper decides roles for HTTP and WebSocket alike.
 
-Open mode (the default) lets whoever reaches the server edit; accounts and JWT modes arrive with
-the sharing work and plug in here, so every route and the WebSocket ask one place.
+Imports starlette only for the request type; storage is reached through the store protocols.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, cast
 
 from starlette.requests import HTTPConnection
 
-from .store.base import DocName
+from .auth import CredentialError, colour_for, decode_jwt, token_digest
+from .config import Settings
+from .store.base import AccountStore, DocName, User
 
 Role = Literal["viewer", "editor", "owner"]
-RANK: dict[Role, int] = {"viewer": 1, "editor": 2, "owner": 3}
+RANK: dict[str, int] = {"viewer": 1, "editor": 2, "owner": 3}
+SESSION_COOKIE = "coedit_session"
+SHARE_HEADER = "x-coedit-share"
 
 
 class AccessDenied(Exception):
@@ -25,28 +31,142 @@ class AccessDenied(Exception):
         self.message = message
 
 
-async def role_for(conn: HTTPConnection, name: DocName) -> Role | None:
-    """The caller's role on a document, or None when they may not even read it."""
-    del conn, name
-    # Open mode: whoever reaches the server has every right, as on a trusted LAN.
-    return "owner"
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """A caller's standing on one document, and what it rests on (to revoke it later)."""
+
+    role: Role | None
+    user: User | None = None
+    link_id: int | None = None
+    display_name: str | None = None
+    exists: bool = True
+    refusal: tuple[int, str] = (403, "you do not have access to this document")
+
+    def stamp(self) -> dict[str, Any] | None:
+        """What the server writes into this caller's presence, overriding the client."""
+        if self.role is None or (self.display_name is None and self.role != "viewer"):
+            return None
+        stamp: dict[str, Any] = {"role": self.role}
+        if self.display_name is not None:
+            stamp["name"] = self.display_name
+            stamp["color"] = colour_for(self.display_name)
+        return stamp
 
 
-async def require_create(conn: HTTPConnection) -> None:
-    """AccessDenied unless the caller may create documents."""
-    del conn
+def best(*roles: str | None) -> Role | None:
+    present = [r for r in roles if r is not None]
+    return cast(Role, max(present, key=RANK.__getitem__)) if present else None
 
 
-async def created(conn: HTTPConnection, name: DocName) -> None:
-    """Record the caller as the owner of a document they just created."""
-    del conn, name
+class Gatekeeper:
+    """Resolves roles under the configured mode: open, accounts or jwt."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        accounts: AccountStore,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.mode = settings.auth
+        self._settings = settings
+        self.accounts = accounts
+        self._clock = clock
+
+    async def user(self, conn: HTTPConnection) -> User | None:
+        """The signed-in user (accounts mode), from the session cookie."""
+        if self.mode != "accounts":
+            return None
+        token = conn.cookies.get(SESSION_COOKIE)
+        if not token:
+            return None
+        return await self.accounts.session_user(token_digest(token))
+
+    async def grant(self, conn: HTTPConnection, name: DocName) -> Grant:
+        if self.mode == "open":
+            # Whoever reaches the server has every right, as on a trusted LAN.
+            return Grant("owner")
+        if self.mode == "jwt":
+            return self._jwt_grant(conn, name)
+        return await self._account_grant(conn, name)
+
+    def _jwt_grant(self, conn: HTTPConnection, name: DocName) -> Grant:
+        token = conn.query_params.get("token")
+        header = conn.headers.get("authorization", "")
+        if header.lower().startswith("bearer "):
+            token = header[7:].strip()
+        if not token:
+            return Grant(None, refusal=(401, "this server needs a signed token (?token=...)"))
+        try:
+            claims = decode_jwt(token, self._settings.jwt_secret, now=self._clock())
+        except CredentialError as exc:
+            return Grant(None, refusal=(403, str(exc)))
+        if claims.doc != name:
+            return Grant(None, refusal=(403, "the token is for another document"))
+        return Grant(cast(Role, claims.role), display_name=claims.name or None)
+
+    async def _account_grant(self, conn: HTTPConnection, name: DocName) -> Grant:
+        user = await self.user(conn)
+        link_token = conn.query_params.get("share") or conn.headers.get(SHARE_HEADER)
+        access = await self.accounts.access(name, user, link_token)
+        display = None if user is None else user.username
+        if not access.exists:
+            refusal = (404, f"no document named {name!r}")
+            return Grant(None, user=user, display_name=display, exists=False, refusal=refusal)
+        role = best(
+            "owner" if access.is_owner else None,
+            access.share,
+            access.link_role,
+            # Documents from before accounts mode have no owner: any signed-in user edits them.
+            "editor" if user is not None and not access.owned else None,
+        )
+        if role is None:
+            refusal = (401, "sign in to open this document") if user is None else (403, "")
+            if refusal[1] == "":
+                refusal = (403, "this document has not been shared with you")
+            return Grant(None, user=user, display_name=display, refusal=refusal)
+        link_id = access.link_id if access.link_role == role else None
+        return Grant(role, user=user, link_id=link_id, display_name=display)
+
+    async def require(self, conn: HTTPConnection, name: DocName, needed: Role) -> Grant:
+        """The caller's grant, or AccessDenied when its role is below `needed`."""
+        grant = await self.grant(conn, name)
+        if grant.role is None:
+            raise AccessDenied(*grant.refusal)
+        if RANK[grant.role] < RANK[needed]:
+            raise AccessDenied(403, f"this needs the {needed} role; you are a {grant.role}")
+        return grant
+
+    async def require_create(self, conn: HTTPConnection, name: DocName | None = None) -> None:
+        """AccessDenied unless the caller may create documents (`name`: a chosen name)."""
+        if self.mode == "accounts" and await self.user(conn) is None:
+            raise AccessDenied(401, "sign in to create documents")
+        if self.mode == "jwt":
+            grant = self._jwt_grant(conn, name) if name is not None else None
+            if grant is None or grant.role not in ("editor", "owner"):
+                raise AccessDenied(403, "creating a document needs an editor token for its name")
+
+    async def created(self, conn: HTTPConnection, name: DocName) -> None:
+        """Record the signed-in caller as the owner of a document they just created."""
+        user = await self.user(conn)
+        if user is not None:
+            await self.accounts.set_owner(name, user)
+
+
+def gate(conn: HTTPConnection) -> Gatekeeper:
+    keeper: Gatekeeper = conn.app.state.gate
+    return keeper
 
 
 async def require(conn: HTTPConnection, name: DocName, needed: Role) -> Role:
-    """The caller's role, or AccessDenied (401/403) when it is below `needed`."""
-    role = await role_for(conn, name)
-    if role is None:
-        raise AccessDenied(403, "you do not have access to this document")
-    if RANK[role] < RANK[needed]:
-        raise AccessDenied(403, f"this needs the {needed} role; you are a {role}")
-    return role
+    """The caller's role, or AccessDenied (401/403/404) when it is below `needed`."""
+    grant = await gate(conn).require(conn, name, needed)
+    assert grant.role is not None
+    return grant.role
+
+
+async def require_create(conn: HTTPConnection, name: DocName | None = None) -> None:
+    await gate(conn).require_create(conn, name)
+
+
+async def created(conn: HTTPConnection, name: DocName) -> None:
+    await gate(conn).created(conn, name)

@@ -72,7 +72,16 @@ async def list_docs(request: Request) -> Response:
             return error(400, "before must be a cursor returned as `next` by this endpoint")
         if not sep:
             return error(400, "before must be a cursor returned as `next` by this endpoint")
-    docs = await rooms.store.list_docs(limit + 1, before)
+    keeper = access.gate(request)
+    if keeper.mode == "jwt":
+        return error(403, "documents are listed by the application that embeds this server")
+    if keeper.mode == "accounts":
+        user = await keeper.user(request)
+        if user is None:
+            return error(401, "sign in to see your documents")
+        docs = await keeper.accounts.list_docs_for(user, limit + 1, before)
+    else:
+        docs = await rooms.store.list_docs(limit + 1, before)
     page = docs[:limit]
     more = len(docs) > limit
     next_cursor = f"{page[-1].updated_at!r}:{page[-1].name}" if more and page else None
@@ -230,7 +239,7 @@ async def open_doc(request: Request) -> Response:
     name = doc_name(request)
     info = await rooms.store.info(name)
     if info is None:
-        await access.require_create(request)
+        await access.require_create(request, name)
         info = await rooms.store.ensure(name)
         await access.created(request, name)
     role = await access.require(request, name, "viewer")

@@ -10,7 +10,8 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from . import api, history_api, ws
+from . import accounts_api, api, history_api, ws
+from .access import Gatekeeper
 from .config import Settings
 from .rooms import Rooms
 from .store.sqlite import SqliteStore
@@ -27,6 +28,7 @@ def create_app(settings: Settings) -> Starlette:
             Rooms(store, settings, hooks=[recorder]) as rooms,
         ):
             app.state.rooms = rooms
+            app.state.gate = Gatekeeper(settings, store)
             app.state.recorder = recorder
             yield
 
@@ -37,18 +39,28 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/docs", api.create_doc, methods=["POST"]),
         Route("/api/docs/{name}/export", api.export_doc, methods=["GET"]),
         *history_api.ROUTES,
+        *accounts_api.ROUTES,
         Route("/api/docs/{name}", api.get_doc, methods=["GET"]),
         Route("/api/docs/{name}", api.open_doc, methods=["PUT"]),
         Route("/api/docs/{name}", api.patch_doc, methods=["PATCH"]),
         Route("/api/docs/{name}", api.delete_doc, methods=["DELETE"]),
         Route("/", api.page("index.html")),
         Route("/d/{name:path}", api.page("doc.html")),
+        Route("/signin", api.page("signin.html")),
+        Route("/signup", api.page("signin.html")),
         Mount(
             "/assets",
             StaticFiles(directory=settings.web_dist / "assets", check_dir=False),
             name="assets",
         ),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(api.RawDocPaths)])
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[
+            Middleware(api.RawDocPaths),
+            Middleware(accounts_api.SameOriginWrites, allowed=settings.extra_origins),
+        ],
+    )
     app.state.settings = settings
     return app

@@ -59,6 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-message-bytes", type=int, help="largest frame (16 MiB)")
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     serve.add_argument(
+        "--auth",
+        choices=["open", "accounts", "jwt"],
+        help="who may do what (COEDIT_AUTH, default open: whoever reaches the server edits)",
+    )
+    serve.add_argument(
+        "--jwt-secret", help="HS256 secret for --auth jwt (prefer COEDIT_JWT_SECRET)"
+    )
+    serve.add_argument(
         "--allowed-origins",
         help="other browser origins allowed to connect, comma separated (COEDIT_ALLOWED_ORIGINS)",
     )

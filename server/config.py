@@ -11,6 +11,7 @@ from typing import Any
 MIB = 1024 * 1024
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+AUTH_MODES = ("open", "accounts", "jwt")
 
 
 class SettingsError(ValueError):
@@ -26,6 +27,13 @@ class Settings:
     synchronous: str = "FULL"
     web_dist: Path = field(default_factory=lambda: REPO_ROOT / "web" / "dist")
     log_level: str = "info"
+    # open: whoever reaches the server edits; accounts: sign-in, owners, shares and links;
+    # jwt: another application's backend signs tokens (HS256 with jwt_secret).
+    auth: str = "open"
+    jwt_secret: str = ""
+    session_days: float = 30.0
+    # Sign-in attempts per client address (and per username) in a 5-minute window.
+    signin_attempts: int = 10
     # Browser origins besides the server's own that may open WebSockets, comma separated.
     allowed_origins: str = ""
     max_message_bytes: int = 16 * MIB
@@ -54,6 +62,10 @@ class Settings:
             choices = ", ".join(SYNCHRONOUS_MODES)
             raise SettingsError(f"synchronous must be one of {choices}, got {self.synchronous!r}")
         object.__setattr__(self, "synchronous", self.synchronous.upper())
+        if self.auth not in AUTH_MODES:
+            raise SettingsError(f"auth must be one of {', '.join(AUTH_MODES)}, got {self.auth!r}")
+        if self.auth == "jwt" and len(self.jwt_secret) < 32:
+            raise SettingsError("--auth jwt needs --jwt-secret (COEDIT_JWT_SECRET), 32+ characters")
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"port must be 0..65535, got {self.port}")
         if self.max_message_bytes < 1024:

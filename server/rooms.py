@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
 from pycrdt import Doc, merge_updates
@@ -145,6 +145,18 @@ class Rooms:
             self._cancel(self._compact_timers, name)
         await self.store.flush()
         return await self.store.delete(name)
+
+    def close_where(
+        self, name: DocName, predicate: Callable[[Peer], bool], code: int, reason: str
+    ) -> int:
+        """Close the document's peers that match (e.g. those whose access was revoked)."""
+        room = self._rooms.get(name)
+        if room is None:
+            return 0
+        doomed = [peer for peer in room.peers if predicate(peer)]
+        for peer in doomed:
+            peer.close(code, reason)
+        return len(doomed)
 
     def close_all(self, code: int, reason: str) -> None:
         for room in self._rooms.values():

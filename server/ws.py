@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from .access import Grant, gate
 from .config import Settings
 from .protocol import ProtocolError, decode
 from .room import Room
@@ -28,6 +29,9 @@ CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 CLOSE_INTERNAL = 1011
 CLOSE_TRY_AGAIN = 1013
+CLOSE_REVOKED = 4403
+CLOSE_DELETED = 4404
+CLOSE_STALE_EPOCH = 4410
 MAX_NAME_BYTES = 512
 # How long a close frame may wait behind a peer that is not reading before we drop the peer.
 CLOSE_TIMEOUT_SECONDS = 10.0
@@ -81,6 +85,8 @@ class Connection:
         self._stall_timer: asyncio.TimerHandle | None = None
         self.close_request: tuple[int, str] | None = None
         self.on_close: Callable[[], None] | None = None
+        # What this connection's role rests on, so that revoking it can find the connection.
+        self.grant: Grant | None = None
 
     @property
     def label(self) -> str:
@@ -170,16 +176,27 @@ async def endpoint(websocket: WebSocket) -> None:
         log.info("refused %s: cross-site origin %r", label, websocket.headers.get("origin"))
         await websocket.close(CLOSE_POLICY)  # before accept: the client gets HTTP 403
         return
-    await websocket.accept()
     problem = name_problem(name)
     if problem is not None:
+        await websocket.accept()
         log.info("refused %s: %s", label, problem)
         await websocket.close(CLOSE_POLICY, problem)
         return
+    grant = await admit(websocket, rooms, DocName(name))
+    if grant is None:
+        await websocket.close(CLOSE_POLICY)  # before accept: refused at the handshake (403)
+        return
+    await websocket.accept()
+    stale = await stale_epoch(websocket, rooms, DocName(name))
+    if stale is not None:
+        log.info("refused %s on %r: %s", label, name, stale[1])
+        await websocket.close(*stale)
+        return
     conn = Connection(websocket, label, settings.send_buffer_bytes, settings.send_stall_seconds)
+    conn.grant = grant
     writer = conn.start()
     try:
-        room = await rooms.join(DocName(name), conn)
+        room = await rooms.join(DocName(name), conn, grant.role or "viewer", grant.stamp())
     except ShuttingDown as exc:
         conn.close(CLOSE_GOING_AWAY, str(exc))
         await _finish(writer)
@@ -209,6 +226,33 @@ async def endpoint(websocket: WebSocket) -> None:
         _raise_unexpected(writer, label)
         code = conn.close_request[0] if conn.close_request else "client"
         log.info("disconnect %s from %r (close %s)", label, name, code)
+
+
+async def admit(websocket: WebSocket, rooms: Rooms, name: DocName) -> Grant | None:
+    """The connection's grant, creating the document for a signed-in user; None: refused."""
+    keeper = gate(websocket)
+    grant = await keeper.grant(websocket, name)
+    if grant.role is None and not grant.exists and grant.user is not None:
+        await rooms.store.ensure(name)
+        await keeper.created(websocket, name)
+        grant = await keeper.grant(websocket, name)
+    if grant.role is None:
+        log.info("refused a connection to %r: %s", name, grant.refusal[1])
+        return None
+    return grant
+
+
+async def stale_epoch(websocket: WebSocket, rooms: Rooms, name: DocName) -> tuple[int, str] | None:
+    """A client that names the epoch of its local copy must not merge it into another epoch."""
+    epoch = websocket.query_params.get("epoch")
+    if not epoch:
+        return None
+    info = await rooms.store.info(name)
+    if info is None:
+        return CLOSE_DELETED, "document deleted; discard the local copy"
+    if info.epoch != epoch:
+        return CLOSE_STALE_EPOCH, "document was deleted and re-created; discard the local copy"
+    return None
 
 
 async def _read_loop(

@@ -372,11 +372,11 @@ async def test_shutdown_records_a_version_of_open_documents(
 async def test_viewers_may_read_history_but_not_change_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def viewer(conn: HTTPConnection, name: DocName) -> access.Role | None:
-        del conn, name
-        return "viewer"
+    async def viewer(self: access.Gatekeeper, conn: HTTPConnection, name: DocName) -> access.Grant:
+        del self, conn, name
+        return access.Grant("viewer")
 
-    monkeypatch.setattr(access, "role_for", viewer)
+    monkeypatch.setattr(access.Gatekeeper, "grant", viewer)
     app = create_app(Settings(db=tmp_path / "roles.db"))
     async with app.router.lifespan_context(app):
         store = app.state.rooms.store

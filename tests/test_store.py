@@ -756,11 +756,12 @@ async def test_sqlite_reopen_keeps_everything(tmp_path: Path) -> None:
 
 async def test_sqlite_schema_and_pragmas(sqlite_store: SqliteStore) -> None:
     with sqlite3.connect(sqlite_store.path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 3
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_schema")}
     assert {"documents", "updates", "updates_by_doc", "documents_by_updated"} <= tables
     assert {"versions", "versions_by_doc"} <= tables
+    assert {"users", "sessions", "shares", "links"} <= tables
 
 
 async def test_sqlite_migrates_a_version_1_database(tmp_path: Path) -> None:
@@ -778,7 +779,7 @@ async def test_sqlite_migrates_a_version_1_database(tmp_path: Path) -> None:
         assert await store.list_versions(n("doc")) == []
         await store.add_version(n("doc"), kind="named", state=b"\x00\x00", created_at=2.0)
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
 
 
 async def test_sqlite_versions_are_compressed(sqlite_store: SqliteStore) -> None:

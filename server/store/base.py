@@ -338,3 +338,62 @@ class AppendQueue:
 def _fail(future: asyncio.Future[None], error: StoreError) -> None:
     if not future.done():
         future.set_exception(error)
+
+
+# -- accounts and sharing (the SQLite store implements these; see AccountStore) -------------------
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A share link: whoever holds `token` gets `role` on the document until it is revoked."""
+
+    id: int
+    role: str
+    token: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What decides one caller's role on one document."""
+
+    exists: bool
+    owned: bool = False
+    is_owner: bool = False
+    share: str | None = None
+    link_id: int | None = None
+    link_role: str | None = None
+
+
+class UserExists(StoreError):
+    """The username is taken."""
+
+
+class UserNotFound(StoreError):
+    """No user has that name."""
+
+
+class AccountStore(Protocol):
+    """Users, sessions, owners, shares and links (accounts mode)."""
+
+    async def create_user(self, username: str, password_hash: str) -> User: ...
+    async def find_user(self, username: str) -> tuple[User, str] | None: ...
+    async def create_session(self, user: User, token_hash: str, expires_at: float) -> None: ...
+    async def session_user(self, token_hash: str) -> User | None: ...
+    async def delete_session(self, token_hash: str) -> None: ...
+    async def set_owner(self, name: DocName, user: User) -> None: ...
+    async def access(self, name: DocName, user: User | None, link_token: str | None) -> Access: ...
+    async def list_docs_for(
+        self, user: User, limit: int, before: tuple[float, str] | None = None
+    ) -> list[DocInfo]: ...
+    async def set_share(self, name: DocName, username: str, role: str | None) -> User: ...
+    async def shares(self, name: DocName) -> list[tuple[str, str]]: ...
+    async def active_link(self, name: DocName, role: str, token: str) -> Link: ...
+    async def links(self, name: DocName) -> list[Link]: ...
+    async def revoke_link(self, name: DocName, link_id: int) -> bool: ...
