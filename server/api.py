@@ -169,19 +169,10 @@ def new_doc_name() -> DocName:
 
 
 def initial_state(title: str | None, markdown: str | None, html: str | None) -> bytes:
-    if markdown is not None and html is not None:
-        raise BadRequest(400, "give markdown or html, not both")
-    doc: Doc[Any] = Doc()
     try:
-        if markdown is not None:
-            convert.write_json(doc, convert.markdown_to_json(markdown))
-        elif html is not None:
-            convert.write_json(doc, convert.html_to_json(html))
+        return convert.state_from_content(title=title, markdown=markdown, html=html)
     except ValueError as exc:
         raise BadRequest(400, f"could not import the content: {exc}") from exc
-    if title:
-        doc.get("meta", type=Map)["title"] = title
-    return doc.get_update()
 
 
 def handles_errors(
@@ -298,7 +289,7 @@ async def export_doc(request: Request) -> Response:
     name = doc_name(request)
     await access.require(request, name, "viewer")
     fmt = request.query_params.get("format", "md")
-    if fmt not in EXPORTS:
+    if fmt not in convert.EXPORT_FORMATS:
         raise BadRequest(400, f"format must be one of {', '.join(EXPORTS)}")
     state = await rooms.store.durable_state(name)
     if state is None:
@@ -306,7 +297,7 @@ async def export_doc(request: Request) -> Response:
     info = await rooms.store.info(name)
     title = info.title if info is not None and info.title else name
     # Building a Doc and converting it take a while for big documents: off the event loop.
-    body = await asyncio.to_thread(render, state, fmt, title)
+    body = await asyncio.to_thread(convert.render_state, state, fmt, title)
     media_type, extension = EXPORTS[fmt]
     filename = quote(f"{title}.{extension}", safe="")
     return Response(
@@ -319,20 +310,6 @@ async def export_doc(request: Request) -> Response:
             "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
         },
     )
-
-
-def render(state: bytes, fmt: str, title: str) -> str:
-    """A document's full state rendered in one of the export formats."""
-    doc: Doc[Any] = Doc()
-    doc.apply_update(state)
-    node = convert.doc_to_json(doc)
-    if fmt == "md":
-        return convert.json_to_markdown(node)
-    if fmt == "html":
-        return convert.json_to_html_document(node, title)
-    if fmt == "txt":
-        return convert.json_to_text(node)
-    return json.dumps({"title": title, "content": node}, ensure_ascii=False)
 
 
 class RawDocPaths:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import dataclasses
 import logging
 import socket
 import sys
@@ -12,11 +14,16 @@ from types import FrameType
 
 import uvicorn
 
+from . import convert
+from .api import new_doc_name
 from .app import create_app
 from .config import Settings, SettingsError
 from .rooms import Rooms
+from .store.base import DocName, StoreError
+from .store.sqlite import SqliteStore
 
 log = logging.getLogger("coedit")
+SETTINGS_FIELDS = frozenset(f.name for f in dataclasses.fields(Settings))
 
 
 class _Server(uvicorn.Server):
@@ -70,21 +77,73 @@ def build_parser() -> argparse.ArgumentParser:
         "--allowed-origins",
         help="other browser origins allowed to connect, comma separated (COEDIT_ALLOWED_ORIGINS)",
     )
+    export = commands.add_parser("export", help="write a document to stdout or a file")
+    export.add_argument("name", help="the document's name")
+    export.add_argument("--format", choices=["md", "html", "txt", "json"], default="md")
+    export.add_argument("--db", type=Path, help="SQLite file (COEDIT_DB, ./data/coedit.db)")
+    export.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+    imp = commands.add_parser("import", help="create a document from a Markdown or HTML file")
+    imp.add_argument("file", type=Path, help=".md/.markdown/.txt (Markdown) or .html/.htm")
+    imp.add_argument("--title", help="the title (default: the file name)")
+    imp.add_argument("--db", type=Path, help="SQLite file (COEDIT_DB, ./data/coedit.db)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    overrides = {k: v for k, v in vars(args).items() if k in SETTINGS_FIELDS}
     try:
-        settings = Settings.from_env().with_overrides(
-            {k: v for k, v in vars(args).items() if k != "command"}
-        )
+        settings = Settings.from_env().with_overrides(overrides)
     except SettingsError as exc:
         print(f"coedit: {exc}", file=sys.stderr)
         return 2
     if args.command == "serve":
         return serve(settings)
-    return 2
+    try:
+        if args.command == "export":
+            text = asyncio.run(export_doc(settings, args.name, args.format))
+            if text is None:
+                print(f"coedit: no document named {args.name!r} in {settings.db}", file=sys.stderr)
+                return 1
+            if args.output is None:
+                sys.stdout.write(text)
+            else:
+                args.output.write_text(text, encoding="utf-8")
+            return 0
+        path: Path = args.file
+        is_html = path.suffix.lower() in (".html", ".htm")
+        content = path.read_text(encoding="utf-8")
+        title = args.title if args.title is not None else path.stem
+        print(asyncio.run(import_content(settings, content, is_html, title)))
+        return 0
+    except (StoreError, OSError, ValueError) as exc:
+        print(f"coedit: {exc}", file=sys.stderr)
+        return 1
+
+
+async def export_doc(settings: Settings, name: str, fmt: str) -> str | None:
+    async with SqliteStore(settings.db, synchronous=settings.synchronous) as store:
+        state = await store.durable_state(DocName(name))
+        info = await store.info(DocName(name))
+    if state is None or info is None:
+        return None
+    return convert.render_state(state, fmt, info.title or name)
+
+
+async def import_content(settings: Settings, content: str, is_html: bool, title: str) -> str:
+    """Create a document from Markdown or HTML; returns its name."""
+    state = convert.state_from_content(
+        title=title,
+        markdown=None if is_html else content,
+        html=content if is_html else None,
+    )
+    name = new_doc_name()
+    async with SqliteStore(settings.db, synchronous=settings.synchronous) as store:
+        await store.ensure(name)
+        await store.append(name, state)
+        if title:
+            await store.set_title(name, title)
+    return name
 
 
 class _NoQueryStrings(logging.Filter):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from html import escape, unescape
@@ -30,7 +31,7 @@ from typing import Any
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import unescapeAll
 from markdown_it.token import Token
-from pycrdt import Doc, XmlElement, XmlFragment, XmlText
+from pycrdt import Doc, Map, XmlElement, XmlFragment, XmlText
 
 __all__ = [
     "FRAGMENT",
@@ -1638,3 +1639,40 @@ def _html_list(element: _El, marks: list[PMNode]) -> list[PMNode]:
             lists[-1]["content"] = []
         lists[-1]["content"].append(item)
     return lists
+
+
+# -- whole documents: what export and import work with ------------------------------------------
+
+EXPORT_FORMATS = ("md", "html", "txt", "json")
+
+
+def render_state(state: bytes, fmt: str, title: str) -> str:
+    """A document's full state (one Yjs update) in an export format; ValueError if unknown."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}")
+    doc: Doc[Any] = Doc()
+    doc.apply_update(state)
+    node = doc_to_json(doc)
+    if fmt == "md":
+        return json_to_markdown(node)
+    if fmt == "html":
+        return json_to_html_document(node, title)
+    if fmt == "txt":
+        return json_to_text(node)
+    return json.dumps({"title": title, "content": node}, ensure_ascii=False)
+
+
+def state_from_content(
+    *, title: str | None = None, markdown: str | None = None, html: str | None = None
+) -> bytes:
+    """A new document's state from imported Markdown or HTML, titled in its `meta` map."""
+    if markdown is not None and html is not None:
+        raise ValueError("give markdown or html, not both")
+    doc: Doc[Any] = Doc()
+    if markdown is not None:
+        write_json(doc, markdown_to_json(markdown))
+    elif html is not None:
+        write_json(doc, html_to_json(html))
+    if title:
+        doc.get("meta", type=Map)["title"] = title
+    return doc.get_update()

@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+import websockets
 from pycrdt import Map, Text, XmlFragment
 
 from tests.client import YClient
@@ -176,3 +177,25 @@ async def test_list_pages_newest_first(http: httpx.AsyncClient) -> None:
         if cursor is None:
             break
     assert seen == list(reversed(names))
+
+
+async def test_a_stale_epoch_is_refused_so_old_local_copies_never_merge(
+    http: httpx.AsyncClient, server: ServerProcess
+) -> None:
+    name = "recycled"
+    old_epoch = (await http.put(path(name))).json()["epoch"]
+    url = f"{server.ws}/ws/{quote(name, safe='')}"
+    async with websockets.connect(f"{url}?epoch={old_epoch}") as ws:
+        assert isinstance(await asyncio.wait_for(ws.recv(), 10), bytes)  # current: accepted
+    assert (await http.delete(path(name))).status_code == 204
+    async with websockets.connect(f"{url}?epoch={old_epoch}") as ws:
+        await asyncio.wait_for(ws.wait_closed(), 10)
+    assert ws.close_code == 4404  # deleted: and not re-created by the stale client
+    assert (await http.get(path(name))).status_code == 404
+    new_epoch = (await http.put(path(name))).json()["epoch"]
+    assert new_epoch != old_epoch
+    async with websockets.connect(f"{url}?epoch={old_epoch}") as ws:
+        await asyncio.wait_for(ws.wait_closed(), 10)
+    assert ws.close_code == 4410
+    async with websockets.connect(f"{url}?epoch={new_epoch}") as ws:
+        assert isinstance(await asyncio.wait_for(ws.recv(), 10), bytes)
