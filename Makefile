@@ -13,8 +13,11 @@ WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) package.json
 run: $(VENV)/.installed web/dist/.built
 	$(PY) -m server serve --host $(HOST) --port $(PORT) --db $(DB)
 
+# Two runs: Playwright's sync API keeps an event loop in the main thread for the whole session,
+# which pytest-asyncio's tests must not share.
 test: setup lint typecheck
-	$(PY) -m pytest -q tests e2e
+	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q e2e
 
 setup: $(VENV)/.installed web/dist/.built
 	@bash scripts/ensure-chromium

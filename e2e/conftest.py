@@ -39,6 +39,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "api_docs: needs the server's GET /api/docs (the home page's document list)",
     )
     config.addinivalue_line("markers", "perf: measures the editor's speed on a large document")
+    config.addinivalue_line(
+        "markers",
+        "server_args(*args, env=None): extra `serve` flags (and environment) for this test's "
+        "server, e.g. server_args('--auth', 'accounts')",
+    )
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -98,8 +103,13 @@ def artifacts(request: pytest.FixtureRequest) -> Path:
 def server(
     request: pytest.FixtureRequest, tmp_path: Path, built_web: Path, artifacts: Path
 ) -> Iterator[ServerProcess]:
-    """A real server on an ephemeral port with a fresh SQLite file; restartable on that file."""
-    proc = ServerProcess(tmp_path / "coedit.db", tmp_path / "server.log")
+    """A real server on an ephemeral port with a fresh SQLite file; restartable on that file.
+
+    `@pytest.mark.server_args("--auth", "accounts", env={...})` adds flags and environment."""
+    marker = request.node.get_closest_marker("server_args")
+    args: tuple[str, ...] = tuple(marker.args) if marker else ()
+    env: dict[str, str] = dict(marker.kwargs.get("env") or {}) if marker else {}
+    proc = ServerProcess(tmp_path / "coedit.db", tmp_path / "server.log", args=args, env=env)
     proc.start()
     try:
         yield proc

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,9 +67,17 @@ def doc_url(base: str, name: str) -> str:
 class ServerProcess:
     """`python -m server serve` on an ephemeral port, with its stderr kept for failure reports."""
 
-    def __init__(self, db: Path, log_path: Path) -> None:
+    def __init__(
+        self,
+        db: Path,
+        log_path: Path,
+        args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.db = db
         self.log_path = log_path
+        self.args = list(args)
+        self.env = dict(env or {})
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
         self._lines: list[str] = []
@@ -90,6 +99,7 @@ class ServerProcess:
             "0",
             "--db",
             str(self.db),
+            *self.args,
         ]
         self.proc = subprocess.Popen(
             cmd,
@@ -98,7 +108,7 @@ class ServerProcess:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
         )
         self._reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
         self._reader.start()

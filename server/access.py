@@ -141,8 +141,12 @@ class Gatekeeper:
         if self.mode == "accounts" and await self.user(conn) is None:
             raise AccessDenied(401, "sign in to create documents")
         if self.mode == "jwt":
-            grant = self._jwt_grant(conn, name) if name is not None else None
-            if grant is None or grant.role not in ("editor", "owner"):
+            if name is None:
+                raise AccessDenied(403, "documents are created by the application's tokens")
+            grant = self._jwt_grant(conn, name)
+            if grant.role is None:
+                raise AccessDenied(*grant.refusal)
+            if grant.role != "editor":
                 raise AccessDenied(403, "creating a document needs an editor token for its name")
 
     async def created(self, conn: HTTPConnection, name: DocName) -> None:

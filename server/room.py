@@ -126,7 +126,7 @@ class Room:
             refilled_at=now,
         )
         peer.send(encode_sync_step1(self.doc.get_state()))
-        if self.awareness:
+        if self.present:
             peer.send(self._awareness_snapshot())
 
     def leave(self, peer: Peer) -> None:
@@ -136,11 +136,11 @@ class Room:
         gone: list[AwarenessEntry] = []
         for client_id in state.awareness_ids:
             current = self.awareness.get(client_id)
-            if current is not None and current.owner is peer:
-                del self.awareness[client_id]
-                gone.append(
-                    AwarenessEntry(client_id=client_id, clock=current.clock + 1, state="null")
-                )
+            if current is not None and current.owner is peer and current.state != "null":
+                # A tombstone keeps the clock, so a late echo of the old state is not revived.
+                tomb = _AwarenessState(current.clock + 1, "null", None)
+                self.awareness[client_id] = tomb
+                gone.append(AwarenessEntry(client_id=client_id, clock=tomb.clock, state="null"))
         if gone:
             self._broadcast(encode_awareness_entries(gone), exclude=None)
 
@@ -163,7 +163,7 @@ class Room:
             case AwarenessUpdate():
                 self._apply_awareness(peer, message)
             case QueryAwareness():
-                if self.awareness:
+                if self.present:
                     peer.send(self._awareness_snapshot())
 
     def close_all(self, code: int, reason: str) -> None:
@@ -375,49 +375,66 @@ class Room:
         state.tokens -= 1.0
 
     def _apply_awareness(self, peer: Peer, message: AwarenessUpdate) -> None:
-        owned = self.peers[peer].awareness_ids
-        new_ids = {e.client_id for e in message.entries if not e.removed} - owned
+        state = self.peers[peer]
+        owned = state.awareness_ids
+        # y-websocket clients resend every awareness change they receive: an entry another
+        # live connection owns is an echo, theirs to change, and must not count against,
+        # be stamped as, or be taken over by this connection.
+        claimed = [e for e in message.entries if self._claimable(peer, e.client_id)]
+        new_ids = {e.client_id for e in claimed if not e.removed} - owned
         if len(owned) + len(new_ids) > self.settings.max_awareness_ids:
             raise ProtocolError(CLOSE_POLICY, "too many awareness client ids on one connection")
-        stamp = self.peers[peer].stamp
-        if stamp is not None:
-            entries = tuple(_stamped(entry, stamp) for entry in message.entries)
-            frame = encode_awareness_entries(entries)
-        else:
-            entries, frame = message.entries, encode_awareness(message.payload)
-        for entry in entries:
-            self._merge_awareness(peer, owned, entry)
+        accepted = [e for e in claimed if self._is_newer(e)]
+        if not accepted:
+            return
+        if state.stamp is not None:
+            accepted = [_stamped(entry, state.stamp) for entry in accepted]
+        for entry in accepted:
+            self._store_awareness(peer, owned, entry)
+        untouched = state.stamp is None and len(accepted) == len(message.entries)
+        frame = (
+            encode_awareness(message.payload) if untouched else encode_awareness_entries(accepted)
+        )
         # The sender too, as the reference server does: y-websocket clients reconnect after
         # 30 s without a message, and their own 15 s awareness renewal echoed back keeps an
         # idle tab's connection alive.
         self._broadcast(frame, exclude=None)
 
-    def _merge_awareness(self, peer: Peer, owned: set[int], entry: AwarenessEntry) -> None:
-        # Same rule as y-protocols: a newer clock wins; an equal clock may only remove.
+    def _claimable(self, peer: Peer, client_id: int) -> bool:
+        current = self.awareness.get(client_id)
+        owner = None if current is None else current.owner
+        return owner is None or owner is peer or owner not in self.peers
+
+    def _is_newer(self, entry: AwarenessEntry) -> bool:
+        # The y-protocols rule: a newer clock wins; an equal clock may only remove.
         current = self.awareness.get(entry.client_id)
-        if current is not None and not (
-            entry.clock > current.clock or (entry.clock == current.clock and entry.removed)
-        ):
-            return
+        if current is None:
+            return True
+        if entry.clock > current.clock:
+            return True
+        return entry.clock == current.clock and entry.removed and current.state != "null"
+
+    def _store_awareness(self, peer: Peer, owned: set[int], entry: AwarenessEntry) -> None:
         if entry.removed:
-            self.awareness.pop(entry.client_id, None)
+            self.awareness[entry.client_id] = _AwarenessState(entry.clock, "null", None)
             owned.discard(entry.client_id)
             return
-        if current is not None and current.owner is not None and current.owner is not peer:
-            # The same client id reconnected on a new socket: ownership follows it.
-            previous = self.peers.get(current.owner)
-            if previous is not None:
-                previous.awareness_ids.discard(entry.client_id)
         self.awareness[entry.client_id] = _AwarenessState(entry.clock, entry.state, peer)
         owned.add(entry.client_id)
         name = _display_name(entry.state)
         if name is not None:
             self.peers[peer].name = name
 
+    @property
+    def present(self) -> int:
+        """Awareness states currently shown (tombstones of departed clients aside)."""
+        return sum(1 for s in self.awareness.values() if s.state != "null")
+
     def _awareness_snapshot(self) -> bytes:
         return encode_awareness_entries(
             AwarenessEntry(client_id=cid, clock=s.clock, state=s.state)
             for cid, s in self.awareness.items()
+            if s.state != "null"
         )
 
     def _broadcast(self, frame: bytes, exclude: Peer | None) -> None:

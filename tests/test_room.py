@@ -116,7 +116,38 @@ async def test_awareness_relayed_and_removed_on_leave(store: MemoryStore) -> Non
     [removal] = b.take()
     assert isinstance(removal, AwarenessUpdate)
     assert removal.entries[0].removed and removal.entries[0].clock == 2
-    assert room.awareness == {}
+    assert room.present == 0
+    # A late echo of the departed state (old clock) does not bring it back.
+    room.receive(b, awareness(7, 1, {"user": {"name": "Ada"}}))
+    assert room.present == 0 and b.take() == []
+
+
+async def test_echoed_presence_of_others_is_not_stamped_counted_or_taken_over(
+    store: MemoryStore,
+) -> None:
+    room = make_room(store, max_awareness_ids=2)
+    owner, viewer = FakePeer("owner"), FakePeer("viewer")
+    room.join(owner)
+    room.join(viewer, role="viewer", stamp={"role": "viewer"})
+    for cid in (1, 2, 3):
+        other = FakePeer(f"other{cid}")
+        room.join(other)
+        room.receive(other, awareness(cid, 1, {"user": {"name": f"u{cid}"}}))
+    room.receive(owner, awareness(111, 1, {"user": {"name": "alice"}}))
+    viewer.take(), owner.take()
+    # y-websocket resends what it received: four ids the viewer does not own, same clocks.
+    echo = decode(
+        encode_awareness_entries(
+            [AwarenessEntry(c, 1, json.dumps({"user": {"name": f"u{c}"}})) for c in (1, 2, 3)]
+            + [AwarenessEntry(111, 1, json.dumps({"user": {"name": "alice"}}))]
+        )
+    )
+    room.receive(viewer, echo)  # not a flood: none of these are the viewer's
+    assert owner.take() == [] and viewer.take() == []
+    assert json.loads(room.awareness[111].state) == {"user": {"name": "alice"}}
+    # Even with a newer clock, another live connection's presence is not taken over.
+    room.receive(viewer, awareness(111, 9, {"user": {"name": "alice"}}))
+    assert json.loads(room.awareness[111].state) == {"user": {"name": "alice"}}
 
 
 async def test_query_awareness_is_answered(store: MemoryStore) -> None:

@@ -1,4 +1,4 @@
-// Bundles the browser app with esbuild and writes web/dist/{index,doc}.html
+// Bundles the browser app with esbuild and writes web/dist/{index,doc,signin}.html
 // plus content-hashed files under web/dist/assets/.
 //   node web/build.mjs           production build (minified)
 //   node web/build.mjs --dev     unminified, quicker to debug
@@ -19,6 +19,7 @@ const result = await esbuild.build({
   entryPoints: {
     home: path.join(webDir, "src/home.ts"),
     doc: path.join(webDir, "src/doc.ts"),
+    signin: path.join(webDir, "src/signin.ts"),
     style: path.join(webDir, "src/style.css"),
   },
   outdir: assetsDir,
@@ -42,11 +43,11 @@ for (const [file, out] of Object.entries(result.metafile.outputs)) {
   const name = path.basename(file).replace(/-[A-Z0-9]+\.(js|css)$/i, "");
   urls[name] = "/assets/" + path.relative(assetsDir, file).split(path.sep).join("/");
 }
-for (const needed of ["home", "doc", "style"]) {
+for (const needed of ["home", "doc", "signin", "style"]) {
   if (!urls[needed]) throw new Error(`build: no output for entry ${needed}`);
 }
 
-for (const page of ["index", "doc"]) {
+for (const page of ["index", "doc", "signin"]) {
   const template = await readFile(path.join(webDir, `${page}.html`), "utf8");
   const html = template.replace(/\{\{(\w+)\}\}/g, (_m, key) => {
     if (!(key in urls)) throw new Error(`build: unknown placeholder {{${key}}} in ${page}.html`);

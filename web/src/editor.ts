@@ -2,12 +2,14 @@
 // Everything else talks to the editor through the small EditorHandle below,
 // so the library could be swapped without touching the rest of the app.
 
-import { Editor } from "@tiptap/core";
+import { Editor, Extension } from "@tiptap/core";
 import Collaboration from "@tiptap/extension-collaboration";
 import CollaborationCaret from "@tiptap/extension-collaboration-caret";
 import { TaskItem, TaskList } from "@tiptap/extension-list";
 import { Placeholder } from "@tiptap/extensions";
-import { TextSelection } from "@tiptap/pm/state";
+import type { Node as PMNode } from "@tiptap/pm/model";
+import { Plugin, TextSelection } from "@tiptap/pm/state";
+import { Decoration, DecorationSet } from "@tiptap/pm/view";
 import StarterKit from "@tiptap/starter-kit";
 import type { Awareness } from "y-protocols/awareness";
 import type * as Y from "yjs";
@@ -60,6 +62,8 @@ export interface EditorOptions {
   /** Anything with an `awareness` (the y-websocket provider). */
   provider: { awareness: Awareness };
   user: User;
+  /** False for viewers: the text can be read and selected, not changed. */
+  editable?: boolean;
   /** Called (at most once per animation frame) when selection or content changed. */
   onStateChange?: () => void;
   /**
@@ -77,10 +81,34 @@ export interface EditorHandle {
   currentLink(): string | null;
   setLink(href: string | null): void;
   setUser(user: User): void;
+  setEditable(editable: boolean): void;
   focus(): void;
   destroy(): void;
   /** The editable DOM element (`.ProseMirror`). */
   readonly dom: HTMLElement;
+}
+
+/**
+ * A remote caret: a coloured bar with the person's name. The server stamps the
+ * role into presence; someone who can only view is marked "viewing".
+ */
+function renderCaret(user: Record<string, unknown>): HTMLElement {
+  const color = typeof user.color === "string" && /^#[0-9a-fA-F]{6}$/.test(user.color) ? user.color : "#868e96";
+  const caret = document.createElement("span");
+  caret.className = "collaboration-carets__caret";
+  caret.style.borderColor = color;
+  const label = document.createElement("div");
+  label.className = "collaboration-carets__label";
+  label.style.backgroundColor = color;
+  label.textContent = typeof user.name === "string" ? user.name : "Someone";
+  if (user.role === "viewer") {
+    const mark = document.createElement("span");
+    mark.className = "caret-viewing";
+    mark.textContent = "viewing";
+    label.append(" ", mark);
+  }
+  caret.append(label);
+  return caret;
 }
 
 function safeHref(raw: string): string | null {
@@ -118,8 +146,9 @@ export function createEditor(opts: EditorOptions): EditorHandle {
       TaskItem.configure({ nested: true }),
       Placeholder.configure({ placeholder: "Start writing…" }),
       Collaboration.configure({ document: opts.ydoc, field: FRAGMENT_NAME }),
-      CollaborationCaret.configure({ provider: opts.provider, user: opts.user }),
+      CollaborationCaret.configure({ provider: opts.provider, user: opts.user, render: renderCaret }),
     ],
+    editable: opts.editable ?? true,
     editorProps: {
       attributes: { spellcheck: "true", "aria-label": "Document text", role: "textbox", "aria-multiline": "true" },
     },
@@ -246,10 +275,275 @@ export function createEditor(opts: EditorOptions): EditorHandle {
     setUser: (user) => {
       editor.commands.updateUser({ name: user.name, color: user.color });
     },
+    setEditable: (editable) => {
+      if (editor.isEditable !== editable) editor.setEditable(editable);
+    },
     focus: focusNow,
     destroy: () => {
       if (frame) cancelAnimationFrame(frame);
       editor.destroy();
+    },
+  };
+}
+
+// ---------------------------------------------------------------- read-only preview
+
+/** A run of the server's text diff (`GET …/versions/<id>/diff`): offsets in code points. */
+export interface DiffSegment {
+  op: "equal" | "insert" | "delete";
+  text: string;
+}
+
+export interface PreviewOptions {
+  element: HTMLElement;
+  /** ProseMirror JSON of the version (`GET …/versions/<id>?format=json` → `content`). */
+  content: unknown;
+  /**
+   * The diff against the current document with the version as target: insertions
+   * (text only the version has) are highlighted, deletions (text only the current
+   * document has) shown struck through where they would be.
+   */
+  diff?: { segments: DiffSegment[]; targetText: string };
+}
+
+export interface PreviewHandle {
+  /** False when the diff could not be placed in the preview (texts disagree). */
+  readonly highlighted: boolean;
+  destroy(): void;
+}
+
+/**
+ * The document's plain text exactly as the server writes it (server/convert.py
+ * json_to_text: blocks separated by blank lines, list markers, "> " quotes),
+ * with the ProseMirror position of every code point that is document text
+ * (null for markers and separators).
+ */
+class MappedText {
+  readonly chars: string[] = [];
+  readonly pos: Array<number | null> = [];
+
+  get empty(): boolean {
+    return this.chars.length === 0;
+  }
+
+  lit(s: string): this {
+    for (const ch of s) {
+      this.chars.push(ch);
+      this.pos.push(null);
+    }
+    return this;
+  }
+
+  add(other: MappedText): this {
+    this.chars.push(...other.chars);
+    this.pos.push(...other.pos);
+    return this;
+  }
+
+  lines(): MappedText[] {
+    const out = [new MappedText()];
+    this.chars.forEach((ch, i) => {
+      if (ch === "\n") out.push(new MappedText());
+      else {
+        const last = out[out.length - 1];
+        last.chars.push(ch);
+        last.pos.push(this.pos[i]);
+      }
+    });
+    return out;
+  }
+
+  static join(parts: MappedText[], sep: string): MappedText {
+    const out = new MappedText();
+    parts.forEach((p, i) => {
+      if (i > 0) out.lit(sep);
+      out.add(p);
+    });
+    return out;
+  }
+}
+
+const LIST_ITEM: Record<string, string> = { bulletList: "listItem", orderedList: "listItem", taskList: "taskItem" };
+
+function textBlocks(parent: PMNode, start: number, inItem: boolean): MappedText {
+  const parts: MappedText[] = [];
+  parent.forEach((child, offset) => {
+    const rendered = textBlock(child, start + offset);
+    if (rendered.empty) return;
+    if (parts.length > 0 && inItem && child.type.name in LIST_ITEM) {
+      parts[parts.length - 1].lit("\n").add(rendered);
+    } else {
+      parts.push(rendered);
+    }
+  });
+  return MappedText.join(parts, "\n\n");
+}
+
+/** `node` starts at `pos`; its content at pos + 1. */
+function textBlock(node: PMNode, pos: number): MappedText {
+  const kind = node.type.name;
+  const out = new MappedText();
+  if (kind === "paragraph" || kind === "heading" || kind === "codeBlock") {
+    node.forEach((child, offset) => {
+      if (!child.isText) {
+        out.lit("\n");
+        return;
+      }
+      let at = pos + 1 + offset;
+      for (const ch of child.text ?? "") {
+        out.chars.push(ch);
+        out.pos.push(at);
+        at += ch.length;
+      }
+    });
+    return out;
+  }
+  if (kind === "horizontalRule") return out.lit("---");
+  if (kind === "blockquote") {
+    const lines = textBlocks(node, pos + 1, false).lines();
+    return MappedText.join(lines.map((l) => (l.empty ? new MappedText().lit(">") : new MappedText().lit("> ").add(l))), "\n");
+  }
+  if (kind in LIST_ITEM) {
+    const start = typeof node.attrs.start === "number" ? node.attrs.start : 1;
+    const items: MappedText[] = [];
+    let i = 0;
+    node.forEach((item, offset) => {
+      let marker = "- ";
+      if (kind === "orderedList") marker = `${start + i}. `;
+      else if (kind === "taskList") marker = item.attrs.checked ? "- [x] " : "- [ ] ";
+      i++;
+      const lines = textBlocks(item, pos + 1 + offset + 1, true).lines();
+      const head = lines[0].empty ? new MappedText().lit(marker.trimEnd()) : new MappedText().lit(marker).add(lines[0]);
+      const rest = lines.slice(1).map((l) => (l.empty ? l : new MappedText().lit(" ".repeat(marker.length)).add(l)));
+      items.push(MappedText.join([head, ...rest], "\n"));
+    });
+    return MappedText.join(items, "\n");
+  }
+  return out;
+}
+
+export function serverPlainText(doc: PMNode): MappedText {
+  const text = textBlocks(doc, 0, false);
+  return text.empty ? text : text.lit("\n");
+}
+
+function diffDecorations(doc: PMNode, segments: DiffSegment[], targetText: string): DecorationSet | null {
+  const mapped = serverPlainText(doc);
+  if (mapped.chars.join("") !== targetText) return null;
+  const decorations: Decoration[] = [];
+  const { chars, pos } = mapped;
+  const anchor = (t: number): number => {
+    for (let i = t; i < chars.length && chars[i] !== "\n"; i++) {
+      const p = pos[i];
+      if (p !== null) return p;
+    }
+    for (let i = t - 1; i >= 0; i--) {
+      const p = pos[i];
+      if (p !== null) return p + chars[i].length;
+    }
+    for (let i = t; i < chars.length; i++) {
+      const p = pos[i];
+      if (p !== null) return p;
+    }
+    return 0;
+  };
+  let t = 0;
+  for (const seg of segments) {
+    const n = Array.from(seg.text).length;
+    if (seg.op === "equal") {
+      t += n;
+    } else if (seg.op === "insert") {
+      let from: number | null = null;
+      let to = 0;
+      for (let i = t; i < t + n && i < chars.length; i++) {
+        const p = pos[i];
+        if (p !== null && from !== null && p === to) {
+          to = p + chars[i].length;
+          continue;
+        }
+        if (from !== null) decorations.push(Decoration.inline(from, to, { class: "diff-ins" }));
+        from = p;
+        to = p === null ? 0 : p + chars[i].length;
+      }
+      if (from !== null) decorations.push(Decoration.inline(from, to, { class: "diff-ins" }));
+      t += n;
+    } else {
+      const shown = seg.text.replace(/^\n+|\n+$/g, "");
+      if (!shown) continue;
+      const block = seg.text.includes("\n");
+      decorations.push(Decoration.widget(anchor(t), () => {
+        const del = document.createElement("del");
+        del.className = block ? "diff-del diff-del-block" : "diff-del";
+        del.textContent = shown;
+        return del;
+      }, { side: -1, ignoreSelection: true }));
+    }
+  }
+  return DecorationSet.create(doc, decorations);
+}
+
+/** A second, read-only editor without collaboration that shows one version. */
+export function createPreview(opts: PreviewOptions): PreviewHandle {
+  let highlighted = false;
+  const diff = opts.diff;
+  const DiffHighlight = Extension.create({
+    name: "diffHighlight",
+    addProseMirrorPlugins() {
+      if (!diff) return [];
+      return [
+        new Plugin({
+          state: {
+            init: (_config, state) => {
+              const set = diffDecorations(state.doc, diff.segments, diff.targetText);
+              highlighted = set !== null;
+              return set ?? DecorationSet.empty;
+            },
+            apply: (_tr, set) => set,
+          },
+          props: {
+            decorations(state) {
+              return this.getState(state);
+            },
+          },
+        }),
+      ];
+    },
+  });
+  let failed: Error | null = null;
+  const editor = new Editor({
+    element: opts.element,
+    extensions: [
+      StarterKit.configure({
+        undoRedo: false,
+        trailingNode: false,
+        heading: { levels: [1, 2, 3] },
+        link: { openOnClick: false, autolink: false },
+      }),
+      TaskList,
+      TaskItem.configure({ nested: true }),
+      DiffHighlight,
+    ],
+    content: opts.content as Record<string, unknown>,
+    editable: false,
+    enableContentCheck: true,
+    onContentError: ({ error }) => {
+      failed = error;
+    },
+    editorProps: {
+      attributes: { "aria-label": "Version preview", "aria-readonly": "true", class: "preview-doc" },
+    },
+  });
+  if (failed) {
+    editor.destroy();
+    throw failed;
+  }
+  return {
+    get highlighted() {
+      return highlighted;
+    },
+    destroy: () => {
+      editor.destroy();
+      opts.element.replaceChildren();
     },
   };
 }

@@ -1,5 +1,8 @@
-// The home page: lists documents (newest first) and creates new ones.
+// The home page: lists documents (newest first), creates new ones and imports
+// Markdown / HTML / text files. In accounts mode it shows who is signed in (or
+// sends people to sign in first).
 
+import { api, ApiError, relativeTime, signInUrl, whoAmI } from "./api";
 import { randomDocName } from "./identity";
 
 interface DocInfo {
@@ -19,8 +22,16 @@ const list = document.getElementById("docs") as HTMLUListElement;
 const status = document.getElementById("docs-status") as HTMLElement;
 const more = document.getElementById("more-docs") as HTMLButtonElement;
 const newDoc = document.getElementById("new-doc") as HTMLButtonElement;
+const importButton = document.getElementById("import-doc") as HTMLButtonElement;
+const importFile = document.getElementById("import-file") as HTMLInputElement;
+const importStatus = document.getElementById("import-status") as HTMLElement;
+const account = document.getElementById("account") as HTMLElement;
+const accountName = document.getElementById("account-name") as HTMLElement;
+const signOut = document.getElementById("sign-out") as HTMLButtonElement;
 
 const PAGE_SIZE = 50;
+/** The server refuses bodies over 8 MiB; JSON escaping adds a little. */
+const MAX_IMPORT_BYTES = 7 * 1024 * 1024;
 let next: string | null = null;
 
 function docUrl(name: string): string {
@@ -30,16 +41,6 @@ function docUrl(name: string): string {
 newDoc.addEventListener("click", () => {
   location.href = docUrl(randomDocName());
 });
-
-function relativeTime(epochSeconds: number): string {
-  const seconds = Math.round(Date.now() / 1000 - epochSeconds);
-  const rtf = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
-  if (seconds < 45) return "just now";
-  if (seconds < 3600) return rtf.format(-Math.round(seconds / 60), "minute");
-  if (seconds < 86400) return rtf.format(-Math.round(seconds / 3600), "hour");
-  if (seconds < 86400 * 30) return rtf.format(-Math.round(seconds / 86400), "day");
-  return new Date(epochSeconds * 1000).toLocaleDateString();
-}
 
 function isDocsPage(value: unknown): value is DocsPage {
   if (typeof value !== "object" || value === null) return false;
@@ -77,15 +78,13 @@ async function load(before: string | null): Promise<void> {
   const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
   if (before) params.set("before", before);
   try {
-    const res = await fetch(`/api/docs?${params}`, { headers: { Accept: "application/json" } });
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    const data: unknown = await res.json();
+    const data = await api<unknown>(`/api/docs?${params}`);
     if (!isDocsPage(data)) throw new Error("unexpected answer");
     list.append(...data.docs.map(renderDoc));
     next = data.next ?? null;
     more.hidden = next === null;
     if (list.children.length === 0) {
-      status.textContent = "No documents yet. Create one with “New document”.";
+      status.textContent = "No documents yet. Create one with “New document”, or import a file.";
       status.hidden = false;
     } else {
       status.hidden = true;
@@ -101,4 +100,97 @@ async function load(before: string | null): Promise<void> {
 }
 
 more.addEventListener("click", () => void load(next));
-void load(null);
+
+// ---------------------------------------------------------------- import
+
+const IMPORT_KINDS: Record<string, "markdown" | "html"> = {
+  md: "markdown",
+  markdown: "markdown",
+  txt: "markdown", // plain text reads fine as Markdown: paragraphs stay paragraphs
+  html: "html",
+  htm: "html",
+};
+
+function sayImport(text: string, error = false): void {
+  importStatus.textContent = text;
+  importStatus.classList.toggle("error", error);
+  importStatus.hidden = !text;
+}
+
+importButton.addEventListener("click", () => importFile.click());
+importFile.addEventListener("change", () => {
+  const file = importFile.files?.[0];
+  importFile.value = "";
+  if (file) void importDocument(file);
+});
+
+async function importDocument(file: File): Promise<void> {
+  const dot = file.name.lastIndexOf(".");
+  const ext = dot > 0 ? file.name.slice(dot + 1).toLowerCase() : "";
+  const kind = IMPORT_KINDS[ext];
+  if (!kind) {
+    sayImport(`“${file.name}” isn't a Markdown, HTML or text file (.md, .markdown, .html, .htm, .txt).`, true);
+    return;
+  }
+  if (file.size > MAX_IMPORT_BYTES) {
+    sayImport(`“${file.name}” is too large to import (at most ${MAX_IMPORT_BYTES / 1024 / 1024} MB).`, true);
+    return;
+  }
+  const title = (dot > 0 ? file.name.slice(0, dot) : file.name).trim().slice(0, 200);
+  importButton.disabled = true;
+  sayImport(`Importing “${file.name}”…`);
+  try {
+    const content = await file.text();
+    const created = await api<{ name?: unknown }>("/api/docs", {
+      method: "POST",
+      body: { title, [kind]: content },
+    });
+    if (typeof created?.name !== "string") throw new Error("the server's answer has no document name");
+    location.href = docUrl(created.name);
+  } catch (err) {
+    const why = err instanceof ApiError && err.network ? "the server can't be reached" : (err as Error).message;
+    sayImport(`Couldn't import “${file.name}”: ${why}`, true);
+  } finally {
+    importButton.disabled = false;
+  }
+}
+
+// ---------------------------------------------------------------- account
+
+signOut.addEventListener("click", async () => {
+  signOut.disabled = true;
+  try {
+    await api("/api/auth/signout", { method: "POST" });
+  } catch {
+    // signed out or not, the sign-in page is where to go
+  }
+  location.href = "/signin";
+});
+
+async function startHome(): Promise<void> {
+  let mode = "open";
+  try {
+    const me = await whoAmI();
+    mode = me.mode;
+    if (me.mode === "accounts") {
+      if (!me.user) {
+        location.replace(signInUrl("/"));
+        return;
+      }
+      accountName.textContent = me.user.username;
+      account.hidden = false;
+    }
+  } catch {
+    // server unreachable: the list below says so
+  }
+  if (mode === "jwt") {
+    status.textContent = "Documents on this server are opened from the application that embeds it.";
+    status.hidden = false;
+    newDoc.hidden = true;
+    importButton.hidden = true;
+    return;
+  }
+  await load(null);
+}
+
+void startHome();
