@@ -35,7 +35,8 @@ unit: $(VENV)/.installed
 e2e: setup
 	$(PY) -m pytest -q e2e
 
-bench: $(VENV)/.installed node_modules/.installed
+# Installs its own Node packages (bench/package.json) and the peers it compares against.
+bench: $(VENV)/.installed
 	$(PY) -m bench
 
 $(VENV)/.installed: pyproject.toml

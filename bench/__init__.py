@@ -1,0 +1,1 @@
+"""Coedit benchmark suite: `python -m bench --help`. See bench/README.md."""
