@@ -13,6 +13,7 @@ from starlette.staticfiles import StaticFiles
 from . import accounts_api, api, history_api, ws
 from .access import Gatekeeper
 from .config import Settings
+from .fold import Folder
 from .rooms import Rooms
 from .store.sqlite import SqliteStore
 from .versions import VersionRecorder
@@ -22,10 +23,11 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with (
-            SqliteStore(settings.db, synchronous=settings.synchronous) as store,
+            Folder() as folder,
+            SqliteStore(settings.db, synchronous=settings.synchronous, fold=folder.pair) as store,
             VersionRecorder(store, interval=settings.version_interval_seconds) as recorder,
             # Inside the recorder: shutting rooms down records their last versions.
-            Rooms(store, settings, hooks=[recorder]) as rooms,
+            Rooms(store, settings, hooks=[recorder], fold=folder) as rooms,
         ):
             app.state.rooms = rooms
             app.state.gate = Gatekeeper(settings, store)

@@ -230,16 +230,13 @@ class Room:
         self._hold(update)
         return None
 
-    def load(self, update: bytes, sections: Sections) -> None:
-        """Seed the live Doc with the stored state (one merged update) when the room opens."""
-        # One apply integrates whatever it can from a merged update, unlike a sequence of
-        # pending updates; anything left pending is dropped from the Doc and held instead.
-        self._apply_to_doc(update)
-        after = read_state_vector(self.doc.get_state())
-        if any(after.get(client, 0) < end for client, _, end in sections):
-            self._drop_pending()
-            self._held.append((update, update_dependencies(update)))
-            self._held_bytes += len(update)
+    def load(self, state: bytes, leftover: bytes | None = None) -> None:
+        """Seed the live Doc when the room opens: `state` integrates in full (see server.fold);
+        `leftover` still waits for a missing predecessor and is held, never given to pycrdt."""
+        self._apply_to_doc(state)
+        if leftover is not None:
+            self._held.append((leftover, update_dependencies(leftover)))
+            self._held_bytes += len(leftover)
 
     def _apply_to_doc(self, update: bytes) -> None:
         before = self.doc.get_state()

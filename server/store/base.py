@@ -26,6 +26,14 @@ class StoredDoc:
     snapshot: bytes | None
     updates: list[bytes]  # the log tail, in append order
     epoch: str
+    # True when the snapshot holds nothing waiting for a missing predecessor (see Fold).
+    snapshot_complete: bool = False
+
+
+# Folds a snapshot and log rows into (state, leftover): `state` everything integrable in its
+# fastest-loading form, `leftover` the raw merge when part of it still waits for a missing
+# predecessor (None when nothing does). Given to the SQLite store for compaction.
+Fold = Callable[[list[bytes]], Awaitable[tuple[bytes, bytes | None]]]
 
 
 @dataclass(frozen=True, slots=True)

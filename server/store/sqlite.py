@@ -26,6 +26,7 @@ from server.store.base import (
     DocInfo,
     DocName,
     DocumentNotFound,
+    Fold,
     Link,
     LogStats,
     PendingAppend,
@@ -141,6 +142,11 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         """,
         "CREATE INDEX links_by_doc ON links (doc_id)",
     ),
+    (
+        # 1 when the snapshot was written by a Fold that found nothing pending: such a snapshot
+        # loads with one apply and no validation walk.
+        "ALTER TABLE documents ADD COLUMN snapshot_complete INTEGER NOT NULL DEFAULT 0",
+    ),
 )
 
 # Level 6 (zlib's default): Yjs updates are mostly short strings and ids; higher levels cost
@@ -186,6 +192,7 @@ class SqliteStore:
         synchronous: str = "FULL",
         batch_max: int = 2048,
         clock: Callable[[], float] = time.time,
+        fold: Fold | None = None,
     ) -> None:
         level = synchronous.upper()
         if level not in SYNCHRONOUS_LEVELS:
@@ -195,6 +202,7 @@ class SqliteStore:
         self._path = Path(path)
         self._synchronous = level
         self._clock = clock
+        self._fold = fold
         self._queue = AppendQueue(
             self._commit_batch, batch_max=batch_max, label=f"sqlite store {self._path}"
         )
@@ -411,16 +419,17 @@ class SqliteStore:
         with _translate(f"loading {name!r}"):
             async with self._read_tx() as conn:
                 async with conn.execute(
-                    "SELECT id, epoch, snapshot FROM documents WHERE name = ?", (name,)
+                    "SELECT id, epoch, snapshot_complete, snapshot FROM documents WHERE name = ?",
+                    (name,),
                 ) as cursor:
                     row = await cursor.fetchone()
                 if row is None:
                     return None
-                doc_id, epoch, snapshot = row
+                doc_id, epoch, complete, snapshot = row
                 updates = await conn.execute_fetchall(
                     "SELECT data FROM updates WHERE doc_id = ? ORDER BY id", (doc_id,)
                 )
-        return StoredDoc(snapshot, [data for (data,) in updates], epoch)
+        return StoredDoc(snapshot, [data for (data,) in updates], epoch, bool(complete))
 
     async def info(self, name: DocName) -> DocInfo | None:
         with _translate(f"reading info of {name!r}"):
@@ -533,9 +542,7 @@ class SqliteStore:
             if snapshot is not None:
                 parts.insert(0, snapshot)
             try:
-                # Raw-bytes merge keeps updates whose predecessors have not arrived yet;
-                # Doc.get_update() would drop them. Off the loop: it can take tens of ms.
-                merged = await asyncio.to_thread(merge_updates, *parts)
+                merged, complete = await self._folded(parts)
             except ValueError as exc:
                 raise StoreError(
                     f"cannot compact {name!r}: its log holds an invalid update"
@@ -544,9 +551,10 @@ class SqliteStore:
                 async with self._write_tx() as conn:
                     cursor = await conn.execute(
                         "UPDATE documents SET snapshot = ?, snapshot_bytes = ?,"
+                        " snapshot_complete = ?,"
                         " log_rows = log_rows - ?, log_bytes = log_bytes - ?"
                         " WHERE id = ? AND epoch = ?",
-                        (merged, len(merged), len(entries), log_bytes, doc_id, epoch),
+                        (merged, len(merged), complete, len(entries), log_bytes, doc_id, epoch),
                     )
                     if cursor.rowcount == 0:
                         logger.info("%r was deleted while being compacted", name)
@@ -561,6 +569,15 @@ class SqliteStore:
                             f"log of {name!r} changed during compaction "
                             f"({cursor.rowcount} rows to delete, {len(entries)} merged)"
                         )
+
+    async def _folded(self, parts: list[bytes]) -> tuple[bytes, bool]:
+        if self._fold is None:
+            # Raw-bytes merge keeps updates whose predecessors have not arrived yet;
+            # Doc.get_update() would drop them. Off the loop: it can take tens of ms.
+            return await asyncio.to_thread(merge_updates, *parts), False
+        state, leftover = await self._fold(parts)
+        # Whatever still waits for a predecessor stays, as the raw merge that holds it.
+        return (state, True) if leftover is None else (leftover, False)
 
     # -- versions ----------------------------------------------------------------------------
 
