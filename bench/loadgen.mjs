@@ -47,6 +47,10 @@ function fail (message) {
 }
 
 const now = () => performance.now()
+
+// How a client's socket is opened: plain `ws` for y-websocket servers; main() swaps in a framing
+// wrapper for a target that speaks another protocol on top of the Yjs messages (cfg.protocol).
+let openSocket = (url, options) => new WebSocket(url, options)
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 const stdinLines = []
@@ -249,7 +253,7 @@ class Client {
     this.step2Bytes = 0
     this.framesIn = 0
     this.bytesIn = 0
-    this.ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 256 * 1024 * 1024 })
+    this.ws = openSocket(url, { perMessageDeflate: false, maxPayload: 256 * 1024 * 1024 })
     this.ws.binaryType = 'nodebuffer'
     this.doc.on('update', (update, origin) => {
       if (origin !== 'remote' && this.ws.readyState === WebSocket.OPEN) this.ws.send(updateFrame(update))
@@ -435,11 +439,31 @@ function randomEdits (text, count, rand) {
 }
 
 /**
+ * Typing: a caret that mostly moves forward, sometimes jumps elsewhere (5%) and sometimes
+ * deletes the character before it (3%): the shape of a real document's history, and the one
+ * behind the reference figures (100k edits -> a few hundred KB of state).
+ */
+function typingEdits (text, count, rand, caret) {
+  for (let k = 0; k < count; k++) {
+    const len = text.length
+    if (rand() < 0.05) caret.pos = Math.floor(rand() * (len + 1))
+    caret.pos = Math.min(caret.pos, len)
+    if (caret.pos > 0 && rand() < 0.03) {
+      text.delete(caret.pos - 1, 1)
+      caret.pos -= 1
+    } else {
+      text.insert(caret.pos, String.fromCharCode(97 + Math.floor(rand() * 26)))
+      caret.pos += 1
+    }
+  }
+}
+
+/**
  * Write `updates` transactions of `editsPerUpdate` edits each, then prove they are durable.
  * The updates are generated first, in a separate Y.Doc, so that the timing covers the server
  * (receive, apply, append, commit) and not Yjs generating random edits.
  */
-async function writeDocument (url, updates, editsPerUpdate, seed, timeoutMs, keepOpen = false) {
+async function writeDocument (url, updates, editsPerUpdate, seed, timeoutMs, keepOpen = false, pattern = 'typing') {
   const gen = new Y.Doc()
   const genText = gen.getText(TEXT_NAME)
   const frames = []
@@ -450,7 +474,12 @@ async function writeDocument (url, updates, editsPerUpdate, seed, timeoutMs, kee
   })
   const rand = mulberry32(seed)
   const tGen = now()
-  for (let u = 0; u < updates; u++) gen.transact(() => randomEdits(genText, editsPerUpdate, rand))
+  const caret = { pos: 0 }
+  for (let u = 0; u < updates; u++) {
+    gen.transact(() => pattern === 'random'
+      ? randomEdits(genText, editsPerUpdate, rand)
+      : typingEdits(genText, editsPerUpdate, rand, caret))
+  }
   const generateS = (now() - tGen) / 1000
 
   const client = new Client(url)
@@ -799,12 +828,14 @@ async function manyDocs (cfg) {
 
 async function coldWrite (cfg) {
   const url = docUrl(cfg.url, cfg.doc)
-  const { result } = await writeDocument(url, cfg.updates, cfg.editsPerUpdate, cfg.seed, cfg.timeoutMs)
+  const { result } = await writeDocument(
+    url, cfg.updates, cfg.editsPerUpdate, cfg.seed, cfg.timeoutMs, false, cfg.pattern || 'typing')
   return result
 }
 
 async function coldRead (cfg) {
   const url = docUrl(cfg.url, cfg.doc)
+  if (cfg.untilContent) return coldReadUntilContent(cfg, url)
   let step2At = null
   let payload = null
   const t0 = now()
@@ -827,6 +858,56 @@ async function coldRead (cfg) {
     step2_bytes: payload.length,
     text_length: text.length,
     text_ok: text.length === cfg.expectLength && sha === cfg.expectSha256,
+  }
+}
+
+/**
+ * cold_read for servers that may answer step 1 before the stored document is loaded (the
+ * y-websocket server binds its LevelDB state asynchronously and sends it later as an update):
+ * applies step 2 and every update after it, and is fully synced when the text has the expected
+ * length (then checked by SHA-256).
+ */
+async function coldReadUntilContent (cfg, url) {
+  const doc = new Y.Doc()
+  const text = doc.getText(TEXT_NAME)
+  let step2At = null
+  let step2Bytes = 0
+  let contentAt = null
+  let applyMs = 0
+  let framesApplied = 0
+  const t0 = now()
+  const client = new Client(url, {
+    onFrame: (c, buf) => {
+      if (contentAt !== null) return
+      const f = parseFrame(buf)
+      if (f === null || f.type !== MSG_SYNC || f.sub === SYNC_STEP1) return
+      if (f.sub === SYNC_STEP2 && step2At === null) { step2At = now(); step2Bytes = f.payload.length }
+      const ta = now()
+      Y.applyUpdate(doc, f.payload)
+      applyMs += now() - ta
+      framesApplied++
+      if (step2At !== null && text.length === cfg.expectLength) contentAt = now()
+    },
+  })
+  await until(() => contentAt !== null || client.closedAt !== null, cfg.timeoutMs, 1)
+  if (contentAt === null) {
+    fail(`cold read: text has ${text.length} of ${cfg.expectLength} characters after ${(now() - t0).toFixed(0)} ms ` +
+      `(step 2 ${step2At === null ? 'not received' : 'received'}; ${client.closeCode} ${client.closeReason} ${client.error})`)
+  }
+  const content = text.toString()
+  if (cfg.payloadFile) writeFileSync(cfg.payloadFile, Y.encodeStateAsUpdate(doc))
+  const sha = createHash('sha256').update(content).digest('hex')
+  await closeAll([client])
+  return {
+    open_ms: client.openedAt - t0,
+    step2_received_ms: step2At - t0,
+    apply_ms_yjs: applyMs,
+    fully_synced_ms: contentAt - t0,
+    step2_bytes: step2Bytes,
+    content_after_step2: framesApplied > 1,
+    frames_applied: framesApplied,
+    text_length: content.length,
+    text_ok: content.length === cfg.expectLength && sha === cfg.expectSha256,
   }
 }
 
@@ -861,6 +942,12 @@ async function main () {
   }
   const mode = MODES[cfg.mode]
   if (!mode) fail(`unknown mode ${cfg.mode}`)
+  if (cfg.protocol === 'hocuspocus') {
+    const { hocuspocusSocketFactory } = await import('./peers/hocuspocus_framing.mjs')
+    openSocket = hocuspocusSocketFactory(WebSocket)
+  } else if (cfg.protocol !== undefined && cfg.protocol !== 'y-websocket') {
+    fail(`unknown protocol ${cfg.protocol}`)
+  }
   const deadline = setTimeout(() => fail(`global deadline of ${cfg.deadlineMs} ms passed`), cfg.deadlineMs || 300000)
   const result = await mode(cfg)
   clearTimeout(deadline)
