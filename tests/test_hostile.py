@@ -274,3 +274,22 @@ async def test_update_pair_that_crashes_pycrdt_does_not_crash_the_server(
     async with YClient.connect(server.ws, NAME) as reader:
         await asyncio.wait_for(reader.synced.wait(), 10)
         assert text_of(reader.doc) == "after;before;"
+
+
+async def test_update_pair_that_panics_pycrdt_is_contained(server: ServerProcess) -> None:
+    """Valid updates that make pycrdt 0.14.13 panic (a BaseException) in sequence."""
+    pair = [
+        "010303000001650000077b2261223a317d2500000000077b2261223a317d00",
+        "01010300810000000100010001",
+    ]
+    async with bystanders(server) as (same, other):
+        async with websockets.connect(ws_url(server.ws, NAME)) as raw:
+            for hex_update in pair:
+                with contextlib.suppress(websockets.ConnectionClosed):
+                    await raw.send(encode_update(bytes.fromhex(hex_update)))
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await raw.send(b"\x00\x00\x01\x00")  # step 1: answered only if still open
+                await asyncio.wait_for(raw.recv(), 5)
+        assert raw.close_code in (None, 1000, 1007), raw.close_code
+        assert server.proc is not None and server.proc.poll() is None
+        await assert_undisturbed(server, same, other)
