@@ -14,7 +14,7 @@ from types import FrameType
 
 import uvicorn
 
-from . import convert
+from . import convert, memory
 from .api import new_doc_name
 from .app import create_app
 from .config import Settings, SettingsError
@@ -154,6 +154,7 @@ class _NoQueryStrings(logging.Filter):
 
 
 def serve(settings: Settings) -> int:
+    memory.limit_arenas()  # before uvicorn and SQLite start their threads
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from pycrdt import Doc
 
+from . import memory
 from .config import Settings
 from .fold import Folded, fold
 from .room import Peer, Room
@@ -65,6 +66,7 @@ class Rooms:
         self.hooks = list(hooks)
         # Big documents fold in a worker process; without one (unit tests) they fold inline.
         self._fold = fold
+        self._release_pending = False
         self._rooms: dict[DocName, Room] = {}
         self._loading: dict[DocName, asyncio.Task[Room]] = {}
         self._unload_timers: dict[DocName, asyncio.TimerHandle] = {}
@@ -234,6 +236,10 @@ class Rooms:
         self._cancel(self._compact_timers, room.name)
         log.debug("unloaded %r", room.name)
         await self._compact(room)
+        if not self._release_pending:
+            # Once per burst of unloads: idle documents should leave memory, not just the map.
+            self._release_pending = True
+            asyncio.get_running_loop().call_later(1.0, self._release_memory)
 
     def _changed(self, room: Room) -> None:
         for hook in self.hooks:
@@ -286,6 +292,10 @@ class Rooms:
             await self.store.compact(room.name)
         except DocumentNotFound:
             log.debug("%r was deleted before its compaction", room.name)
+
+    def _release_memory(self) -> None:
+        self._release_pending = False
+        memory.release()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)

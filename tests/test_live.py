@@ -7,6 +7,7 @@ import contextlib
 import random
 from collections.abc import AsyncIterator
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -265,3 +266,21 @@ async def test_websocket_origin_check(
             async with websockets.connect(url, additional_headers=headers):
                 pass
         assert info.value.response.status_code == 403
+
+
+async def test_idle_documents_leave_memory(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "coedit.db", env={"COEDIT_UNLOAD_GRACE_SECONDS": "0.2"})
+    server.start()
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            for i in range(20):
+                c = await stack.enter_async_context(YClient.connect(server.ws, f"idle-{i}"))
+                await c.synced.wait()
+            async with httpx.AsyncClient() as http:
+                assert (await http.get(f"{server.http}/healthz")).json()["rooms"] == 20
+        async with httpx.AsyncClient() as http, asyncio.timeout(10):
+            # Nothing announces an unload to clients: poll the health endpoint, with a deadline.
+            while (await http.get(f"{server.http}/healthz")).json()["rooms"]:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+    finally:
+        server.kill()

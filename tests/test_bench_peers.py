@@ -1,0 +1,85 @@
+"""The benchmark's comparison with other servers: target parsing, ratios, the RESULTS.md block.
+
+Pure functions only; the peers themselves are exercised by `python -m bench.peers.smoke`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.peers import TARGETS, parse_targets
+from bench.peers.compare import compare_entries, comparison
+from bench.peers.report import BEGIN, END, render, update
+from bench.proc import BenchError
+
+
+def entry(median: dict[str, Any] | None, *, error: str | None = None) -> dict[str, Any]:
+    runs: list[dict[str, Any]] = [{"error": error}] if error else [dict(median or {})]
+    return {
+        "params": {"clients": 2},
+        "runs_ok": 0 if error else 1,
+        "runs_failed": 1 if error else 0,
+        "median": median,
+        "runs": runs,
+    }
+
+
+def test_parse_targets() -> None:
+    assert [t.name for t in parse_targets("all")] == list(TARGETS)
+    assert [t.name for t in parse_targets("coedit, hocuspocus,coedit")] == [
+        "coedit",
+        "hocuspocus",
+    ]
+    with pytest.raises(BenchError):
+        parse_targets("coedit,nope")
+
+
+def test_ratios_are_coedit_over_peer_and_failures_are_data() -> None:
+    variant = compare_entries(
+        "fanout",
+        {
+            "coedit": entry({"latency_ms": {"p99": 5.0}, "delivered_pct": 100}),
+            "hocuspocus": entry({"latency_ms": {"p99": 20.0}, "delivered_pct": 50}),
+            "pycrdt-ws": entry(None, error="server exited with 1\ntraceback"),
+        },
+    )
+    rows = {row["metric"]: row for row in variant["metrics"]}
+    assert rows["latency_ms.p99"]["coedit_over_peer"] == {"hocuspocus": 0.25, "pycrdt-ws": None}
+    assert rows["delivered_pct"]["coedit_over_peer"]["hocuspocus"] == 2.0
+    # counts of problems get no ratio
+    assert "coedit_over_peer" not in rows["final_doc.edits_missing"]
+    assert variant["status"] == {
+        "coedit": "ok",
+        "hocuspocus": "ok",
+        "pycrdt-ws": "failed: server exited with 1",
+    }
+
+
+def test_comparison_matches_variants_and_renders() -> None:
+    targets = parse_targets("coedit,ywebsocket")
+    results = {"storm": [entry({"time_to_all_synced_s": 1.0})]}
+    peers = {"ywebsocket": {"storm": [entry({"time_to_all_synced_s": 4.0})]}}
+    compared = comparison(results, peers, targets)
+    document = {
+        "meta": {"runs": 3, "machine": {"cpus": 2}, "pinning": {"server": [0]}},
+        "results": results,
+        "comparison": compared,
+    }
+    (variant,) = compared["storm"]
+    assert variant["metrics"][0]["coedit_over_peer"] == {"ywebsocket": 0.25}
+    text = render(document)
+    assert "| time until all synced, s ↓ | 1.00 | 4.00 (0.25) |" in text
+
+
+def test_update_replaces_only_the_marked_block(tmp_path: Path) -> None:
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Results\n\nwritten by hand\n", encoding="utf-8")
+    update(results, "first")
+    update(results, "second")
+    text = results.read_text(encoding="utf-8")
+    assert text.startswith("# Results\n\nwritten by hand\n")
+    assert text.count(BEGIN) == 1 and text.count(END) == 1
+    assert "second" in text and "first" not in text
