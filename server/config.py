@@ -43,6 +43,8 @@ class Settings:
     send_stall_seconds: float = 5.0
     # Real clients own one awareness id per tab; a few leave room for reconnect overlap.
     max_awareness_ids: int = 4
+    # Under a stream of edits a document's relays leave at most this often (see Room).
+    relay_window_seconds: float = 0.01
     # Sync step 1 returns the whole document, so it is the cheapest way to burn our CPU.
     step1_per_second: float = 5.0
     step1_burst: int = 20

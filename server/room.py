@@ -108,6 +108,7 @@ class Room:
         self._tail: asyncio.Future[None] | None = None
         self._on_change = on_change
         self._outgoing: list[tuple[Peer | None, bytes]] = []
+        self._last_flush = 0.0
         self._held: list[tuple[bytes, Dependencies]] = []
         self._held_bytes = 0
         self._clock = clock
@@ -319,12 +320,24 @@ class Room:
             if state is not None and state.name is not None:
                 self.editors.add(state.name)
         if relay and not self._outgoing:
-            asyncio.get_running_loop().call_soon(self._flush_outgoing)
+            self._schedule_flush()
         self._outgoing.extend(relay)
         if self._on_change is not None:
             self._on_change(self)
 
+    def _schedule_flush(self) -> None:
+        # A lone edit leaves on the next loop iteration. While edits keep coming, frames leave
+        # at most once per relay window, so that each carries several updates: sends per
+        # second then stay bounded however many clients type, at a few ms of added latency.
+        loop = asyncio.get_running_loop()
+        wait = self._last_flush + self.settings.relay_window_seconds - loop.time()
+        if wait <= 0:
+            loop.call_soon(self._flush_outgoing)
+        else:
+            loop.call_later(wait, self._flush_outgoing)
+
     def _flush_outgoing(self) -> None:
+        self._last_flush = asyncio.get_running_loop().time()
         # Everything that committed in one loop iteration leaves as one frame per peer. Under
         # load, group commit makes batches bigger, so the number of sends stays bounded.
         batch, self._outgoing = self._outgoing, []

@@ -145,7 +145,8 @@ class Connection:
             await self._wake.wait()
             self._wake.clear()
             while self._queue and self.close_request is None:
-                self._watch_for_stall()
+                if self._queued_bytes > self._budget or self._stall_timer is not None:
+                    self._watch_for_stall()
                 frame = self._queue.popleft()
                 self._sending = True
                 try:
