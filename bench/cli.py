@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .peers import compare as peers
 from .proc import (
     OUT,
     ROOT,
@@ -160,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--synchronous", default="FULL", choices=["OFF", "NORMAL", "FULL", "EXTRA"])
     g.add_argument("--same-doc", action="store_true", help="all producers append to one doc")
+    peers.add_arguments(parser)
     return parser
 
 
@@ -239,9 +241,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         retries=max(0, args.retries),
     )
     results: dict[str, Any] = {}
+    peer_results: dict[str, Any] = {}
     for name in chosen:
-        results[name] = await _scenario(name, ctx, args)
-    return {"meta": meta, "results": results}
+        if peers.runs_coedit(args):
+            results[name] = await _scenario(name, ctx, args)
+        peer_results[name] = await peers.run_peers(name, ctx, args, _scenario)
+    document = {"meta": meta, "results": results}
+    peers.finish_document(document, peer_results, args)
+    return document
 
 
 def _append_fn(ctx: Context, ap: AppendParams) -> RunFn:
@@ -336,6 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if NETWORK & set(chosen_scenarios(args)):
             ensure_node_deps()
             args.node_version = node_version()
+            peers.ensure_peer_deps(args)
         document = asyncio.run(run(args))
     except BenchError as exc:
         log(f"error: {exc}")

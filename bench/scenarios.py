@@ -83,8 +83,14 @@ class Context:
             root=self.server_root,
         )
 
+    def loadgen_config(self, config: dict[str, Any]) -> dict[str, Any]:
+        """A load generator's config for this context's server (peers add their protocol)."""
+        return config
+
     async def loadgen(self, config: dict[str, Any], files: RunFiles) -> Loadgen:
-        return await Loadgen.start(config, files.loadgen_log, self.placement.loadgen)
+        return await Loadgen.start(
+            self.loadgen_config(config), files.loadgen_log, self.placement.loadgen
+        )
 
     def record(self, entry: dict[str, Any]) -> None:
         """Append one run's result to runs.jsonl in the work directory, as soon as it is known."""
@@ -194,14 +200,16 @@ class Bystander:
     async def __aenter__(self) -> Bystander:
         log_path = self._files.loadgen_log.with_suffix(".bystander.log")
         self._lg = await Loadgen.start(
-            {
-                "mode": "bystander",
-                "url": self._server.ws_url,
-                "doc": "bench bystander",
-                "periodMs": 5,
-                "timeoutMs": 30_000,
-                "deadlineMs": 900_000,
-            },
+            self._ctx.loadgen_config(
+                {
+                    "mode": "bystander",
+                    "url": self._server.ws_url,
+                    "doc": "bench bystander",
+                    "periodMs": 5,
+                    "timeoutMs": 30_000,
+                    "deadlineMs": 900_000,
+                }
+            ),
             log_path,
             self._ctx.placement.loadgen,
         )

@@ -1,0 +1,161 @@
+"""``python -m bench.peers.report RESULTS.json [--update bench/RESULTS.md]``: Coedit vs the peers.
+
+Prints Markdown tables of a ``python -m bench --targets ...`` JSON document's ``comparison``:
+per scenario variant, every target's median and, for each peer, Coedit's value ÷ the peer's.
+With ``--update FILE`` the tables replace what is between the markers
+``<!-- peers:begin -->`` and ``<!-- peers:end -->`` in FILE (appended with the markers if absent),
+so the rest of RESULTS.md stays as written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import TARGETS, Target
+from .compare import comparison
+
+BEGIN = "<!-- peers:begin -->"
+END = "<!-- peers:end -->"
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if abs(value) >= 100:
+            return f"{value:,.0f}"
+        if abs(value) >= 10:
+            return f"{value:.1f}"
+        return f"{value:.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, Mapping) and "per_run" in value:
+        return " / ".join(_fmt(v) for v in value["per_run"])
+    return str(value)
+
+
+def _ratio(value: Any) -> str:
+    if not isinstance(value, int | float):
+        return ""
+    return f" ({value:.2f})" if value < 10 else f" ({value:.0f})"
+
+
+def _title(name: str, meta: Mapping[str, Any]) -> str:
+    info = meta.get("targets", {}).get(name, {})
+    return str(info.get("title") or (TARGETS[name].title if name in TARGETS else name))
+
+
+def _params(params: Any) -> str:
+    if not isinstance(params, Mapping):
+        return ""
+    return ", ".join(f"{k} {_fmt(v)}" for k, v in params.items())
+
+
+def variant_table(variant: Mapping[str, Any], meta: Mapping[str, Any]) -> list[str]:
+    rows: Sequence[Mapping[str, Any]] = variant.get("metrics", [])
+    targets = list(variant.get("status", {}))
+    header = ["", *(_title(t, meta) for t in targets)]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "| " + " | ".join(["---"] + ["---:"] * len(targets)) + " |",
+    ]
+    for row in rows:
+        values = row.get("values", {})
+        ratios = row.get("coedit_over_peer", {})
+        arrow = "↓" if row.get("better") == "lower" else "↑"
+        cells = [f"{row.get('label')} {arrow}"]
+        for target in targets:
+            cells.append(_fmt(values.get(target)) + _ratio(ratios.get(target)))
+        lines.append("| " + " | ".join(cells) + " |")
+    status = variant.get("status", {})
+    cells = ["status"] + [str(status.get(t, "-")).replace("|", "/") for t in targets]
+    lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def render(document: Mapping[str, Any]) -> str:
+    meta = document.get("meta", {})
+    machine = meta.get("machine", {})
+    comparison: Mapping[str, Sequence[Mapping[str, Any]]] = document.get("comparison", {})
+    lines = [
+        f"Measured {meta.get('date')} on {machine.get('cpus')} CPUs "
+        f"({machine.get('cpu_model', machine.get('processor'))}); medians of {meta.get('runs')} "
+        f"runs per target; server pinned to CPU {_fmt((meta.get('pinning') or {}).get('server'))}, "
+        "load generator to the other. Every peer stores to disk (see below). In parentheses: "
+        "Coedit's value ÷ the peer's (below 1 is better for Coedit where ↓ lower is better, "
+        "above 1 where ↑ higher is better).",
+        "",
+    ]
+    for scenario, variants in comparison.items():
+        for variant in variants:
+            params = _params(variant.get("params"))
+            lines += [f"#### {scenario}" + (f" ({params})" if params else ""), ""]
+            lines += [*variant_table(variant, meta), ""]
+    append = document.get("results", {}).get("append")
+    if append:
+        lines += [
+            "#### append",
+            "",
+            "Coedit only (its store's append API, no network); n/a for the peers.",
+            "",
+        ]
+    targets: Mapping[str, Mapping[str, Any]] = meta.get("targets", {})
+    if targets:
+        lines += ["#### The targets", "", "| target | versions | storage | notes |"]
+        lines += ["| --- | --- | --- | --- |"]
+        for name, info in targets.items():
+            versions = info.get("versions") or {}
+            shown = ", ".join(f"{k} {v}" for k, v in versions.items()) or "this repository"
+            lines.append(
+                f"| {info.get('title', name)} | {shown} | {info.get('storage', '')} | "
+                f"{info.get('notes', '')} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def update(path: Path, text: str) -> None:
+    block = f"{BEGIN}\n{text.rstrip()}\n{END}"
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    if BEGIN in old and END in old:
+        head, _, rest = old.partition(BEGIN)
+        _, _, tail = rest.partition(END)
+        new = head + block + tail
+    else:
+        new = old.rstrip() + ("\n\n" if old else "") + block + "\n"
+    path.write_text(new, encoding="utf-8")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.peers.report", description=__doc__)
+    parser.add_argument("json", type=Path, help="a JSON document written by python -m bench")
+    parser.add_argument("--update", type=Path, help="replace the marked block in this file")
+    args = parser.parse_args(argv)
+    document = json.loads(args.json.read_text(encoding="utf-8"))
+    if document.get("peers"):
+        # Recomputed, so that a file written before a change of the headline metrics renders
+        # with the current ones.
+        names = list(document.get("meta", {}).get("targets") or TARGETS)
+        targets = [TARGETS.get(name) or Target(name, name, "unknown") for name in names]
+        document["comparison"] = comparison(document.get("results", {}), document["peers"], targets)
+    if not document.get("comparison"):
+        print("no comparison in this file (run python -m bench --targets ...)", file=sys.stderr)
+        return 1
+    text = render(document)
+    if args.update is not None:
+        update(args.update, text)
+        print(f"updated {args.update}", file=sys.stderr)
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
