@@ -402,7 +402,10 @@ async def test_the_background_task_records_on_the_real_clock() -> None:
 
 @pytest.fixture
 async def rooms(store: MemoryStore, recorder: VersionRecorder) -> AsyncIterator[Rooms]:
-    settings = Settings(unload_grace_seconds=3600, compact_idle_seconds=3600)
+    # No relay window: these tests look at frames right after a commit settles.
+    settings = Settings(
+        unload_grace_seconds=3600, compact_idle_seconds=3600, relay_window_seconds=0
+    )
     async with Rooms(store, settings, hooks=[recorder]) as opened:
         yield opened
 
