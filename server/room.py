@@ -113,10 +113,6 @@ class Room:
         self._held_bytes = 0
         self._clock = clock
 
-    @property
-    def pending(self) -> bool:
-        return self._tail is not None and not self._tail.done()
-
     def join(self, peer: Peer, role: str = "editor", stamp: dict[str, Any] | None = None) -> None:
         """Add a peer; a "viewer" gets every read but none of its writes are applied."""
         now = self._clock()

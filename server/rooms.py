@@ -84,9 +84,6 @@ class Rooms:
     async def __aexit__(self, *exc: object) -> None:
         await self.shutdown()
 
-    def get(self, name: DocName) -> Room | None:
-        return self._rooms.get(name)
-
     def __len__(self) -> int:
         return len(self._rooms)
 
@@ -201,16 +198,11 @@ class Rooms:
         info = await self.store.ensure(name)
         stored = await self.store.load(name)
         room = Room(name, Doc(), self.store, self.settings, on_change=self._changed)
-        if (
-            stored is not None
-            and stored.snapshot
-            and stored.snapshot_complete
-            and not stored.updates
-        ):
+        parts = [] if stored is None else stored.parts
+        if stored is not None and stored.snapshot_complete and parts == [stored.snapshot]:
             # Folded at compaction with nothing pending: one fast apply, no checks needed.
-            room.load(stored.snapshot)
-        elif stored is not None and (stored.snapshot or stored.updates):
-            parts = [p for p in [stored.snapshot or b"", *stored.updates] if p]
+            room.load(parts[0])
+        elif parts:
             folded = await self._fold(parts) if self._fold is not None else fold(parts)
             room.load(folded.state, folded.leftover)
         room.stored_title = info.title

@@ -29,6 +29,11 @@ class StoredDoc:
     # True when the snapshot holds nothing waiting for a missing predecessor (see Fold).
     snapshot_complete: bool = False
 
+    @property
+    def parts(self) -> list[bytes]:
+        """The non-empty snapshot and log rows, in the order they are applied."""
+        return [part for part in (self.snapshot, *self.updates) if part]
+
 
 # Folds a snapshot and log rows into (state, leftover): `state` everything integrable in its
 # fastest-loading form, `leftover` the raw merge when part of it still waits for a missing

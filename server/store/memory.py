@@ -189,10 +189,10 @@ class MemoryStore:
     async def durable_state(self, name: DocName) -> bytes | None:
         self._check_open()
         await self.flush()
-        doc = self._docs.get(name)
-        if doc is None:
+        stored = await self.load(name)
+        if stored is None:
             return None
-        parts = [p for p in [doc.snapshot or b"", *(u for _, u in doc.log)] if p]
+        parts = stored.parts
         if not parts:
             return EMPTY_UPDATE
         if len(parts) == 1:

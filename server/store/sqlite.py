@@ -586,7 +586,7 @@ class SqliteStore:
         stored = await self.load(name)
         if stored is None:
             return None
-        parts = [p for p in [stored.snapshot or b"", *stored.updates] if p]
+        parts = stored.parts
         if not parts:
             return EMPTY_UPDATE
         if len(parts) == 1:
