@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
@@ -55,6 +58,18 @@ def _fold_merged(parts: list[bytes]) -> Folded:
     return Folded(doc.get_update(), None if complete else merged)
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Runs in the worker: a server killed with SIGKILL must not leave its worker behind (the
+    worker would wait on its task queue forever)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent watch", daemon=True).start()
+
+
 class Folder:
     """Runs `fold` in one worker process; an async context manager entered at startup."""
 
@@ -63,7 +78,12 @@ class Folder:
 
     async def __aenter__(self) -> Self:
         # spawn, not fork: the server has threads (aiosqlite) that a fork would copy mid-flight.
-        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        self._pool = ProcessPoolExecutor(
+            1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_exit_with_parent,
+            initargs=(os.getpid(),),
+        )
         await self(  # start the worker now, not on the first big document
             [b"\x00\x00"]
         )

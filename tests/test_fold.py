@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import psutil
 from pycrdt import Doc, Map, Text
 
 from server.fold import Folder, fold
 from server.store.base import DocName
 from server.store.sqlite import SqliteStore
+from tests.live import ServerProcess
 
 
 def chain() -> tuple[list[bytes], Doc[Any]]:
@@ -70,3 +72,15 @@ async def test_the_folder_runs_in_a_worker_and_compaction_marks_complete_snapsho
     doc: Doc[Any] = Doc()
     doc.apply_update(whole.snapshot)
     assert contents(doc) == contents(source)
+
+
+def test_the_worker_does_not_outlive_a_killed_server(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "coedit.db")
+    server.start()
+    try:
+        workers = psutil.Process(server.pid).children(recursive=True)
+        assert workers, "the server starts its fold worker at startup"
+    finally:
+        server.kill()  # SIGKILL: nothing in the server gets to shut the pool down
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, f"orphaned workers: {alive}"
