@@ -719,21 +719,31 @@ class Dependencies:
     holes: dict[int, int]
 
     def ready(self, state: dict[int, int]) -> bool:
-        """True when an update with these dependencies integrates fully into `state`."""
-        available = dict(state)
+        """True when an update with these dependencies integrates fully into `state`.
+
+        O(size of the update), not O(clients in the document): it runs on every update."""
+        own: dict[int, int] = {}
         for client, start, end in self.sections:
             have = state.get(client, 0)
             if start > have or self.holes.get(client, 0) > have:
                 return False
-            available[client] = max(have, end)
-        return all(available.get(c, 0) >= clock for c, clock in self.refs.items())
+            own[client] = end
+        return all(
+            state.get(c, 0) >= clock or own.get(c, 0) >= clock for c, clock in self.refs.items()
+        )
+
+    def advance(self, state: dict[int, int]) -> None:
+        """Update `state` to what it is once this (ready) update is integrated."""
+        for client, _, end in self.sections:
+            if end > state.get(client, 0):
+                state[client] = end
 
 
 def update_dependencies(update: bytes) -> Dependencies:
     """The dependencies of an update that `validate_update` accepted.
 
-    A slower walk than validation (it reads every ID), so the server runs it only for updates
-    that could not be integrated at once.
+    A slower walk than validation (it reads every ID), but unlike reading the Doc's state
+    vector its cost does not grow with the number of clients that ever wrote.
     """
     data = update
     refs: dict[int, int] = {}

@@ -23,7 +23,6 @@ from .protocol import (
     Message,
     ProtocolError,
     QueryAwareness,
-    Sections,
     SyncStep1,
     SyncStep2,
     SyncUpdate,
@@ -112,6 +111,10 @@ class Room:
         self._held: list[tuple[bytes, Dependencies]] = []
         self._held_bytes = 0
         self._clock = clock
+        # The Doc's state vector, kept up to date here: reading it from pycrdt costs O(clients)
+        # per update, which made a 600-client room fall seconds behind.
+        self._state: dict[int, int] = read_state_vector(doc.get_state())
+        self._state_checked = clock()
 
     def join(self, peer: Peer, role: str = "editor", stamp: dict[str, Any] | None = None) -> None:
         """Add a peer; a "viewer" gets every read but none of its writes are applied."""
@@ -147,16 +150,13 @@ class Room:
             case SyncStep1(state_vector=sv):
                 self._take_step1_token(peer)
                 self._send_after_commit(peer, encode_sync_step2(self.doc.get_update(sv)))
-            case (
-                SyncStep2(update=update, sections=sections)
-                | SyncUpdate(update=update, sections=sections)
-            ):
+            case SyncStep2(update=update) | SyncUpdate(update=update):
                 if self.peers[peer].role == "viewer":
                     # Never applied, stored or relayed. Not an error: a read-only client still
                     # answers the server's step 1 with whatever it holds locally.
                     log.debug("ignored a write from viewer %s on %r", peer.label, self.name)
                     return
-                self._apply(peer, update, sections)
+                self._apply(peer, update)
             case AwarenessUpdate():
                 self._apply_awareness(peer, message)
             case QueryAwareness():
@@ -189,25 +189,26 @@ class Room:
                 # A half-made change would be neither stored nor relayed: start over cleanly.
                 self._fail("a server-side change failed halfway")
             raise
+        self._state = read_state_vector(self.doc.get_state())
         update = self.doc.get_update(before)
         future = self.store.append(self.name, update)
         self._tail = future
         future.add_done_callback(lambda f: self._committed(f, None, update, [(None, update)]))
         return future
 
-    def _apply(self, peer: Peer, update: bytes, sections: Sections) -> None:
+    def _apply(self, peer: Peer, update: bytes) -> None:
         if update == EMPTY_UPDATE:
             return
         if self.failed:
             raise ProtocolError(CLOSE_INTERNAL, "document is being reloaded, reconnect")
-        released = self.integrate(update, sections)
+        released = self.integrate(update)
         # Held updates are relayed only once integrated: some held pairs crash pycrdt clients.
         relay = [] if released is None else [(peer, update), *((None, u) for u in released)]
         future = self.store.append(self.name, update)
         self._tail = future
         future.add_done_callback(lambda f: self._committed(f, peer, update, relay))
 
-    def integrate(self, update: bytes, sections: Sections) -> list[bytes] | None:
+    def integrate(self, update: bytes) -> list[bytes] | None:
         """Apply an update to the live Doc, or hold it until what it depends on has arrived.
 
         pycrdt is fragile while it keeps structs pending for a missing predecessor: a later
@@ -216,27 +217,25 @@ class Room:
         usual, so nothing is lost). Returns None when the update is held, else the held updates
         it released.
         """
-        state = read_state_vector(self.doc.get_state())
-        if all(start <= state.get(client, 0) for client, start, _ in sections):
+        deps = update_dependencies(update)
+        if deps.ready(self._state):
             self._apply_to_doc(update)
-            after = read_state_vector(self.doc.get_state())
-            if all(after.get(client, 0) >= end for client, _, end in sections):
-                return self._release_held() if self._held else []
-            # An item points at something missing, so pycrdt kept part of it pending.
-            self._drop_pending()
-        self._hold(update)
+            deps.advance(self._state)
+            self._check_state()
+            return self._release_held() if self._held else []
+        self._hold(update, deps)
         return None
 
     def load(self, state: bytes, leftover: bytes | None = None) -> None:
         """Seed the live Doc when the room opens: `state` integrates in full (see server.fold);
         `leftover` still waits for a missing predecessor and is held, never given to pycrdt."""
         self._apply_to_doc(state)
+        self._state = read_state_vector(self.doc.get_state())
         if leftover is not None:
             self._held.append((leftover, update_dependencies(leftover)))
             self._held_bytes += len(leftover)
 
     def _apply_to_doc(self, update: bytes) -> None:
-        before = self.doc.get_state()
         try:
             self.doc.apply_update(update)
         except ExceptionGroup:
@@ -245,27 +244,34 @@ class Room:
         except (KeyboardInterrupt, SystemExit, asyncio.CancelledError):
             raise
         except BaseException as exc:  # pycrdt panics derive from BaseException
-            if self.doc.get_state() != before:
+            if read_state_vector(self.doc.get_state()) != self._state:
                 # Half applied: the live doc no longer matches the store, so rebuild from it.
                 self._fail(f"update half applied before failing: {exc!r}")
             raise ProtocolError(
                 CLOSE_INVALID_PAYLOAD, "update rejected by the CRDT engine"
             ) from exc
 
-    def _drop_pending(self) -> None:
-        # get_update() leaves out pending structs: a Doc rebuilt from it holds only integrated
-        # content, and the held copy of the update keeps the rest.
-        fresh: Doc[Any] = Doc()
-        fresh.apply_update(self.doc.get_update())
-        self.doc = fresh
+    def _check_state(self) -> None:
+        """Compare the kept state vector with pycrdt's, at most once a second (it is O(clients)).
 
-    def _hold(self, update: bytes) -> None:
+        They differ only if pycrdt kept part of an update pending although its dependencies
+        looked present: the live Doc is then not what the store holds, so start over from it.
+        """
+        now = self._clock()
+        if now - self._state_checked < 1.0:
+            return
+        self._state_checked = now
+        actual = read_state_vector(self.doc.get_state())
+        if actual != self._state:
+            self._fail(f"live state vector drifted from the updates applied: {actual}")
+
+    def _hold(self, update: bytes, deps: Dependencies) -> None:
         if (
             len(self._held) >= self.settings.max_held_updates
             or self._held_bytes + len(update) > self.settings.max_held_bytes
         ):
             raise ProtocolError(CLOSE_POLICY, "too many updates waiting for missing predecessors")
-        self._held.append((update, update_dependencies(update)))
+        self._held.append((update, deps))
         self._held_bytes += len(update)
         log.info("holding an update for %r until its predecessors arrive", self.name)
 
@@ -274,20 +280,20 @@ class Room:
         progress = True
         while progress:
             progress = False
-            state = read_state_vector(self.doc.get_state())
             for index, (update, deps) in enumerate(self._held):
-                if deps.ready(state):
+                if deps.ready(self._state):
                     del self._held[index]
                     self._held_bytes -= len(update)
-                    self._apply_held(update)
+                    self._apply_held(update, deps)
                     released.append(update)
                     progress = True
                     break
         return released
 
-    def _apply_held(self, update: bytes) -> None:
+    def _apply_held(self, update: bytes, deps: Dependencies) -> None:
         try:
             self._apply_to_doc(update)
+            deps.advance(self._state)
         except ProtocolError:
             # Stored and relayed already; pycrdt refusing it now must not hurt the sender
             # of the update that released it.

@@ -8,7 +8,7 @@ from typing import Any
 import psutil
 from pycrdt import Doc, Map, Text
 
-from server.fold import Folder, fold
+from server.fold import CHECK_EVERY, Folder, fold
 from server.store.base import DocName
 from server.store.sqlite import SqliteStore
 from tests.live import ServerProcess
@@ -84,3 +84,90 @@ def test_the_worker_does_not_outlive_a_killed_server(tmp_path: Path) -> None:
         server.kill()  # SIGKILL: nothing in the server gets to shut the pool down
     _, alive = psutil.wait_procs(workers, timeout=10)
     assert not alive, f"orphaned workers: {alive}"
+
+
+def two_writers() -> tuple[list[bytes], Doc[Any]]:
+    """A's text, then B's edits that point into it: B's updates depend on A's."""
+    a: Doc[Any] = Doc()
+    a.get("text", type=Text).insert(0, "hello")
+    first = a.get_update()
+    b: Doc[Any] = Doc()
+    b.apply_update(first)
+    updates = [first]
+    for piece in (" big", " world", "!"):
+        state = b.get_state()
+        text = b.get("text", type=Text)
+        text.insert(len(text), piece)
+        updates.append(b.get_update(state))
+    return updates, b
+
+
+def map_rows(count: int) -> list[bytes]:
+    """Rows of a third writer that touch only the map."""
+    doc: Doc[Any] = Doc()
+    rows = []
+    for i in range(count):
+        state = doc.get_state()
+        doc.get("map", type=Map)[str(i)] = i
+        rows.append(doc.get_update(state))
+    return rows
+
+
+def folded_text(parts: list[bytes]) -> str:
+    folded = fold(parts)
+    doc: Doc[Any] = Doc()
+    doc.apply_update(folded.state)
+    if folded.leftover is not None:
+        doc.apply_update(folded.leftover)
+    return str(doc.get("text", type=Text))
+
+
+def test_rows_stored_before_a_cross_client_dependency_fold_completely() -> None:
+    # B's rows reach the log before A's (a held update is stored at once): the quick fold
+    # cannot see that from the clocks alone, its state check must.
+    (first, *rest), source = two_writers()
+    expected = str(source.get("text", type=Text))
+    padding = map_rows(3)
+    for parts in ([*rest, first], [rest[0], first, *rest[1:]], [*padding, *rest, first]):
+        assert folded_text(parts) == expected
+        assert fold(parts).leftover is None
+    # Without A's row the rest is kept as leftover, never dropped.
+    for parts in (rest, [*map_rows(CHECK_EVERY + 1), *rest]):
+        folded = fold(parts)
+        assert folded.leftover is not None
+        later: Doc[Any] = Doc()
+        for update in (folded.state, first, folded.leftover):
+            later.apply_update(update)
+        assert str(later.get("text", type=Text)) == expected
+
+
+def test_a_dependency_is_caught_between_two_state_checks() -> None:
+    (first, *rest), source = two_writers()
+    rows = map_rows(CHECK_EVERY * 2)
+    parts = [*rows[:5], *rest, *rows[5:], first]
+    folded = fold(parts)
+    doc: Doc[Any] = Doc()
+    doc.apply_update(folded.state)
+    assert folded.leftover is None
+    assert str(doc.get("text", type=Text)) == str(source.get("text", type=Text))
+    assert len(doc.get("map", type=Map)) == CHECK_EVERY * 2
+
+
+async def test_a_dead_worker_is_replaced_and_the_fold_still_completes() -> None:
+    updates, source = chain()
+    async with Folder() as folder:
+        for _ in range(2):
+            workers = [
+                child
+                for child in psutil.Process().children()
+                if "spawn_main" in " ".join(child.cmdline())
+            ]
+            assert workers, "the folder runs a worker process"
+            for worker in workers:
+                worker.kill()  # as the OOM killer would
+            psutil.wait_procs(workers, timeout=10)
+            folded = await folder(updates)
+            doc: Doc[Any] = Doc()
+            doc.apply_update(folded.state)
+            assert contents(doc) == contents(source)
+        assert (await folder(updates)).leftover is None

@@ -373,3 +373,89 @@ async def test_stamped_presence_overrides_the_client_claim(store: MemoryStore) -
     state = json.loads(relayed.entries[0].state)
     assert state == {"user": {"name": "alice", "color": "#123456", "role": "viewer"}, "x": 1}
     assert json.loads(room.awareness[9].state) == state
+
+
+def read_sv(doc: Doc[Any]) -> dict[int, int]:
+    from server.protocol import read_state_vector
+
+    return read_state_vector(doc.get_state())
+
+
+async def test_a_delete_of_items_not_yet_received_waits_for_them(store: MemoryStore) -> None:
+    (a, _, _), _ = chain_of_updates()
+    other: Doc[Any] = Doc()
+    other.apply_update(a)
+    state = other.get_state()
+    del other.get("text", type=Text)[0:2]
+    deletion = other.get_update(state)  # a delete set only, pointing into "hello"
+    room = make_room(store)
+    peer, watcher = FakePeer("peer"), FakePeer("watcher")
+    room.join(peer)
+    room.join(watcher)
+    watcher.take()
+    room.receive(peer, decode(encode_update(deletion)))
+    assert room.held == 1
+    room.receive(peer, decode(encode_update(a)))
+    assert room.held == 0
+    assert str(room.doc.get("text", type=Text)) == "llo"
+    await store.flush()
+    await asyncio.sleep(0.05)
+    relayed: Doc[Any] = Doc()
+    for message in watcher.take():
+        if isinstance(message, SyncUpdate):
+            relayed.apply_update(message.update)
+    assert str(relayed.get("text", type=Text)) == "llo"
+
+
+async def test_the_kept_state_vector_follows_many_writers_in_any_order(
+    store: MemoryStore,
+) -> None:
+    import random
+
+    rnd = random.Random(7)
+    writers: list[Doc[Any]] = [Doc() for _ in range(6)]
+    updates: list[bytes] = []
+    for _ in range(60):
+        doc = rnd.choice(writers)
+        for update in rnd.sample(updates, min(3, len(updates))):
+            doc.apply_update(update)  # each writer sees some of the others' edits
+        text = doc.get("t", type=Text)
+        state = doc.get_state()
+        if len(text) > 2 and rnd.random() < 0.3:
+            del text[rnd.randrange(len(text) - 1)]
+        else:
+            text.insert(rnd.randrange(len(text) + 1), rnd.choice("abc"))
+        updates.append(doc.get_update(state))
+    shuffled = updates[:]
+    rnd.shuffle(shuffled)
+    room = make_room(store)
+    peer = FakePeer()
+    room.join(peer)
+    for update in shuffled:
+        room.receive(peer, decode(encode_update(update)))
+        # Whatever is held, what the room believes it holds is what pycrdt holds.
+        assert room._state == read_sv(room.doc)
+    assert room.held == 0
+    expected: Doc[Any] = Doc()
+    for update in updates:
+        expected.apply_update(update)
+    assert str(room.doc.get("t", type=Text)) == str(expected.get("t", type=Text))
+
+
+async def test_a_drifted_state_vector_fails_the_room_so_clients_reload(
+    store: MemoryStore,
+) -> None:
+    now = [0.0]
+    room = Room(NAME, Doc(), store, Settings(), clock=lambda: now[0])
+    peer = FakePeer()
+    room.join(peer)
+    peer.take()
+    room.receive(peer, decode(encode_update(text_update("a")[1])))
+    assert not room.failed
+    room._state[12345] = 1  # as if an update had been counted but kept pending by pycrdt
+    room.receive(peer, decode(encode_update(text_update("b")[1])))
+    assert not room.failed, "checked at most once a second"
+    now[0] = 2.0
+    room.receive(peer, decode(encode_update(text_update("c")[1])))
+    assert room.failed
+    assert peer.closed is not None and peer.closed[0] == 1011
