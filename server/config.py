@@ -43,8 +43,12 @@ class Settings:
     send_stall_seconds: float = 5.0
     # Real clients own one awareness id per tab; a few leave room for reconnect overlap.
     max_awareness_ids: int = 4
-    # Under a stream of edits a document's relays leave at most this often (see Room).
+    # Under a stream of edits a document's relays leave at most this often (see Room)...
     relay_window_seconds: float = 0.01
+    # ...and a crowded document's less often, so that it makes at most this many sends a second
+    # (one per peer per window; each send is a system call), up to the longest window.
+    relay_sends_per_second: float = 30_000
+    relay_window_max_seconds: float = 0.05
     # Sync step 1 returns the whole document, so it is the cheapest way to burn our CPU.
     step1_per_second: float = 5.0
     step1_burst: int = 20

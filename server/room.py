@@ -332,11 +332,20 @@ class Room:
         # at most once per relay window, so that each carries several updates: sends per
         # second then stay bounded however many clients type, at a few ms of added latency.
         loop = asyncio.get_running_loop()
-        wait = self._last_flush + self.settings.relay_window_seconds - loop.time()
+        wait = self._last_flush + self.relay_window() - loop.time()
         if wait <= 0:
             loop.call_soon(self._flush_outgoing)
         else:
             loop.call_later(wait, self._flush_outgoing)
+
+    def relay_window(self) -> float:
+        """Seconds between two relays of a busy document: longer for crowded ones, whose sends
+        (one per peer) cost more than everything else the server does for them together."""
+        s = self.settings
+        if s.relay_window_seconds <= 0:  # no window at all: every update leaves at once
+            return 0.0
+        crowded = len(self.peers) / s.relay_sends_per_second
+        return min(max(s.relay_window_seconds, crowded), s.relay_window_max_seconds)
 
     def _flush_outgoing(self) -> None:
         self._last_flush = asyncio.get_running_loop().time()

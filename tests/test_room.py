@@ -459,3 +459,20 @@ async def test_a_drifted_state_vector_fails_the_room_so_clients_reload(
     room.receive(peer, decode(encode_update(text_update("c")[1])))
     assert room.failed
     assert peer.closed is not None and peer.closed[0] == 1011
+
+
+async def test_a_crowded_room_relays_less_often_up_to_the_longest_window(
+    store: MemoryStore,
+) -> None:
+    room = make_room(
+        store,
+        relay_window_seconds=0.01,
+        relay_sends_per_second=10_000,
+        relay_window_max_seconds=0.05,
+    )
+    peers = [FakePeer(str(i)) for i in range(1000)]
+    for count, window in ((1, 0.01), (100, 0.01), (200, 0.02), (400, 0.04), (1000, 0.05)):
+        while len(room.peers) < count:
+            room.join(peers[len(room.peers)])
+        assert room.relay_window() == pytest.approx(window)
+    assert make_room(store, relay_window_seconds=0).relay_window() == 0.0
