@@ -35,7 +35,8 @@ def create_app(settings: Settings) -> Starlette:
             yield
 
     routes = [
-        WebSocketRoute("/ws/{name:path}", ws.endpoint),
+        # Served by ws.DirectWebSockets; the route keeps the URL in the app's route table.
+        WebSocketRoute(ws.WS_PREFIX + "{name:path}", ws.endpoint),
         Route("/healthz", api.healthz),
         Route("/api/docs", api.list_docs, methods=["GET"]),
         Route("/api/docs", api.create_doc, methods=["POST"]),
@@ -60,6 +61,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         middleware=[
+            Middleware(ws.DirectWebSockets),
             Middleware(api.RawDocPaths),
             Middleware(accounts_api.SameOriginWrites, allowed=settings.extra_origins),
         ],
