@@ -12,17 +12,26 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING
 
-import jwt
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
+
+# argon2 and PyJWT are imported on first use: a server in the default open mode needs
+# neither, and each is resident memory in every process (about 1 MB together).
 
 ROLES = ("viewer", "editor")
 USERNAME = re.compile(r"^[A-Za-z0-9_.-]{2,40}$")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
 
-_hasher = PasswordHasher()
+
+@cache
+def _hasher() -> PasswordHasher:
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()
 
 
 class CredentialError(ValueError):
@@ -38,14 +47,16 @@ def check_username(username: str) -> str:
 def hash_password(password: str) -> str:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise CredentialError(f"passwords are {MIN_PASSWORD} to {MAX_PASSWORD} characters")
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def verify_password(stored_hash: str, password: str) -> bool:
     if len(password) > MAX_PASSWORD:
         return False
+    from argon2.exceptions import InvalidHashError, VerificationError
+
     try:
-        return _hasher.verify(stored_hash, password)
+        return _hasher().verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -83,6 +94,8 @@ class EmbedClaims:
 
 def decode_jwt(token: str, secret: str, *, now: float | None = None) -> EmbedClaims:
     """Verify an HS256 token carrying `doc`, `role`, `name` and `exp`; raise CredentialError."""
+    import jwt
+
     try:
         claims = jwt.decode(
             token,

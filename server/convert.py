@@ -24,14 +24,16 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import cache
 from html import escape, unescape
 from html.parser import HTMLParser
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from markdown_it import MarkdownIt
-from markdown_it.common.utils import unescapeAll
-from markdown_it.token import Token
 from pycrdt import Doc, Map, XmlElement, XmlFragment, XmlText
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
 
 __all__ = [
     "FRAGMENT",
@@ -1080,25 +1082,33 @@ def _text_block(node: PMNode) -> str:
 # Markdown -> JSON
 
 
-class _Markdown(MarkdownIt):
-    def __init__(self) -> None:
-        # Deeply nested lists are normal in notes: markdown-it's default limit of 20 cuts them
-        # off early. Each token level becomes at most one node level, plus a paragraph and text.
-        super().__init__("commonmark", {"tasklists": True, "maxNesting": MAX_DEPTH - 2})
-        self.enable(["strikethrough", "table"])
+@cache
+def _markdown() -> MarkdownIt:
+    # Imported on first use: only Markdown imports need it, and every server process would
+    # otherwise keep it resident (about 1 MB).
+    from markdown_it import MarkdownIt
 
-    def normalizeLink(self, url: str) -> str:
-        # markdown-it percent-encodes; links should come back exactly as they were written.
-        return url
+    class _Markdown(MarkdownIt):
+        def __init__(self) -> None:
+            # Deeply nested lists are normal in notes: markdown-it's default limit of 20 cuts
+            # them off early. Each token level becomes at most one node level, plus a
+            # paragraph and text.
+            super().__init__("commonmark", {"tasklists": True, "maxNesting": MAX_DEPTH - 2})
+            self.enable(["strikethrough", "table"])
 
-    def normalizeLinkText(self, link: str) -> str:
-        return link
+        def normalizeLink(self, url: str) -> str:
+            # markdown-it percent-encodes; links should come back exactly as they were written.
+            return url
 
-    def validateLink(self, url: str) -> bool:
-        return safe_href(url) is not None
+        def normalizeLinkText(self, link: str) -> str:
+            return link
+
+        def validateLink(self, url: str) -> bool:
+            return safe_href(url) is not None
+
+    return _Markdown()
 
 
-_MD = _Markdown()
 _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
 
@@ -1121,7 +1131,7 @@ def markdown_to_json(markdown: str) -> PMNode:
     root: list[PMNode] = []
     # (node being built or None for a transparent container, the list its children go to)
     stack: list[tuple[PMNode | None, list[PMNode]]] = [(None, root)]
-    for token in _MD.parse(markdown):
+    for token in _markdown().parse(markdown):
         children = stack[-1][1]
         if token.nesting == 1:
             opened = _md_open(token, children)
@@ -1187,6 +1197,8 @@ def _md_leaf(token: Token) -> list[PMNode]:
     if kind == "inline":
         return _md_inline_tokens(token.children or [])
     if kind in ("fence", "code_block"):
+        from markdown_it.common.utils import unescapeAll  # loaded already: _markdown() ran
+
         info = unescapeAll(token.info).strip() if kind == "fence" else ""
         language = info.split(maxsplit=1)[0] if info else None
         code = token.content[:-1] if token.content.endswith("\n") else token.content
