@@ -65,35 +65,60 @@ def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
 
 
 class Connection:
-    """A Peer backed by a WebSocket: a bounded outbound queue drained by one writer task.
+    """A Peer backed by a WebSocket: a bounded outbound queue, drained by a writer task that
+    exists only while there is something to send (an idle connection holds no task).
 
     A peer that is merely slow (a big paste, a slow link) keeps draining and is left alone; one
     that makes no progress for `stall_seconds` while more than `budget` bytes wait, or that falls
     four budgets behind, is closed with 1013 so that it cannot grow server memory.
     """
 
+    # Thousands of these stay open at once: no per-instance dict, no idle task, a list for a
+    # queue (a deque costs 0.8 KB even when empty).
+    __slots__ = (
+        "_budget",
+        "_label",
+        "_queue",
+        "_queued_bytes",
+        "_sending",
+        "_sent",
+        "_stall_seconds",
+        "_stall_timer",
+        "_writer",
+        "_ws",
+        "close_request",
+        "grant",
+        "on_close",
+        "on_done",
+    )
+
     def __init__(self, websocket: WebSocket, label: str, budget: int, stall_seconds: float) -> None:
         self._ws = websocket
         self._label = label
         self._budget = budget
         self._stall_seconds = stall_seconds
-        # A list and a bare future, not a deque and an Event: with thousands of idle
-        # connections their size shows (about 1.7 KB less per connection).
         self._queue: list[bytes] = []
         self._queued_bytes = 0
-        self._wake: asyncio.Future[None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._sending = False
         self._sent = 0
         self._stall_timer: asyncio.TimerHandle | None = None
         self.close_request: tuple[int, str] | None = None
+        # Called once a close has been decided (leave the room now, not after the handshake).
         self.on_close: Callable[[], None] | None = None
+        # Called when nothing more can be sent: our close frame went out, or the peer is gone.
+        self.on_done: Callable[[], None] | None = None
         # What this connection's role rests on, so that revoking it can find the connection.
         self.grant: Grant | None = None
 
     @property
     def label(self) -> str:
         return self._label
+
+    @property
+    def writer(self) -> asyncio.Task[None] | None:
+        """The task sending right now, if any."""
+        return self._writer
 
     def send(self, frame: bytes) -> None:
         if self.close_request is not None:
@@ -103,11 +128,8 @@ class Connection:
         if self._queued_bytes > 4 * self._budget:
             self.close(CLOSE_TRY_AGAIN, "client is too far behind, reconnect")
             return
-        self._wakeup()
-
-    def _wakeup(self) -> None:
-        if self._wake is not None and not self._wake.done():
-            self._wake.set_result(None)
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._drain())
 
     def close(self, code: int, reason: str) -> None:
         if self.close_request is not None:
@@ -115,18 +137,15 @@ class Connection:
         self.close_request = (code, reason)
         self._queue = []
         self._queued_bytes = 0
-        self._wakeup()
         if self._stall_timer is not None:
             self._stall_timer.cancel()
-        if self._sending and self._writer is not None:
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._drain())
+        elif self._sending:
             # A peer that stopped reading blocks our send; stop waiting so the close can go out.
             self._writer.cancel()
         if self.on_close is not None:
             asyncio.get_running_loop().call_soon(self.on_close)
-
-    def start(self) -> asyncio.Task[None]:
-        self._writer = asyncio.create_task(self._write_loop(), name=f"writer {self._label}")
-        return self._writer
 
     def _watch_for_stall(self) -> None:
         if self._queued_bytes <= self._budget:
@@ -146,37 +165,52 @@ class Connection:
         else:
             self._watch_for_stall()
 
-    async def _write_loop(self) -> None:
-        """Send queued frames in order until a close is requested, then send the close frame."""
-        while self.close_request is None:
-            if not self._queue:
-                self._wake = asyncio.get_running_loop().create_future()
-                await self._wake
-                self._wake = None
-                continue
-            batch, self._queue = self._queue, []
-            for frame in batch:
-                if self.close_request is not None:
-                    break
-                if self._queued_bytes > self._budget or self._stall_timer is not None:
-                    self._watch_for_stall()
-                self._sending = True
-                try:
-                    await self._ws.send_bytes(frame)
-                except asyncio.CancelledError:
-                    task = asyncio.current_task()
-                    if self.close_request is None or task is None:
-                        raise
-                    task.uncancel()
-                finally:
-                    self._sending = False
-                if self.close_request is None:
-                    self._queued_bytes -= len(frame)
-                    self._sent += 1
-        code, reason = self.close_request
-        # A peer that resumes reading within the timeout still learns why it was closed.
-        async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
-            await self._ws.close(code, reason)
+    async def _drain(self) -> None:
+        """Send what is queued, in order; once a close is requested, send the close frame."""
+        try:
+            while self._queue and self.close_request is None:
+                batch, self._queue = self._queue, []
+                for frame in batch:
+                    if self.close_request is not None:
+                        break
+                    if self._queued_bytes > self._budget or self._stall_timer is not None:
+                        self._watch_for_stall()
+                    await self._send(frame)
+            if self.close_request is not None:
+                # A peer that resumes reading within the timeout still learns why it was closed.
+                async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
+                    await self._ws.close(*self.close_request)
+                self._done()
+        except (TimeoutError, WebSocketDisconnect, OSError, RuntimeError) as exc:
+            # The peer vanished or stalled: there is nobody left to send to.
+            log.debug("stopped sending to %s: %r", self._label, exc)
+            self._queue = []
+            self._done()
+        except Exception:
+            log.exception("sending to %s failed; dropping the connection", self._label)
+            self._queue = []
+            self._done()
+        finally:
+            self._writer = None
+
+    async def _send(self, frame: bytes) -> None:
+        self._sending = True
+        try:
+            await self._ws.send_bytes(frame)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self.close_request is None or task is None:
+                raise
+            task.uncancel()  # cancelled by close(): go on to the close frame
+        finally:
+            self._sending = False
+        if self.close_request is None:
+            self._queued_bytes -= len(frame)
+            self._sent += 1
+
+    def _done(self) -> None:
+        if self.on_done is not None:
+            self.on_done()
 
 
 async def endpoint(websocket: WebSocket) -> None:
@@ -207,46 +241,50 @@ async def endpoint(websocket: WebSocket) -> None:
         return
     conn = Connection(websocket, label, settings.send_buffer_bytes, settings.send_stall_seconds)
     conn.grant = grant
-    writer = conn.start()
     try:
         room = await rooms.join(DocName(name), conn, grant.role or "viewer", grant.stamp())
     except ShuttingDown as exc:
         conn.close(CLOSE_GOING_AWAY, str(exc))
-        await _finish(writer)
+        await _finish(conn)
         return
     except Exception:
         log.exception("could not load %r for %s", name, label)
         conn.close(CLOSE_INTERNAL, "could not load the document")
-        await _finish(writer)
+        await _finish(conn)
         return
     # Leave the room as soon as a close is decided, not when the close handshake ends.
     conn.on_close = lambda: room.leave(conn)
     log.info("connect %s to %r (%d peers)", label, name, len(room.peers))
     # This task reads (no reader task: with thousands of connections each task shows). Once
-    # the writer ends (a close we decided went out, or the peer is gone), reading stops too.
+    # nothing more can be sent (our close frame went out, or the peer is gone), reading stops.
     me = asyncio.current_task()
     reading = True
+    stopped = False
 
-    def stop_reading(_: asyncio.Task[None]) -> None:
-        if reading and me is not None:
+    def stop_reading() -> None:
+        nonlocal stopped
+        if reading and not stopped and me is not None:
+            stopped = True
             me.cancel()
 
-    writer.add_done_callback(stop_reading)
+    conn.on_done = stop_reading
     try:
         await _read_loop(websocket, conn, room, settings)
     except asyncio.CancelledError:
-        if me is None or not writer.done() or me.uncancel() > 0:
+        if me is None or not stopped or me.uncancel() > 0:
             raise  # cancelled from outside, not by stop_reading
     finally:
         reading = False
         rooms.leave(room, conn)
-        if conn.close_request is not None and not writer.done():
-            # We are the side closing: let the writer deliver the close frame, within its timeout.
-            await _finish(writer)
-        else:
-            writer.cancel()
-        await asyncio.gather(writer, return_exceptions=True)
-        _raise_unexpected(writer, label)
+        writer = conn.writer
+        if writer is not None:
+            if conn.close_request is not None:
+                # We are the side closing: let the writer deliver the close frame, within its
+                # timeout.
+                await _finish(conn)
+            else:
+                writer.cancel()
+                await asyncio.gather(writer, return_exceptions=True)
         code = conn.close_request[0] if conn.close_request else "client"
         log.info("disconnect %s from %r (close %s)", label, name, code)
 
@@ -306,22 +344,11 @@ async def _read_loop(
         conn.close(CLOSE_INTERNAL, "internal error")
 
 
-async def _finish(writer: asyncio.Task[None]) -> None:
-    try:
-        await writer
-    except (TimeoutError, WebSocketDisconnect, OSError, RuntimeError) as exc:
-        # The peer vanished or stalled while we closed; there is nobody left to tell.
-        log.debug("close handshake not completed: %r", exc)
-
-
-def _raise_unexpected(writer: asyncio.Task[None], label: str) -> None:
-    if writer.cancelled() or writer.exception() is None:
-        return
-    exc = writer.exception()
-    if isinstance(exc, (TimeoutError, WebSocketDisconnect, OSError, RuntimeError)):
-        log.debug("writer for %s ended: %r", label, exc)
-        return
-    log.error("writer for %s failed", label, exc_info=exc)
+async def _finish(conn: Connection) -> None:
+    """Wait until the close frame is out (the writer bounds that wait itself)."""
+    writer = conn.writer
+    if writer is not None:
+        await asyncio.gather(writer, return_exceptions=True)
 
 
 class DirectWebSockets:
