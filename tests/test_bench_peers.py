@@ -83,3 +83,33 @@ def test_update_replaces_only_the_marked_block(tmp_path: Path) -> None:
     assert text.startswith("# Results\n\nwritten by hand\n")
     assert text.count(BEGIN) == 1 and text.count(END) == 1
     assert "second" in text and "first" not in text
+
+
+def fanout_entry(clients: int, p99: float, delivered: float = 100) -> dict[str, Any]:
+    return {
+        "params": {"clients": clients},
+        "median": {"latency_ms": {"p99": p99}, "delivered_pct": delivered},
+    }
+
+
+def test_fanout_capacity_is_the_largest_n_before_the_first_miss() -> None:
+    from bench.peers.compare import fanout_capacity
+    from bench.peers.report import capacity_table
+
+    results = {"fanout": [fanout_entry(n, p) for n, p in ((800, 30), (400, 9), (1200, 150))]}
+    peers = {
+        "hocuspocus": {
+            "fanout": [
+                fanout_entry(400, 5),
+                fanout_entry(800, 50, delivered=99.5),  # late is not enough: all must arrive
+                fanout_entry(1200, 60),
+            ]
+        }
+    }
+    capacity = fanout_capacity(results, peers)
+    assert capacity["coedit"]["largest_n"] == 800
+    assert capacity["hocuspocus"]["largest_n"] == 400
+    assert capacity["hocuspocus"]["p99_ms"] == {400: 5.0, 800: None, 1200: 60.0}
+    text = "\n".join(capacity_table({"results": results, "peers": peers}))
+    assert "| 800 | 30.0 | failed |" in text
+    assert "| **largest N** | 800 | 400 (Coedit ÷ this: 2.00) |" in text

@@ -261,3 +261,34 @@ def runs_coedit(args: argparse.Namespace) -> bool:
 def ensure_peer_deps(args: argparse.Namespace) -> None:
     """Install the chosen peers when missing (``npm ci --prefix bench/peers``, the venv)."""
     ensure_deps(chosen_targets(args))
+
+
+# The fan-out target: the largest N at which edit-to-peer p99 stays within this.
+CAPACITY_P99_MS = 100.0
+
+
+def fanout_capacity(
+    results: Mapping[str, Any],
+    peers: Mapping[str, Mapping[str, Any]],
+    limit_ms: float = CAPACITY_P99_MS,
+) -> dict[str, dict[str, Any]]:
+    """Per target: the median p99 at each client count measured, and the largest N at which it,
+    and every smaller N measured, stayed within `limit_ms` with every edit delivered."""
+    out: dict[str, dict[str, Any]] = {}
+    for target, scenarios in (("coedit", results), *peers.items()):
+        points: dict[int, float | None] = {}
+        for variant in scenarios.get("fanout") or []:
+            median = variant.get("median") or {}
+            clients = (variant.get("params") or {}).get("clients")
+            p99 = (median.get("latency_ms") or {}).get("p99")
+            complete = median.get("delivered_pct") == 100
+            if isinstance(clients, int):
+                points[clients] = float(p99) if p99 is not None and complete else None
+        largest = None
+        for clients in sorted(points):
+            p99 = points[clients]
+            if p99 is None or p99 > limit_ms:
+                break
+            largest = clients
+        out[target] = {"p99_ms": dict(sorted(points.items())), "largest_n": largest}
+    return out

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import TARGETS, Target
-from .compare import comparison
+from .compare import CAPACITY_P99_MS, comparison, fanout_capacity
 
 BEGIN = "<!-- peers:begin -->"
 END = "<!-- peers:end -->"
@@ -80,6 +80,40 @@ def variant_table(variant: Mapping[str, Any], meta: Mapping[str, Any]) -> list[s
     return lines
 
 
+def capacity_table(document: Mapping[str, Any]) -> list[str]:
+    """Fan-out p99 at every N measured, per target, and the largest N within the limit."""
+    capacity = fanout_capacity(document.get("results", {}), document.get("peers") or {})
+    sizes = sorted({n for c in capacity.values() for n in c["p99_ms"]})
+    if len(sizes) < 2:
+        return []
+    meta = document.get("meta", {})
+    targets = [t for t in capacity if capacity[t]["p99_ms"]]
+    limit = f"{CAPACITY_P99_MS:.0f}"
+    lines = [
+        f"#### fanout capacity: the largest N with p99 ≤ {limit} ms, everything delivered",
+        "",
+        "| clients | " + " | ".join(f"{_title(t, meta)} p99 ms" for t in targets) + " |",
+        "| ---: | " + " | ".join("---:" for _ in targets) + " |",
+    ]
+    for n in sizes:
+        cells = []
+        for t in targets:
+            measured = n in capacity[t]["p99_ms"]
+            p99 = capacity[t]["p99_ms"].get(n)
+            cells.append("not run" if not measured else "failed" if p99 is None else _fmt(p99))
+        lines.append(f"| {n:,} | " + " | ".join(cells) + " |")
+    mine = capacity.get("coedit", {}).get("largest_n")
+    cells = []
+    for t in targets:
+        largest = capacity[t]["largest_n"]
+        ratio = (
+            f" (Coedit ÷ this: {mine / largest:.2f})" if t != "coedit" and mine and largest else ""
+        )
+        cells.append((f"{largest:,}" if largest else "none") + ratio)
+    lines += ["| **largest N** | " + " | ".join(cells) + " |", ""]
+    return lines
+
+
 def render(document: Mapping[str, Any]) -> str:
     meta = document.get("meta", {})
     machine = meta.get("machine", {})
@@ -98,6 +132,7 @@ def render(document: Mapping[str, Any]) -> str:
             params = _params(variant.get("params"))
             lines += [f"#### {scenario}" + (f" ({params})" if params else ""), ""]
             lines += [*variant_table(variant, meta), ""]
+    lines += capacity_table(document)
     append = document.get("results", {}).get("append")
     if append:
         lines += [
