@@ -233,17 +233,29 @@ class Server:
     def http_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self, timeout: float = 30.0) -> None:
-        cmd = ["-m", "server", "serve", "--host", "127.0.0.1", "--port", "0"]
-        cmd += ["--db", str(self.db)]
+    # What start() runs and how it learns the port; a peer's launcher overrides these.
+    name = "server"
+    start_timeout = 30.0
+
+    def command(self) -> tuple[list[str], Path]:
+        """The argv to run and its working directory."""
+        argv = [self.python, "-m", "server", "serve", "--host", "127.0.0.1", "--port", "0"]
+        return [*argv, "--db", str(self.db)], self.root
+
+    def ready_port(self, log_text: str) -> int | None:
+        """The port once the log says the server listens, else None."""
+        match = READY.search(log_text)
+        return int(match.group(2)) if match else None
+
+    async def start(self, timeout: float | None = None) -> None:
+        argv, cwd = self.command()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         t0 = time.perf_counter()
         with self.log_path.open("ab") as sink:
             self._proc = await asyncio.create_subprocess_exec(
-                self.python,
-                *cmd,
-                cwd=self.root,
+                *argv,
+                cwd=cwd,
                 env=self.env,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=sink,
@@ -251,18 +263,18 @@ class Server:
                 preexec_fn=child_setup(self.cpus),
             )
         proc = self._proc
-        deadline = t0 + timeout
+        deadline = t0 + (self.start_timeout if timeout is None else timeout)
         while True:
             text = self._read_log(offset)
-            match = READY.search(text)
-            if match:
-                self.port = int(match.group(2))
+            port = self.ready_port(text)
+            if port is not None:
+                self.port = port
                 break
             if proc.returncode is not None:
-                raise BenchError(f"server exited with {proc.returncode}:\n{text[-3000:]}")
+                raise BenchError(f"{self.name} exited with {proc.returncode}:\n{text[-3000:]}")
             if time.perf_counter() > deadline:
                 await self.kill()
-                raise BenchError(f"server did not start within {timeout} s:\n{text[-3000:]}")
+                raise BenchError(f"{self.name} did not start in time:\n{text[-3000:]}")
             await asyncio.sleep(0.02)
         self.started_s = time.perf_counter() - t0
         self._ps = psutil.Process(proc.pid)

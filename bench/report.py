@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 
-def _get(data: Mapping[str, Any] | None, path: str) -> Any:
+def lookup(data: Mapping[str, Any] | None, path: str) -> Any:
+    """`data["a"]["b"]` for the path "a.b"; None where any step is missing."""
     value: Any = data
     for part in path.split("."):
         if not isinstance(value, Mapping):
@@ -18,7 +19,8 @@ def _get(data: Mapping[str, Any] | None, path: str) -> Any:
     return value
 
 
-def _fmt(value: Any) -> str:
+def fmt(value: Any) -> str:
+    """A number as the tables show it: three significant digits, thousands separated."""
     if value is None:
         return "-"
     if isinstance(value, bool):
@@ -32,7 +34,7 @@ def _fmt(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, Mapping) and "per_run" in value:
-        return " / ".join(_fmt(v) for v in value["per_run"])
+        return " / ".join(fmt(v) for v in value["per_run"])
     return str(value)
 
 
@@ -40,7 +42,7 @@ Column = tuple[str, Callable[[Mapping[str, Any]], Any]]
 
 
 def _col(title: str, path: str) -> Column:
-    return (title, lambda m: _get(m, path))
+    return (title, lambda m: lookup(m, path))
 
 
 def _table(entries: Sequence[Mapping[str, Any]], columns: Sequence[Column]) -> list[str]:
@@ -50,7 +52,7 @@ def _table(entries: Sequence[Mapping[str, Any]], columns: Sequence[Column]) -> l
     ]
     for entry in entries:
         median = entry.get("median") or {}
-        cells = [_fmt(fn(median)) for _, fn in columns]
+        cells = [fmt(fn(median)) for _, fn in columns]
         if entry.get("runs_failed"):
             cells[0] += f" ({entry['runs_failed']} failed)"
         lines.append("| " + " | ".join(cells) + " |")
@@ -61,8 +63,8 @@ def _stored(m: Mapping[str, Any]) -> str:
     stored = m.get("stored_at_load") or {}
     if not isinstance(stored, Mapping) or "error" in stored:
         return "?"
-    rows = _fmt(stored.get("log_rows_counted"))
-    return f"snapshot {_fmt(stored.get('snapshot_bytes'))} B + {rows} rows"
+    rows = fmt(stored.get("log_rows_counted"))
+    return f"snapshot {fmt(stored.get('snapshot_bytes'))} B + {rows} rows"
 
 
 SECTIONS: dict[str, list[Column]] = {

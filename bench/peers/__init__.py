@@ -15,22 +15,18 @@ limits), and ``PeerContext`` makes every scenario use it and frame its load acco
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import psutil
-
-from ..proc import BENCH, BenchError, Server, child_setup, log, node_binary
+from ..proc import BENCH, BenchError, Server, log, node_binary
 from ..scenarios import Context, RunFiles
 
 PEERS = BENCH / "peers"
@@ -262,42 +258,16 @@ class PeerServer(Server):
     def __init__(self, target: Target, storage: Path, log_path: Path, **kwargs: Any) -> None:
         super().__init__(storage, log_path, **kwargs)
         self.target = target
+        self.name = target.name
 
-    async def start(self, timeout: float = 60.0) -> None:
-        cmd = self.target.command(self.db)
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        t0 = time.perf_counter()
-        with self.log_path.open("ab") as sink:
-            self._proc = await asyncio.create_subprocess_exec(
-                *cmd,
-                cwd=BENCH.parent,
-                env=self.env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=sink,
-                stderr=sink,
-                preexec_fn=child_setup(self.cpus),
-            )
-        proc = self._proc
-        deadline = t0 + timeout
-        while True:
-            text = self._read_log(offset)
-            match = PEER_READY.search(text)
-            if match:
-                self.port = int(match.group(3))
-                break
-            if proc.returncode is not None:
-                raise BenchError(
-                    f"{self.target.name} exited with {proc.returncode}:\n{text[-3000:]}"
-                )
-            if time.perf_counter() > deadline:
-                await self.kill()
-                raise BenchError(
-                    f"{self.target.name} did not start within {timeout} s:\n{text[-3000:]}"
-                )
-            await asyncio.sleep(0.02)
-        self.started_s = time.perf_counter() - t0
-        self._ps = psutil.Process(proc.pid)
+    start_timeout = 60.0
+
+    def command(self) -> tuple[list[str], Path]:
+        return self.target.command(self.db), BENCH.parent
+
+    def ready_port(self, log_text: str) -> int | None:
+        match = PEER_READY.search(log_text)
+        return int(match.group(3)) if match else None
 
     def log_summary(self, limit: int = 12) -> dict[str, object]:
         """Node and Python peers log differently from Coedit: count error-ish lines."""

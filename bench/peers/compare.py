@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from ..proc import log
+from ..report import lookup
 from ..scenarios import Context
 from . import COEDIT, TARGETS, Target, describe, ensure_deps, parse_targets, peer_context
 
@@ -151,15 +152,6 @@ def _not_coedit_store(entries: list[dict[str, Any]], target: Target) -> None:
                 run["stored_as_requested"] = None
 
 
-def _get(data: Mapping[str, Any] | None, path: str) -> Any:
-    value: Any = data
-    for part in path.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
-
-
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
@@ -180,7 +172,7 @@ def compare_entries(
     coedit = entries.get(COEDIT)
     rows = []
     for path, label, better in METRICS.get(scenario, []):
-        values = {t: _get((e or {}).get("median"), path) for t, e in entries.items()}
+        values = {t: lookup((e or {}).get("median"), path) for t, e in entries.items()}
         row: dict[str, Any] = {"metric": path, "label": label, "better": better, "values": values}
         base = _number(values.get(COEDIT))
         if coedit is not None and path not in NO_RATIO:

@@ -16,29 +16,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..report import fmt
 from . import TARGETS, Target
 from .compare import CAPACITY_P99_MS, comparison, fanout_capacity
 
 BEGIN = "<!-- peers:begin -->"
 END = "<!-- peers:end -->"
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        if abs(value) >= 100:
-            return f"{value:,.0f}"
-        if abs(value) >= 10:
-            return f"{value:.1f}"
-        return f"{value:.2f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, Mapping) and "per_run" in value:
-        return " / ".join(_fmt(v) for v in value["per_run"])
-    return str(value)
 
 
 def _ratio(value: Any) -> str:
@@ -55,7 +38,7 @@ def _title(name: str, meta: Mapping[str, Any]) -> str:
 def _params(params: Any) -> str:
     if not isinstance(params, Mapping):
         return ""
-    return ", ".join(f"{k} {_fmt(v)}" for k, v in params.items())
+    return ", ".join(f"{k} {fmt(v)}" for k, v in params.items())
 
 
 def variant_table(variant: Mapping[str, Any], meta: Mapping[str, Any]) -> list[str]:
@@ -72,7 +55,7 @@ def variant_table(variant: Mapping[str, Any], meta: Mapping[str, Any]) -> list[s
         arrow = "↓" if row.get("better") == "lower" else "↑"
         cells = [f"{row.get('label')} {arrow}"]
         for target in targets:
-            cells.append(_fmt(values.get(target)) + _ratio(ratios.get(target)))
+            cells.append(fmt(values.get(target)) + _ratio(ratios.get(target)))
         lines.append("| " + " | ".join(cells) + " |")
     status = variant.get("status", {})
     cells = ["status"] + [str(status.get(t, "-")).replace("|", "/") for t in targets]
@@ -100,7 +83,7 @@ def capacity_table(document: Mapping[str, Any]) -> list[str]:
         for t in targets:
             measured = n in capacity[t]["p99_ms"]
             p99 = capacity[t]["p99_ms"].get(n)
-            cells.append("not run" if not measured else "failed" if p99 is None else _fmt(p99))
+            cells.append("not run" if not measured else "failed" if p99 is None else fmt(p99))
         lines.append(f"| {n:,} | " + " | ".join(cells) + " |")
     mine = capacity.get("coedit", {}).get("largest_n")
     cells = []
@@ -121,7 +104,7 @@ def render(document: Mapping[str, Any]) -> str:
     lines = [
         f"Measured {meta.get('date')} on {machine.get('cpus')} CPUs "
         f"({machine.get('cpu_model', machine.get('processor'))}); medians of {meta.get('runs')} "
-        f"runs per target; server pinned to CPU {_fmt((meta.get('pinning') or {}).get('server'))}, "
+        f"runs per target; server pinned to CPU {fmt((meta.get('pinning') or {}).get('server'))}, "
         "load generator to the other. Every peer stores to disk (see below). In parentheses: "
         "Coedit's value ÷ the peer's (below 1 is better for Coedit where ↓ lower is better, "
         "above 1 where ↑ higher is better).",
