@@ -120,6 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--rate", type=float, default=2.0, help="edits per second per client")
     g.add_argument("--pad", type=int, default=8, help="characters added after each marker")
     g.add_argument("--straggler", type=float, default=10.0, help="max seconds to wait after")
+    g.add_argument(
+        "--observers",
+        type=int,
+        default=0,
+        help="clients that time every edit they receive, spread evenly over all clients "
+        "(0: all). The others only read their sockets: one load-generator core cannot time "
+        "millions of deliveries a second",
+    )
 
     g = parser.add_argument_group("cold_load")
     g.add_argument("--edits", type=int, default=100_000, help="small edits in the document")
@@ -276,8 +284,16 @@ async def _scenario(name: str, ctx: Context, args: argparse.Namespace) -> list[d
     out: list[dict[str, Any]] = []
     if name == "fanout":
         for clients in args.clients:
-            fp = FanoutParams(clients, args.duration, args.rate, args.pad, args.straggler)
-            params = {"clients": clients, "duration_s": fp.duration, "edits_per_s": fp.rate}
+            fp = FanoutParams(
+                clients, args.duration, args.rate, args.pad, args.straggler, args.observers
+            )
+            params: dict[str, Any] = {
+                "clients": clients,
+                "duration_s": fp.duration,
+                "edits_per_s": fp.rate,
+            }
+            if 0 < args.observers < clients:
+                params["observers"] = args.observers
             out.append(await repeat(ctx, name, params, runs, _fanout_fn(ctx, fp)))
     elif name == "cold_load":
         for updates in args.updates:

@@ -569,7 +569,14 @@ async function fanout (cfg) {
   const url = docUrl(cfg.url, cfg.doc)
   const totalEdits = n * perClient
   const sendTime = new Float64Array(totalEdits).fill(-1)
-  const expectedMax = totalEdits * (n - 1)
+  // Observers time every edit they receive; the other clients only read their sockets. They are
+  // spread evenly over the clients (so over the order in which servers send to them).
+  const stride = cfg.observers > 0 && cfg.observers < n ? n / cfg.observers : 1
+  const observer = new Uint8Array(n)
+  for (let k = 0; k * stride < n; k++) observer[Math.floor(k * stride)] = 1
+  const observers = observer.reduce((a, b) => a + b, 0)
+  const sentBy = new Uint32Array(n)
+  const expectedMax = totalEdits * observers
   const latencies = new Float64Array(Math.max(1, expectedMax))
   const latencySecond = new Uint16Array(Math.max(1, expectedMax))
   let delivered = 0
@@ -579,11 +586,11 @@ async function fanout (cfg) {
   let measuring = false
   let tStart = 0
   const seen = []
-  for (let i = 0; i < n; i++) seen.push(new Uint8Array(totalEdits))
+  for (let i = 0; i < n; i++) seen.push(observer[i] ? new Uint8Array(totalEdits) : null)
   const pad = 'x'.repeat(cfg.pad)
 
   const onFrame = (client, buf, t) => {
-    if (!measuring) return
+    if (!measuring || !observer[client.id]) return
     const self = client.id
     const mine = seen[self]
     scanMarkers(buf, (c, s) => {
@@ -629,6 +636,7 @@ async function fanout (cfg) {
       sendTime[i * perClient + k] = now()
       c.text.insert(c.text.length, `\u0001${i}:${k}\u0002${pad}`)
       sentEdits++
+      sentBy[i]++
     } else {
       skipped++
     }
@@ -637,7 +645,9 @@ async function fanout (cfg) {
   const tSent = now()
   const alive = () => clients.filter((c) => c.syncedAt !== null && c.open).length
   const receivers = synced.length
-  const expected = sentEdits * (receivers - 1)
+  // Every observer that stayed synced gets every edit but its own.
+  let expected = 0
+  for (const c of synced) if (observer[c.id]) expected += sentEdits - sentBy[c.id]
   await until(() => delivered >= expected, cfg.stragglerMs, 5)
   const tEnd = now()
   measuring = false
@@ -669,6 +679,7 @@ async function fanout (cfg) {
   return {
     clients: n,
     synced_clients: receivers,
+    observers,
     clients_open_at_end: stillOpen,
     sync_s: syncS,
     edits_sent: sentEdits,

@@ -240,6 +240,7 @@ class FanoutParams:
     rate: float
     pad: int
     straggler: float
+    observers: int = 0  # clients that time deliveries; 0: all of them
 
 
 async def fanout(ctx: Context, p: FanoutParams, label: str) -> dict[str, Any]:
@@ -260,6 +261,7 @@ async def fanout(ctx: Context, p: FanoutParams, label: str) -> dict[str, Any]:
                 "pad": p.pad,
                 "syncTimeoutMs": 60_000,
                 "stragglerMs": int(p.straggler * 1000),
+                "observers": p.observers,
                 "deadlineMs": int((p.duration + p.straggler + 180) * 1000),
             },
             files,
