@@ -277,10 +277,16 @@ def fanout_capacity(
             if isinstance(clients, int):
                 points[clients] = float(p99) if p99 is not None and complete else None
         largest = None
+        bounded = False  # a larger N was measured and missed: `largest` is the real limit
         for clients in sorted(points):
             p99 = points[clients]
             if p99 is None or p99 > limit_ms:
+                bounded = True
                 break
             largest = clients
-        out[target] = {"p99_ms": dict(sorted(points.items())), "largest_n": largest}
+        out[target] = {
+            "p99_ms": dict(sorted(points.items())),
+            "largest_n": largest,
+            "bounded": bounded,
+        }
     return out

@@ -67,7 +67,7 @@ def capacity_table(document: Mapping[str, Any]) -> list[str]:
     """Fan-out p99 at every N measured, per target, and the largest N within the limit."""
     capacity = fanout_capacity(document.get("results", {}), document.get("peers") or {})
     sizes = sorted({n for c in capacity.values() for n in c["p99_ms"]})
-    if len(sizes) < 2:
+    if len(sizes) < 3:  # a sweep, not a spot check
         return []
     meta = document.get("meta", {})
     targets = [t for t in capacity if capacity[t]["p99_ms"]]
@@ -85,14 +85,20 @@ def capacity_table(document: Mapping[str, Any]) -> list[str]:
             p99 = capacity[t]["p99_ms"].get(n)
             cells.append("not run" if not measured else "failed" if p99 is None else fmt(p99))
         lines.append(f"| {n:,} | " + " | ".join(cells) + " |")
-    mine = capacity.get("coedit", {}).get("largest_n")
+    own = capacity.get("coedit", {})
+    mine = own.get("largest_n") if own.get("bounded") else None
     cells = []
     for t in targets:
         largest = capacity[t]["largest_n"]
+        bounded = capacity[t]["bounded"]
         ratio = (
-            f" (Coedit ÷ this: {mine / largest:.2f})" if t != "coedit" and mine and largest else ""
+            f" (Coedit ÷ this: {mine / largest:.2f})"
+            if t != "coedit" and mine and largest and bounded
+            else ""
         )
-        cells.append((f"{largest:,}" if largest else "none") + ratio)
+        # Never missed within what was measured: the limit lies beyond it.
+        shown = "none" if not largest else f"{largest:,}" if bounded else f"≥ {largest:,}"
+        cells.append(shown + ratio)
     lines += ["| **largest N** | " + " | ".join(cells) + " |", ""]
     return lines
 
