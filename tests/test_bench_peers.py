@@ -97,6 +97,7 @@ def test_fanout_capacity_is_the_largest_n_before_the_first_miss() -> None:
     from bench.peers.report import capacity_table
 
     results = {"fanout": [fanout_entry(n, p) for n, p in ((800, 30), (400, 9), (1200, 150))]}
+    never_missed = {"fanout": [fanout_entry(n, 5) for n in (400, 800, 1200)]}
     peers = {
         "hocuspocus": {
             "fanout": [
@@ -113,3 +114,9 @@ def test_fanout_capacity_is_the_largest_n_before_the_first_miss() -> None:
     text = "\n".join(capacity_table({"results": results, "peers": peers}))
     assert "| 800 | 30.0 | failed |" in text
     assert "| **largest N** | 800 | 400 (Coedit ÷ this: 2.00) |" in text
+    # A target that never missed gets a lower bound, and no ratio is claimed from it.
+    peers = {"ywebsocket": never_missed}
+    text = "\n".join(capacity_table({"results": results, "peers": peers}))
+    assert "| **largest N** | 800 | ≥ 1,200 |" in text
+    two_sizes = {"fanout": never_missed["fanout"][:2]}
+    assert not capacity_table({"results": two_sizes, "peers": {}})
