@@ -59,6 +59,10 @@ class Settings:
     compact_idle_seconds: float = 2.0
     compact_max_rows: int = 1000
     compact_max_bytes: int = 1 * MIB
+    # A big document written to fast is compacted only once its log is half its snapshot's
+    # size (each compaction rewrites the whole snapshot), or at this many rows whatever the
+    # snapshot (10,000 rows still load in about 80 ms).
+    compact_rows_limit: int = 10_000
     # While a document is being edited, an automatic version is recorded at most this often
     # (the first change after a version starts the interval).
     version_interval_seconds: float = 600.0

@@ -100,6 +100,7 @@ class Room:
         # Rows and bytes appended since the last compaction, for the compaction thresholds.
         self.log_rows = 0
         self.log_bytes = 0
+        self.snapshot_bytes = 0  # as stored, for the compaction policy (see Rooms)
         self.stored_title = ""
         # Display names of the peers whose updates committed since the last version was taken.
         self.editors: set[str] = set()

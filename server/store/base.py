@@ -137,8 +137,9 @@ class DocumentStore(Protocol):
         """Size of the log tail; raises DocumentNotFound for an unknown document."""
         ...
 
-    async def compact(self, name: DocName) -> None:
-        """Fold the log into the snapshot with ``pycrdt.merge_updates``, in one transaction.
+    async def compact(self, name: DocName) -> int:
+        """Fold the log into the snapshot with ``pycrdt.merge_updates``, in one transaction;
+        returns the snapshot's size in bytes afterwards.
 
         Safe to run concurrently with appends: rows written after the log was read stay in the
         log. Raises DocumentNotFound for an unknown document; a document deleted while the

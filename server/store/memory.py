@@ -132,14 +132,14 @@ class MemoryStore:
             raise DocumentNotFound(f"no document {name!r}")
         return LogStats(rows=len(doc.log), bytes=doc.log_bytes)
 
-    async def compact(self, name: DocName) -> None:
+    async def compact(self, name: DocName) -> int:
         self._check_open()
         async with self._compact_lock:
             doc = self._docs.get(name)
             if doc is None:
                 raise DocumentNotFound(f"no document {name!r}")
             if not doc.log:
-                return
+                return len(doc.snapshot or b"")
             last_row = doc.log[-1][0]
             parts = [update for _, update in doc.log]
             if doc.snapshot is not None:
@@ -151,10 +151,11 @@ class MemoryStore:
                     f"cannot compact {name!r}: its log holds an invalid update"
                 ) from exc
             if self._docs.get(name) is not doc:
-                return  # deleted (and maybe re-created) while merging: nothing left to fold into
+                return 0  # deleted (maybe re-created) while merging: nothing left to fold into
             doc.snapshot = merged
             doc.log = [(row, update) for row, update in doc.log if row > last_row]
             doc.log_bytes = sum(len(update) for _, update in doc.log)
+            return len(merged)
 
     async def set_title(self, name: DocName, title: str) -> None:
         self._check_open()

@@ -519,7 +519,7 @@ class SqliteStore:
                 self._doc_ids.pop(name, None)
                 return cursor.rowcount > 0
 
-    async def compact(self, name: DocName) -> None:
+    async def compact(self, name: DocName) -> int:
         async with self._compact_lock:
             with _translate(f"reading log of {name!r} for compaction"):
                 async with self._read_tx() as conn:
@@ -535,7 +535,7 @@ class SqliteStore:
                     )
             entries = list(log)
             if not entries:
-                return
+                return len(snapshot or b"")
             last_id = entries[-1][0]
             log_bytes = sum(len(data) for _, data in entries)
             parts = [data for _, data in entries]
@@ -558,7 +558,7 @@ class SqliteStore:
                     )
                     if cursor.rowcount == 0:
                         logger.info("%r was deleted while being compacted", name)
-                        return
+                        return 0
                     cursor = await conn.execute(
                         "DELETE FROM updates WHERE doc_id = ? AND id <= ?", (doc_id, last_id)
                     )
@@ -569,6 +569,7 @@ class SqliteStore:
                             f"log of {name!r} changed during compaction "
                             f"({cursor.rowcount} rows to delete, {len(entries)} merged)"
                         )
+            return len(merged)
 
     async def _folded(self, parts: list[bytes]) -> tuple[bytes, bool]:
         if self._fold is None:
