@@ -1,5 +1,5 @@
 """In-process DocumentStore with the same semantics as the SQLite one, for tests; imports no
-database driver and nothing from pycrdt but merge_updates."""
+database driver and nothing from pycrdt (merges go through store.merge)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
-from pycrdt import merge_updates
-
 from server.store.base import (
-    EMPTY_UPDATE,
     AppendQueue,
     DocInfo,
     DocName,
@@ -29,6 +26,7 @@ from server.store.base import (
     check_kind,
     check_limit,
 )
+from server.store.merge import full_state, merge_parts
 
 
 @dataclass(slots=True)
@@ -145,7 +143,7 @@ class MemoryStore:
             if doc.snapshot is not None:
                 parts.insert(0, doc.snapshot)
             try:
-                merged = await asyncio.to_thread(merge_updates, *parts)
+                merged = await merge_parts(parts)
             except ValueError as exc:
                 raise StoreError(
                     f"cannot compact {name!r}: its log holds an invalid update"
@@ -190,18 +188,7 @@ class MemoryStore:
     async def durable_state(self, name: DocName) -> bytes | None:
         self._check_open()
         await self.flush()
-        stored = await self.load(name)
-        if stored is None:
-            return None
-        parts = stored.parts
-        if not parts:
-            return EMPTY_UPDATE
-        if len(parts) == 1:
-            return parts[0]
-        try:
-            return await asyncio.to_thread(merge_updates, *parts)
-        except ValueError as exc:
-            raise StoreError(f"cannot merge the state of {name!r}: {exc}") from exc
+        return await full_state(name, await self.load(name))
 
     async def add_version(
         self,

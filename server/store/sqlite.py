@@ -1,5 +1,5 @@
 """Durable DocumentStore on one SQLite file (WAL, group-committed appends); the only module allowed
-to import aiosqlite, and it imports nothing from pycrdt but merge_updates."""
+to import aiosqlite; it merges updates only through store.merge."""
 
 from __future__ import annotations
 
@@ -17,10 +17,8 @@ from types import TracebackType
 from typing import Any, Final, Self
 
 import aiosqlite
-from pycrdt import merge_updates
 
 from server.store.base import (
-    EMPTY_UPDATE,
     Access,
     AppendQueue,
     DocInfo,
@@ -41,6 +39,7 @@ from server.store.base import (
     check_kind,
     check_limit,
 )
+from server.store.merge import full_state, merge_parts
 
 logger = logging.getLogger(__name__)
 
@@ -573,9 +572,7 @@ class SqliteStore:
 
     async def _folded(self, parts: list[bytes]) -> tuple[bytes, bool]:
         if self._fold is None:
-            # Raw-bytes merge keeps updates whose predecessors have not arrived yet;
-            # Doc.get_update() would drop them. Off the loop: it can take tens of ms.
-            return await asyncio.to_thread(merge_updates, *parts), False
+            return await merge_parts(parts), False
         state, leftover = await self._fold(parts)
         # Whatever still waits for a predecessor stays, as the raw merge that holds it.
         return (state, True) if leftover is None else (leftover, False)
@@ -584,18 +581,7 @@ class SqliteStore:
 
     async def durable_state(self, name: DocName) -> bytes | None:
         await self.flush()
-        stored = await self.load(name)
-        if stored is None:
-            return None
-        parts = stored.parts
-        if not parts:
-            return EMPTY_UPDATE
-        if len(parts) == 1:
-            return parts[0]
-        try:
-            return await asyncio.to_thread(merge_updates, *parts)
-        except ValueError as exc:
-            raise StoreError(f"cannot merge the state of {name!r}: {exc}") from exc
+        return await full_state(name, await self.load(name))
 
     async def add_version(
         self,

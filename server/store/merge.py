@@ -1,0 +1,32 @@
+"""Merging stored updates into one, off the event loop: the stores' one use of pycrdt."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from pycrdt import merge_updates
+
+from server.store.base import EMPTY_UPDATE, DocName, StoredDoc, StoreError
+
+
+async def merge_parts(parts: Sequence[bytes]) -> bytes:
+    """``merge_updates`` of raw bytes, which keeps updates still waiting for a missing
+    predecessor (``Doc.get_update()`` would drop them). In a thread: it can take tens of ms.
+    Raises ValueError for an invalid update."""
+    return await asyncio.to_thread(merge_updates, *parts)
+
+
+async def full_state(name: DocName, stored: StoredDoc | None) -> bytes | None:
+    """What ``DocumentStore.durable_state`` returns for this stored document."""
+    if stored is None:
+        return None
+    parts = stored.parts
+    if not parts:
+        return EMPTY_UPDATE
+    if len(parts) == 1:
+        return parts[0]
+    try:
+        return await merge_parts(parts)
+    except ValueError as exc:
+        raise StoreError(f"cannot merge the state of {name!r}: {exc}") from exc
