@@ -83,13 +83,14 @@ def direct_sender(send: Send) -> DirectSend | None:
         return None
     protocol: Any = found
     conn = protocol.conn
+    opened = type(conn.state)["OPEN"]  # websockets' State.OPEN, looked up once
 
     def send_now(message: bytes) -> bool:
         if (
             protocol.disconnected
             or protocol.close_sent
             or not protocol.writable.is_set()
-            or conn.state.name != "OPEN"
+            or conn.state is not opened
             or protocol.transport.is_closing()
         ):
             return False  # the ASGI path waits, or reports the peer gone
@@ -308,20 +309,19 @@ async def endpoint(websocket: WebSocket, direct: DirectSend | None = None) -> No
     # This task reads (no reader task: with thousands of connections each task shows). Once
     # nothing more can be sent (our close frame went out, or the peer is gone), reading stops.
     me = asyncio.current_task()
-    reading = True
-    stopped = False
+    reading = True  # until the read loop ends, or stop_reading cancels it
 
     def stop_reading() -> None:
-        nonlocal stopped
-        if reading and not stopped and me is not None:
-            stopped = True
+        nonlocal reading
+        if reading and me is not None:
+            reading = False
             me.cancel()
 
     conn.on_done = stop_reading
     try:
         await _read_loop(websocket, conn, room, settings)
     except asyncio.CancelledError:
-        if me is None or not stopped or me.uncancel() > 0:
+        if me is None or reading or me.uncancel() > 0:
             raise  # cancelled from outside, not by stop_reading
     finally:
         reading = False
