@@ -12,27 +12,11 @@ from server.fold import CHECK_EVERY, Folder, fold
 from server.store.base import DocName
 from server.store.sqlite import SqliteStore
 from tests.live import ServerProcess
-
-
-def chain() -> tuple[list[bytes], Doc[Any]]:
-    doc: Doc[Any] = Doc()
-    out = []
-    for step in ("hello", " world", None):
-        state = doc.get_state()
-        if step is None:
-            doc.get("map", type=Map)["k"] = 1
-        else:
-            doc.get("text", type=Text).insert(len(doc.get("text", type=Text)), step)
-        out.append(doc.get_update(state))
-    return out, doc
-
-
-def contents(doc: Doc[Any]) -> tuple[str, object]:
-    return str(doc.get("text", type=Text)), doc.get("map", type=Map).to_py()
+from tests.updates import chain_of_updates, contents
 
 
 def test_a_complete_log_folds_into_one_state_and_nothing_left() -> None:
-    updates, source = chain()
+    updates, source = chain_of_updates()
     folded = fold(updates)
     assert folded.leftover is None
     doc: Doc[Any] = Doc()
@@ -41,7 +25,7 @@ def test_a_complete_log_folds_into_one_state_and_nothing_left() -> None:
 
 
 def test_a_gap_keeps_the_pending_part_as_leftover() -> None:
-    (a, b, c), source = chain()
+    (a, b, c), source = chain_of_updates()
     folded = fold([a, c])  # c waits for b
     assert folded.leftover is not None
     doc: Doc[Any] = Doc()
@@ -56,7 +40,7 @@ def test_a_gap_keeps_the_pending_part_as_leftover() -> None:
 async def test_the_folder_runs_in_a_worker_and_compaction_marks_complete_snapshots(
     tmp_path: Path,
 ) -> None:
-    updates, source = chain()
+    updates, source = chain_of_updates()
     async with Folder() as folder:
         assert (await folder(updates)).leftover is None
         async with SqliteStore(tmp_path / "c.db", fold=folder.pair) as store:
@@ -154,7 +138,7 @@ def test_a_dependency_is_caught_between_two_state_checks() -> None:
 
 
 async def test_a_dead_worker_is_replaced_and_the_fold_still_completes() -> None:
-    updates, source = chain()
+    updates, source = chain_of_updates()
     async with Folder() as folder:
         for _ in range(2):
             workers = [

@@ -27,6 +27,7 @@ from server.room import Room
 from server.store.base import DocName
 from server.store.memory import MemoryStore
 from tests.fakes import FakePeer
+from tests.updates import chain_of_updates, contents
 
 NAME = DocName("doc")
 
@@ -244,29 +245,6 @@ async def test_title_comes_from_meta_map(store: MemoryStore) -> None:
     room.join(peer)
     room.receive(peer, SyncUpdate(doc.get_update()))
     assert room.title() == "Plans"
-
-
-def chain_of_updates() -> tuple[list[bytes], Doc[Any]]:
-    """Three updates of one client, each depending on the one before."""
-    from pycrdt import Map
-
-    doc: Doc[Any] = Doc()
-    text = doc.get("text", type=Text)
-    out = []
-    for step in ("hello", " world", None):
-        state = doc.get_state()
-        if step is None:
-            doc.get("map", type=Map)["k"] = 1
-        else:
-            text += step
-        out.append(doc.get_update(state))
-    return out, doc
-
-
-def contents(doc: Doc[Any]) -> tuple[str, object]:
-    from pycrdt import Map
-
-    return str(doc.get("text", type=Text)), doc.get("map", type=Map).to_py()
 
 
 async def test_updates_arriving_before_their_predecessor_are_held_then_integrated(
