@@ -324,6 +324,14 @@ class People:
             person.open(self.base, doc)
         return person
 
+    def pair(self, doc: str) -> tuple[Person, Person]:
+        """Alice and Bob on `doc`, each in their own browser context, both synced."""
+        alice = self.add("Alice", doc=doc)
+        bob = self.add("Bob", doc=doc)
+        alice.wait_synced()
+        bob.wait_synced()
+        return alice, bob
+
     def add_page(self, of: Person) -> Person:
         person = Person(name=of.name, context=of.context, page=of.context.new_page(), people=self)
         self.persons.append(person)

@@ -15,10 +15,7 @@ pytestmark = pytest.mark.timeout(90)
 def test_text_typed_in_one_tab_appears_in_another_within_a_second(
     people: People, doc_name: str
 ) -> None:
-    alice = people.add("Alice", doc=doc_name)
-    bob = people.add("Bob", doc=doc_name)
-    alice.wait_synced()
-    bob.wait_synced()
+    alice, bob = people.pair(doc_name)
 
     alice.click_end()
     alice.type("Hello from Alice")
@@ -74,10 +71,7 @@ def test_three_people_typing_at_once_in_one_paragraph_end_with_identical_content
 def test_bold_a_heading_and_a_list_made_in_one_tab_show_in_the_other(
     people: People, doc_name: str
 ) -> None:
-    alice = people.add("Alice", doc=doc_name)
-    bob = people.add("Bob", doc=doc_name)
-    alice.wait_synced()
-    bob.wait_synced()
+    alice, bob = people.pair(doc_name)
     page = alice.page
 
     alice.click_end()
@@ -170,10 +164,7 @@ def test_two_tabs_in_one_browser_stay_in_sync(people: People, doc_name: str) -> 
 
 
 def test_undo_in_one_tab_leaves_the_other_persons_text_alone(people: People, doc_name: str) -> None:
-    alice = people.add("Alice", doc=doc_name)
-    bob = people.add("Bob", doc=doc_name)
-    alice.wait_synced()
-    bob.wait_synced()
+    alice, bob = people.pair(doc_name)
 
     alice.click_end()
     alice.page.keyboard.insert_text("Alice wrote this.")
@@ -199,10 +190,7 @@ def test_undo_in_one_tab_leaves_the_other_persons_text_alone(people: People, doc
 def test_every_toolbar_control_formats_text_that_the_other_person_sees(
     people: People, doc_name: str
 ) -> None:
-    alice = people.add("Alice", doc=doc_name)
-    bob = people.add("Bob", doc=doc_name)
-    alice.wait_synced()
-    bob.wait_synced()
+    alice, bob = people.pair(doc_name)
     page = alice.page
 
     def button(label: str) -> None:

@@ -63,10 +63,7 @@ def replace_end_of_first_line(person: Person, old: str, new: str) -> None:
 def test_a_named_version_shows_its_changes_restores_for_everyone_and_the_restore_undoes(
     people: People, doc_name: str
 ) -> None:
-    alice = people.add("Alice", doc=doc_name)
-    bob = people.add("Bob", doc=doc_name)
-    alice.wait_synced()
-    bob.wait_synced()
+    alice, bob = people.pair(doc_name)
     alice.click_end()
     alice.type("Alpha beta gamma.")
     alice.page.keyboard.press("Enter")

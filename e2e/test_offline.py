@@ -13,10 +13,7 @@ pytestmark = pytest.mark.timeout(120)
 def test_going_offline_editing_on_both_sides_and_reconnecting_merges_everything_once(
     people: People, doc_name: str
 ) -> None:
-    alice = people.add("Alice", doc=doc_name)
-    bob = people.add("Bob", doc=doc_name)
-    alice.wait_synced()
-    bob.wait_synced()
+    alice, bob = people.pair(doc_name)
     alice.click_end()
     alice.type("The plan:")
     bob.wait_text_equals("The plan:")
