@@ -1,6 +1,7 @@
 """Process-wide memory settings: freed memory back to the system (glibc), garbage collection.
 
-Imports only ctypes and gc; the process-wide calls live here so the rest of the code stays portable.
+Imports only ctypes and gc; the process-wide calls live here so the rest of the code stays
+portable.
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ def tune_gc() -> None:
 
 def release() -> None:
     """Collect garbage and return free heap pages to the system, e.g. after idle documents
-    were unloaded (closed connections leave reference cycles that only a full collection
-    frees, and those run rarely: see tune_gc)."""
+    were unloaded (closed connections leave reference cycles in the oldest generation, which
+    CPython collects only after many younger collections)."""
     gc.collect()
     if _LIBC is not None:
         _LIBC.malloc_trim(0)
