@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NoReturn, TypeAlias
 
 __all__ = [
@@ -125,14 +125,12 @@ Sections = tuple[tuple[int, int, int], ...]
 
 @dataclass(frozen=True, slots=True)
 class SyncStep2:
-    update: bytes
-    sections: Sections = field(default=(), compare=False)
+    update: bytes  # validated by decode
 
 
 @dataclass(frozen=True, slots=True)
 class SyncUpdate:
-    update: bytes
-    sections: Sections = field(default=(), compare=False)
+    update: bytes  # validated by decode
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,10 +302,10 @@ def _decode(data: bytes) -> Message:
         if sync_type == SYNC_STEP1:
             validate_state_vector(payload)
             return SyncStep1(payload)
-        sections = validate_update(payload)
+        validate_update(payload)
         if sync_type == SYNC_STEP2:
-            return SyncStep2(payload, sections)
-        return SyncUpdate(payload, sections)
+            return SyncStep2(payload)
+        return SyncUpdate(payload)
     if msg_type == MSG_AWARENESS:
         payload, pos = _read_var_bytes(data, pos)
         _expect_end(data, pos, "awareness message")
