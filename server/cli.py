@@ -175,6 +175,6 @@ def serve(settings: Settings) -> int:
     # After uvicorn.Config, which (re)configures uvicorn's loggers.
     logging.getLogger("uvicorn.error").addFilter(_NoQueryStrings())
     server = _Server(config)
-    memory.tune_gc()  # last: everything built so far lives as long as the process
+    memory.settle()  # last: everything built so far lives as long as the process
     server.run()
     return 0 if server.started else 1

@@ -49,6 +49,9 @@ class Settings:
     # (one per peer per window; each send is a system call), up to the longest window.
     relay_sends_per_second: float = 30_000
     relay_window_max_seconds: float = 0.05
+    # A crowded document's peers get their relays in groups of this many, taking turns across
+    # the window, so that no single relay holds the event loop for long.
+    relay_group_peers: int = 250
     # Sync step 1 returns the whole document, so it is the cheapest way to burn our CPU.
     step1_per_second: float = 5.0
     step1_burst: int = 20
@@ -80,6 +83,10 @@ class Settings:
             raise SettingsError(f"port must be 0..65535, got {self.port}")
         if self.max_message_bytes < 1024:
             raise SettingsError("max_message_bytes must be at least 1024")
+        if self.relay_group_peers < 1:
+            raise SettingsError(
+                f"relay_group_peers must be at least 1, got {self.relay_group_peers}"
+            )
         if not self.version_interval_seconds > 0:
             raise SettingsError(
                 f"version_interval_seconds must be positive, got {self.version_interval_seconds}"

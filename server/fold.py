@@ -86,9 +86,21 @@ def fold_merged(parts: list[bytes]) -> Folded:
     return Folded(doc.get_update(), None if _reached(doc, expected) else merged)
 
 
-def _exit_with_parent(parent: int) -> None:
-    """Runs in the worker: a server killed with SIGKILL must not leave its worker behind (the
-    worker would wait on its task queue forever)."""
+# How much lower the worker's scheduling priority is than the server's (see _start_worker).
+WORKER_NICENESS = 10
+
+
+def _start_worker(parent: int) -> None:
+    """Runs in the worker as it starts.
+
+    A fold is a burst of CPU (tens of ms for a big, busy document), while the server's relays
+    and commits need theirs within milliseconds: on a machine with fewer free cores than
+    busy processes, the fold should wait, not them.
+
+    A server killed with SIGKILL must not leave its worker behind (the worker would wait on its
+    task queue forever).
+    """
+    os.nice(WORKER_NICENESS)  # raising one's own niceness is always allowed
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -111,7 +123,7 @@ class Folder:
         return ProcessPoolExecutor(
             1,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_exit_with_parent,
+            initializer=_start_worker,
             initargs=(os.getpid(),),
         )
 

@@ -57,8 +57,18 @@ class Peer(Protocol):
         """Ask the transport to close with this WebSocket close code."""
 
 
+@dataclass(slots=True, eq=False)
+class _RelayGroup:
+    """Peers that get their relays together; `sent` is the position in the room's relay queue
+    up to which they have had everything."""
+
+    peers: dict[Peer, None]
+    sent: int
+
+
 @dataclass(slots=True)
 class _PeerState:
+    group: _RelayGroup
     role: str = "editor"
     # Fields the server forces into this peer's awareness `user` (signed-in name and colour,
     # role), so that nobody can show up under another person's name.
@@ -107,8 +117,14 @@ class Room:
         # Future of the newest append: replies computed now may only leave once it has committed.
         self._tail: asyncio.Future[None] | None = None
         self._on_change = on_change
-        self._outgoing: list[tuple[Peer | None, bytes]] = []
-        self._last_flush = 0.0
+        # Committed updates not yet relayed to every group: (origin, update); `_relayed_base` is
+        # the queue position of the first entry.
+        self._relays: list[tuple[Peer | None, bytes]] = []
+        self._relayed_base = 0
+        self._groups: list[_RelayGroup] = []
+        self._turn = 0
+        self._relay_timer: asyncio.Handle | None = None
+        self._last_relay = 0.0
         self._held: list[tuple[bytes, Dependencies]] = []
         self._held_bytes = 0
         self._clock = clock
@@ -120,7 +136,10 @@ class Room:
     def join(self, peer: Peer, role: str = "editor", stamp: dict[str, Any] | None = None) -> None:
         """Add a peer; a "viewer" gets every read but none of its writes are applied."""
         now = self._clock()
+        group = self._group_for_newcomer()
+        group.peers[peer] = None
         self.peers[peer] = _PeerState(
+            group=group,
             role=role,
             stamp=stamp,
             tokens=float(self.settings.step1_burst),
@@ -134,6 +153,9 @@ class Room:
         state = self.peers.pop(peer, None)
         if state is None:
             return
+        del state.group.peers[peer]
+        if not state.group.peers:
+            self._groups.remove(state.group)
         gone: list[AwarenessEntry] = []
         for client_id in state.awareness_ids:
             current = self.awareness.get(client_id)
@@ -325,48 +347,88 @@ class Room:
             state = self.peers.get(origin)
             if state is not None and state.name is not None:
                 self.editors.add(state.name)
-        if relay and not self._outgoing:
-            self._schedule_flush()
-        self._outgoing.extend(relay)
+        if relay:
+            self._relays.extend(relay)
+            self._schedule_relay()
         if self._on_change is not None:
             self._on_change(self)
 
-    def _schedule_flush(self) -> None:
-        # A lone edit leaves on the next loop iteration. While edits keep coming, frames leave
-        # at most once per relay window, so that each carries several updates: sends per
-        # second then stay bounded however many clients type, at a few ms of added latency.
+    def _group_for_newcomer(self) -> _RelayGroup:
+        # The smallest group, unless all are full: then a new one (see _relay_turn).
+        size = self.settings.relay_group_peers
+        smallest = min(self._groups, key=lambda g: len(g.peers), default=None)
+        if smallest is not None and len(smallest.peers) < size:
+            return smallest
+        group = _RelayGroup({}, self._relayed_base + len(self._relays))
+        self._groups.append(group)
+        return group
+
+    def _schedule_relay(self) -> None:
+        # A lone edit leaves on the next loop iteration. While edits keep coming, each group of
+        # peers gets one frame per relay window holding every update since its last one, so
+        # that sends per second stay bounded however many clients type, at a few ms of latency.
+        if self._relay_timer is not None:
+            return
         loop = asyncio.get_running_loop()
-        wait = self._last_flush + self.relay_window() - loop.time()
+        wait = self._last_relay + self._relay_spacing() - loop.time()
         if wait <= 0:
-            loop.call_soon(self._flush_outgoing)
+            self._relay_timer = loop.call_soon(self._relay_turn)
         else:
-            loop.call_later(wait, self._flush_outgoing)
+            self._relay_timer = loop.call_later(wait, self._relay_turn)
 
     def relay_window(self) -> float:
-        """Seconds between two relays of a busy document: longer for crowded ones, whose sends
-        (one per peer) cost more than everything else the server does for them together."""
+        """Seconds between two relays to a peer of a busy document: longer for crowded ones,
+        whose sends (one per peer) cost more than everything else the server does for them."""
         s = self.settings
         if s.relay_window_seconds <= 0:  # no window at all: every update leaves at once
             return 0.0
         crowded = len(self.peers) / s.relay_sends_per_second
         return min(max(s.relay_window_seconds, crowded), s.relay_window_max_seconds)
 
-    def _flush_outgoing(self) -> None:
-        self._last_flush = asyncio.get_running_loop().time()
-        # Everything that committed in one loop iteration leaves as one frame per peer. Under
-        # load, group commit makes batches bigger, so the number of sends stays bounded.
-        batch, self._outgoing = self._outgoing, []
-        if not batch or self.failed:
+    def _relay_spacing(self) -> float:
+        # The groups take turns, evenly spread over the window: relaying to 2,000 peers at once
+        # blocked the event loop for 15-30 ms, holding up every commit and read behind it.
+        return self.relay_window() / max(1, len(self._groups))
+
+    def _relay_turn(self) -> None:
+        self._relay_timer = None
+        self._last_relay = asyncio.get_running_loop().time()
+        if self.failed:
             return
+        end = self._relayed_base + len(self._relays)
+        count = len(self._groups)
+        for step in range(count):  # round robin, skipping groups that have had everything
+            index = (self._turn + step) % count
+            group = self._groups[index]
+            if group.sent < end:
+                break
+        else:
+            self._relays.clear()
+            self._relayed_base = end
+            return
+        self._turn = index + 1
+        batch = self._relays[group.sent - self._relayed_base :]
+        group.sent = end
+        self._send_batch(group, batch)
+        low = min(g.sent for g in self._groups)
+        del self._relays[: low - self._relayed_base]
+        self._relayed_base = low
+        if low < end:
+            self._schedule_relay()
+
+    def _send_batch(self, group: _RelayGroup, batch: list[tuple[Peer | None, bytes]]) -> None:
         if len(batch) == 1:
             origin, update = batch[0]
-            self._broadcast(encode_update(update), exclude=origin)
-            return
-        origins = {origin for origin, _ in batch}
-        frame = encode_update(merge_updates(*(update for _, update in batch)))
-        # A peer gets its own updates back only inside a batch that also holds others': Yjs
-        # ignores what it already has, and one frame for everyone is far cheaper.
-        self._broadcast(frame, exclude=origins.pop() if len(origins) == 1 else None)
+            frame = encode_update(update)
+        else:
+            origins = {origin for origin, _ in batch}
+            frame = encode_update(merge_updates(*(update for _, update in batch)))
+            # A peer gets its own updates back only inside a batch that also holds others':
+            # Yjs ignores what it already has, and one frame for everyone is far cheaper.
+            origin = origins.pop() if len(origins) == 1 else None
+        for peer in group.peers:
+            if peer is not origin:
+                peer.send(frame)
 
     def _fail(self, why: str) -> None:
         # The live doc now differs from the store: drop every peer so that they reconnect to a

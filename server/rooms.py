@@ -23,6 +23,10 @@ log = logging.getLogger("coedit.rooms")
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_DELETED = 4404
+# Arrivals are settled (see memory.settle) this long after the first of a burst...
+SETTLE_AFTER_SECONDS = 1.0
+# ...and the garbage departures leave in reference cycles is collected after this many.
+RELEASE_AFTER_DEPARTURES = 1000
 
 
 class ShuttingDown(RuntimeError):
@@ -67,6 +71,8 @@ class Rooms:
         # Big documents fold in a worker process; without one (unit tests) they fold inline.
         self._fold = fold
         self._release_pending = False
+        self._settle_pending = False
+        self._departures = 0
         self._rooms: dict[DocName, Room] = {}
         self._loading: dict[DocName, asyncio.Task[Room]] = {}
         self._unload_timers: dict[DocName, asyncio.TimerHandle] = {}
@@ -107,6 +113,10 @@ class Rooms:
                 self._cancel(self._unload_timers, name)
                 room.join(peer, role, stamp)
                 self._connections += 1
+                if not self._settle_pending:
+                    # Once per burst of arrivals: they and their rooms stay a while.
+                    self._settle_pending = True
+                    asyncio.get_running_loop().call_later(SETTLE_AFTER_SECONDS, self._settle)
                 return room
             task = self._loading.get(name)
             if task is None:
@@ -130,6 +140,9 @@ class Rooms:
         """Called once per successful join, when the peer's connection has finished closing."""
         room.leave(peer)
         self._connections -= 1
+        self._departures += 1
+        if self._departures >= RELEASE_AFTER_DEPARTURES:
+            self._release_soon()
         if self._closing and self._connections == 0:
             self._drained.set()
         if room.peers or self._closing or self._rooms.get(room.name) is not room:
@@ -229,10 +242,16 @@ class Rooms:
         self._cancel(self._compact_timers, room.name)
         log.debug("unloaded %r", room.name)
         await self._compact(room)
-        if not self._release_pending:
-            # Once per burst of unloads: idle documents should leave memory, not just the map.
+        self._release_soon()  # idle documents should leave memory, not just the map
+
+    def _release_soon(self) -> None:
+        if not self._release_pending:  # once per burst of unloads or departures
             self._release_pending = True
             asyncio.get_running_loop().call_later(1.0, self._release_memory)
+
+    def _settle(self) -> None:
+        self._settle_pending = False
+        memory.settle()
 
     def _changed(self, room: Room) -> None:
         for hook in self.hooks:
@@ -251,8 +270,8 @@ class Rooms:
             log.debug("%r was deleted before its title was stored", name)
 
     def _schedule_compaction(self, room: Room) -> None:
-        if self._closing or room.log_rows == 0:
-            return
+        if self._closing or room.log_rows == 0 or room.name in self._compacting:
+            return  # a running compaction looks again when it ends
         self._cancel(self._compact_timers, room.name)
         s = self.settings
         over = room.log_rows >= s.compact_max_rows or room.log_bytes >= s.compact_max_bytes
@@ -264,34 +283,60 @@ class Rooms:
         )
         delay = 0.0 if due else s.compact_idle_seconds
         self._compact_timers[room.name] = asyncio.get_running_loop().call_later(
-            delay, lambda: self._spawn(self._compact(room))
+            delay, self._start_compaction, room
         )
 
-    async def _compact(self, room: Room) -> None:
-        self._compact_timers.pop(room.name, None)
+    def _start_compaction(self, room: Room) -> asyncio.Task[None]:
+        """The room's running compaction, or a new one: never two at once. (Every commit of a
+        busy document used to start one while another ran; they queued up and refolded the
+        whole snapshot back to back, a quarter of the server's core at 2,000 typists.)"""
+        self._cancel(self._compact_timers, room.name)
         running = self._compacting.get(room.name)
         if running is not None:
-            await running
-        rows, size = room.log_rows, room.log_bytes
+            return running
         task = asyncio.create_task(self._compact_now(room))
         self._compacting[room.name] = task
-        try:
-            await task
-        finally:
-            self._compacting.pop(room.name, None)
-        # Rows appended while compacting stay in the log and keep counting.
-        room.log_rows -= rows
-        room.log_bytes -= size
+        self._tasks.add(task)
+        task.add_done_callback(lambda done: self._compacted(room, done))
+        return task
+
+    def _compacted(self, room: Room, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._compacting.get(room.name) is task:
+            del self._compacting[room.name]
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            log.error("compacting %r failed", room.name, exc_info=error)
+        elif self._rooms.get(room.name) is room:
+            # Commits made while it ran scheduled nothing: look at the log again now.
+            self._schedule_compaction(room)
+
+    async def _compact(self, room: Room) -> None:
+        """Compact everything committed so far (unload, shutdown); failures are logged."""
+        running = self._compacting.get(room.name)
+        if running is not None:
+            await asyncio.wait([running])  # it may have read the log before the last commits
+        await asyncio.wait([self._start_compaction(room)])
 
     async def _compact_now(self, room: Room) -> None:
+        # These rows have committed, so the compaction below folds them all; rows committed
+        # meanwhile may be folded too and are counted until the next one (a little early).
+        rows, size = room.log_rows, room.log_bytes
         await self.store.flush()
         try:
             room.snapshot_bytes = await self.store.compact(room.name)
         except DocumentNotFound:
             log.debug("%r was deleted before its compaction", room.name)
+            return
+        room.log_rows -= rows
+        room.log_bytes -= size
 
     def _release_memory(self) -> None:
         self._release_pending = False
+        self._settle_pending = False
+        self._departures = 0
         memory.release()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:

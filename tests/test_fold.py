@@ -8,7 +8,7 @@ from typing import Any
 import psutil
 from pycrdt import Doc, Map, Text
 
-from server.fold import CHECK_EVERY, Folder, fold
+from server.fold import CHECK_EVERY, WORKER_NICENESS, Folder, fold
 from server.store.base import DocName
 from server.store.sqlite import SqliteStore
 from tests.live import ServerProcess
@@ -155,3 +155,16 @@ async def test_a_dead_worker_is_replaced_and_the_fold_still_completes() -> None:
             doc.apply_update(folded.state)
             assert contents(doc) == contents(source)
         assert (await folder(updates)).leftover is None
+
+
+async def test_the_worker_yields_the_cpu_to_the_server() -> None:
+    async with Folder() as folder:
+        await folder([b"\x00\x00"])
+        workers = [
+            child
+            for child in psutil.Process().children()
+            if "spawn_main" in " ".join(child.cmdline())
+        ]
+        assert workers
+        for worker in workers:
+            assert worker.nice() == psutil.Process().nice() + WORKER_NICENESS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -454,3 +455,87 @@ async def test_a_crowded_room_relays_less_often_up_to_the_longest_window(
             room.join(peers[len(room.peers)])
         assert room.relay_window() == pytest.approx(window)
     assert make_room(store, relay_window_seconds=0).relay_window() == 0.0
+
+
+def received_text(peer: FakePeer) -> str:
+    doc: Doc[Any] = Doc()
+    for message in peer.messages():
+        if isinstance(message, SyncUpdate):
+            doc.apply_update(message.update)
+    return str(doc.get("t", type=Text))
+
+
+class TimedPeer(FakePeer):
+    """Notes the loop time of each frame it gets, to tell relay turns apart."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__(label)
+        self.times: list[float] = []
+
+    def send(self, frame: bytes) -> None:
+        super().send(frame)
+        self.times.append(asyncio.get_running_loop().time())
+
+
+async def test_a_crowded_room_relays_to_its_groups_in_turns_across_the_window(
+    store: MemoryStore,
+) -> None:
+    room = make_room(
+        store, relay_window_seconds=0.06, relay_window_max_seconds=0.06, relay_group_peers=2
+    )
+    writer = TimedPeer("writer")
+    room.join(writer)
+    readers = [TimedPeer(str(i)) for i in range(5)]
+    for reader in readers:
+        room.join(reader)
+    for peer in (writer, *readers):
+        peer.take()
+        peer.times.clear()
+    assert len(room._groups) == 3  # 2 + 2 + 2 peers, the writer in the first
+
+    doc, first = text_update("a")
+    room.receive(writer, SyncUpdate(first))
+    await store.flush()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    reached = [r for r in readers if r.frames]
+    assert [r.label for r in reached] == ["0"], "only the first group's turn comes at once"
+
+    sent = [first]
+    for content in "bcdef":  # typing on while the other groups wait for their turn
+        _, update = text_update(content, doc)
+        room.receive(writer, SyncUpdate(update))
+        sent.append(update)
+        await store.flush()
+    async with asyncio.timeout(5):
+        while any(received_text(r) != "abcdef" for r in readers):  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+
+    # Each group's first frame left in its own turn, a third of the window after the one
+    # before (timers may be late, never early); a group's peers get theirs together.
+    gaps = [b - a for a, b in itertools.pairwise(sorted(r.times[0] for r in readers))]
+    assert sum(gap >= 0.015 for gap in gaps) == 2
+    assert all(gap < 0.005 for gap in gaps if gap < 0.015)
+    assert writer.frames == [], "a batch of only the writer's own updates skips the writer"
+    assert room._relays == [], "relayed to every group, nothing is kept"
+
+
+async def test_relay_groups_follow_joins_and_leaves(store: MemoryStore) -> None:
+    room = make_room(store, relay_group_peers=2)
+    peers = [FakePeer(str(i)) for i in range(5)]
+    for peer in peers:
+        room.join(peer)
+    assert sorted(len(g.peers) for g in room._groups) == [1, 2, 2]
+    room.leave(peers[4])  # alone in the third group, which goes with it
+    room.leave(peers[0])
+    assert sorted(len(g.peers) for g in room._groups) == [1, 2]
+    joiner = FakePeer("joiner")
+    room.join(joiner)  # the smallest group takes newcomers before a new one opens
+    assert sorted(len(g.peers) for g in room._groups) == [2, 2]
+    _, update = text_update("x")
+    room.receive(peers[1], SyncUpdate(update))
+    await store.flush()
+    async with asyncio.timeout(5):
+        while not all(received_text(p) == "x" for p in (peers[2], peers[3], joiner)):  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+    assert received_text(peers[4]) == "", "a peer that left gets nothing more"

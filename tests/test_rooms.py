@@ -7,8 +7,11 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 from pycrdt import Doc, Text
 
+from server import memory
+from server import rooms as rooms_module
 from server.config import Settings
 from server.protocol import decode, encode_update
 from server.room import Room
@@ -18,6 +21,10 @@ from server.store.memory import MemoryStore
 from tests.fakes import FakePeer
 
 NAME = DocName("big")
+# Compacts at 10 rows, never for being idle; documents stay loaded.
+AT_TEN_ROWS = Settings().with_overrides(
+    {"compact_max_rows": 10, "compact_idle_seconds": 3600, "unload_grace_seconds": 3600}
+)
 
 
 def typing(doc: Doc[Any], count: int) -> list[bytes]:
@@ -28,6 +35,11 @@ def typing(doc: Doc[Any], count: int) -> list[bytes]:
         text.insert(len(text), "ab")
         updates.append(doc.get_update(state))
     return updates
+
+
+def receive(room: Room, peer: FakePeer, updates: list[bytes]) -> None:
+    for update in updates:
+        room.receive(peer, decode(encode_update(update)))
 
 
 async def compaction_due(rooms: Rooms) -> bool:
@@ -93,16 +105,85 @@ async def test_the_row_limit_compacts_whatever_the_snapshot() -> None:
 
 async def test_a_small_document_still_compacts_at_the_row_threshold() -> None:
     writer: Doc[Any] = Doc()
-    settings = Settings().with_overrides(
-        {"compact_max_rows": 10, "compact_idle_seconds": 3600, "unload_grace_seconds": 3600}
-    )
-    async with MemoryStore() as store, Rooms(store, settings) as rooms:
+    async with MemoryStore() as store, Rooms(store, AT_TEN_ROWS) as rooms:
         peer = FakePeer()
         room = await rooms.join(NAME, peer)
         updates = typing(writer, 10)
-        for update in updates[:9]:
-            room.receive(peer, decode(encode_update(update)))
+        receive(room, peer, updates[:9])
         assert not await compaction_due(rooms)
         room.receive(peer, decode(encode_update(updates[9])))
         assert await compaction_due(rooms)
         rooms.leave(room, peer)
+
+
+class GatedStore(MemoryStore):
+    """Compactions wait at a gate, so that commits pile up while one runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.running = 0
+        self.most_at_once = 0
+        self.compactions = 0
+
+    async def compact(self, name: DocName) -> int:
+        self.running += 1
+        self.compactions += 1
+        self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            await self.gate.wait()
+            return await super().compact(name)
+        finally:
+            self.running -= 1
+
+
+async def test_commits_during_a_compaction_start_no_other_and_it_looks_again_after() -> None:
+    writer: Doc[Any] = Doc()
+    async with GatedStore() as store, Rooms(store, AT_TEN_ROWS) as rooms:
+        peer = FakePeer()
+        room = await rooms.join(NAME, peer)
+        updates = typing(writer, 100)
+        receive(room, peer, updates[:10])
+        async with asyncio.timeout(10):
+            while not store.running:  # noqa: ASYNC110 (no event for it)
+                await asyncio.sleep(0.001)
+        for update in updates[10:]:  # 90 more commits, each over the threshold
+            room.receive(peer, decode(encode_update(update)))
+            await store.flush()
+            await asyncio.sleep(0)
+        assert store.compactions == 1
+        store.gate.set()
+        async with asyncio.timeout(10):
+            while (await store.log_stats(NAME)).rows:  # noqa: ASYNC110 (no event for it)
+                await asyncio.sleep(0.001)
+        # One for the first ten rows; one more, once it ended, for the ninety behind it.
+        assert (store.compactions, store.most_at_once) == (2, 1)
+        assert (room.log_rows, room.log_bytes) == (0, 0)
+        rooms.leave(room, peer)
+
+
+async def test_a_burst_of_arrivals_is_settled_once_and_many_departures_released(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(rooms_module, "SETTLE_AFTER_SECONDS", 0.01)
+    monkeypatch.setattr(rooms_module, "RELEASE_AFTER_DEPARTURES", 3)
+    monkeypatch.setattr(memory, "settle", lambda: calls.append("settle"))
+    monkeypatch.setattr(memory, "release", lambda: calls.append("release"))
+    settings = Settings().with_overrides({"unload_grace_seconds": 3600})
+    async with MemoryStore() as store, Rooms(store, settings) as rooms:
+        peers = [FakePeer(str(i)) for i in range(4)]
+        room = await rooms.join(NAME, peers[0])
+        for peer in peers[1:]:
+            await rooms.join(NAME, peer)
+        async with asyncio.timeout(5):
+            while not calls:  # noqa: ASYNC110 (no event for it)
+                await asyncio.sleep(0.005)
+        assert calls == ["settle"]
+        for peer in peers[:3]:
+            rooms.leave(room, peer)
+        async with asyncio.timeout(5):
+            while len(calls) < 2:  # noqa: ASYNC110 (no event for it)
+                await asyncio.sleep(0.01)
+        assert calls == ["settle", "release"]
+        rooms.leave(room, peers[3])
