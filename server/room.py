@@ -59,11 +59,20 @@ class Peer(Protocol):
 
 @dataclass(slots=True, eq=False)
 class _RelayGroup:
-    """Peers that get their relays together; `sent` is the position in the room's relay queue
-    up to which they have had everything."""
+    """Peers that get their relays together; `sent` is the position in the room's queue of
+    segments up to which they have had everything."""
 
     peers: dict[Peer, None]
     sent: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Segment:
+    """The updates that committed between two relay turns, merged; `origin` is the peer that
+    sent all of them, None when several did (or the server)."""
+
+    update: bytes
+    origin: Peer | None
 
 
 @dataclass(slots=True)
@@ -117,10 +126,11 @@ class Room:
         # Future of the newest append: replies computed now may only leave once it has committed.
         self._tail: asyncio.Future[None] | None = None
         self._on_change = on_change
-        # Committed updates not yet relayed to every group: (origin, update); `_relayed_base` is
-        # the queue position of the first entry.
-        self._relays: list[tuple[Peer | None, bytes]] = []
-        self._relayed_base = 0
+        # Updates committed since the last relay turn: (origin, update).
+        self._committed_since: list[tuple[Peer | None, bytes]] = []
+        # Segments some group has not had yet; `_segments_base` is the first one's position.
+        self._segments: list[_Segment] = []
+        self._segments_base = 0
         self._groups: list[_RelayGroup] = []
         self._turn = 0
         self._relay_timer: asyncio.Handle | None = None
@@ -348,7 +358,7 @@ class Room:
             if state is not None and state.name is not None:
                 self.editors.add(state.name)
         if relay:
-            self._relays.extend(relay)
+            self._committed_since.extend(relay)
             self._schedule_relay()
         if self._on_change is not None:
             self._on_change(self)
@@ -359,7 +369,9 @@ class Room:
         smallest = min(self._groups, key=lambda g: len(g.peers), default=None)
         if smallest is not None and len(smallest.peers) < size:
             return smallest
-        group = _RelayGroup({}, self._relayed_base + len(self._relays))
+        # It starts with the next segment: what committed before is in the sync step 2 its
+        # peers get (updates committed since the last turn they get twice, which Yjs ignores).
+        group = _RelayGroup({}, self._segments_base + len(self._segments))
         self._groups.append(group)
         return group
 
@@ -395,7 +407,11 @@ class Room:
         self._last_relay = asyncio.get_running_loop().time()
         if self.failed:
             return
-        end = self._relayed_base + len(self._relays)
+        if self._committed_since:
+            # Merged once here, not once per group: each group's frame merges only segments.
+            self._segments.append(_segment(self._committed_since))
+            self._committed_since = []
+        end = self._segments_base + len(self._segments)
         count = len(self._groups)
         for step in range(count):  # round robin, skipping groups that have had everything
             index = (self._turn + step) % count
@@ -403,32 +419,18 @@ class Room:
             if group.sent < end:
                 break
         else:
-            self._relays.clear()
-            self._relayed_base = end
+            self._segments.clear()
+            self._segments_base = end
             return
         self._turn = index + 1
-        batch = self._relays[group.sent - self._relayed_base :]
+        batch = self._segments[group.sent - self._segments_base :]
         group.sent = end
-        self._send_batch(group, batch)
+        _send(group, _segment([(segment.origin, segment.update) for segment in batch]))
         low = min(g.sent for g in self._groups)
-        del self._relays[: low - self._relayed_base]
-        self._relayed_base = low
+        del self._segments[: low - self._segments_base]
+        self._segments_base = low
         if low < end:
             self._schedule_relay()
-
-    def _send_batch(self, group: _RelayGroup, batch: list[tuple[Peer | None, bytes]]) -> None:
-        if len(batch) == 1:
-            origin, update = batch[0]
-            frame = encode_update(update)
-        else:
-            origins = {origin for origin, _ in batch}
-            frame = encode_update(merge_updates(*(update for _, update in batch)))
-            # A peer gets its own updates back only inside a batch that also holds others':
-            # Yjs ignores what it already has, and one frame for everyone is far cheaper.
-            origin = origins.pop() if len(origins) == 1 else None
-        for peer in group.peers:
-            if peer is not origin:
-                peer.send(frame)
 
     def _fail(self, why: str) -> None:
         # The live doc now differs from the store: drop every peer so that they reconnect to a
@@ -528,6 +530,24 @@ class Room:
         for peer in self.peers:
             if peer is not exclude:
                 peer.send(frame)
+
+
+def _segment(pairs: list[tuple[Peer | None, bytes]]) -> _Segment:
+    """(origin, update) pairs as one segment."""
+    origins = {origin for origin, _ in pairs}
+    origin = origins.pop() if len(origins) == 1 else None
+    if len(pairs) == 1:
+        return _Segment(pairs[0][1], origin)
+    return _Segment(merge_updates(*(update for _, update in pairs)), origin)
+
+
+def _send(group: _RelayGroup, segment: _Segment) -> None:
+    frame = encode_update(segment.update)
+    # A peer gets its own updates back only inside a frame that also holds others': Yjs
+    # ignores what it already has, and one frame for everyone is far cheaper.
+    for peer in group.peers:
+        if peer is not segment.origin:
+            peer.send(frame)
 
 
 def _display_name(state: str) -> str | None:

@@ -11,8 +11,13 @@ import uvicorn
 import websockets
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
+from websockets.frames import Frame, Opcode
 
-from server.ws import direct_sender
+from server.ws import binary_frame, direct_sender
+
+# Around each boundary of the three length encodings, and one of several frames' worth.
+SIZES = (0, 1, 125, 126, 65535, 65536, 200_001)
+MESSAGES = [bytes([i]) * size for i, size in enumerate(SIZES)]
 
 
 class Probe:
@@ -32,8 +37,10 @@ class Probe:
         self.found = direct is not None
         await websocket.accept()
         if direct is not None:
-            self.results = [direct(bytes([i]) * (i * 100_000 + 1)) for i in range(3)]
+            self.results = [direct(message) for message in MESSAGES]
             protocol: Any = getattr(send, "__self__")  # noqa: B009
+            protocol.conn.send_ping(b"queued")  # left in websockets' queue, not yet written
+            self.results.append(direct(b"after the ping"))
             protocol.writable.clear()  # as when the transport pauses writing
             self.after_pause = direct(b"held")
             protocol.writable.set()
@@ -72,11 +79,11 @@ async def served() -> AsyncIterator[tuple[Probe, int]]:
 async def test_direct_sends_arrive_whole_and_in_order(served: tuple[Probe, int]) -> None:
     probe, port = served
     async with websockets.connect(f"ws://127.0.0.1:{port}/ws/x", max_size=None) as client:
-        got = [await asyncio.wait_for(client.recv(), 5) for _ in range(3)]
+        got = [await asyncio.wait_for(client.recv(), 5) for _ in range(len(MESSAGES) + 1)]
     await asyncio.wait_for(probe.done.wait(), 5)
     assert probe.found, "the pinned uvicorn no longer matches direct_sender"
-    assert probe.results == [True, True, True]
-    assert got == [bytes([i]) * (i * 100_000 + 1) for i in range(3)]
+    assert probe.results == [True] * (len(MESSAGES) + 1)
+    assert got == [*MESSAGES, b"after the ping"]
     assert probe.after_pause is False, "a paused transport must take the waiting path"
     assert probe.after_close is False, "nothing may be sent once the peer has gone"
 
@@ -86,3 +93,9 @@ async def test_other_servers_get_the_asgi_path() -> None:
         raise AssertionError("never called")
 
     assert direct_sender(plain_send) is None
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_binary_frames_are_what_websockets_would_send(size: int) -> None:
+    message = b"m" * size
+    assert binary_frame(message) == Frame(Opcode.BINARY, message).serialize(mask=False)

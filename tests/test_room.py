@@ -517,7 +517,7 @@ async def test_a_crowded_room_relays_to_its_groups_in_turns_across_the_window(
     assert sum(gap >= 0.015 for gap in gaps) == 2
     assert all(gap < 0.005 for gap in gaps if gap < 0.015)
     assert writer.frames == [], "a batch of only the writer's own updates skips the writer"
-    assert room._relays == [], "relayed to every group, nothing is kept"
+    assert room._segments == [], "relayed to every group, nothing is kept"
 
 
 async def test_relay_groups_follow_joins_and_leaves(store: MemoryStore) -> None:
