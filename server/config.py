@@ -48,7 +48,7 @@ class Settings:
     # ...and a crowded document's less often, so that it makes at most this many sends a second
     # (one per peer per window; each send is a system call), up to the longest window.
     relay_sends_per_second: float = 30_000
-    relay_window_max_seconds: float = 0.05
+    relay_window_max_seconds: float = 0.04
     # A crowded document's peers get their relays in groups of this many, taking turns across
     # the window, so that no single relay holds the event loop for long.
     relay_group_peers: int = 250
