@@ -889,3 +889,18 @@ async def test_sqlite_throughput(tmp_path: Path, capsys: pytest.CaptureFixture[s
             f"\nsqlite FULL: burst {total / burst:,.0f} appends/s ({burst_commits} commits); "
             f"100 awaiting clients {total / paced:,.0f} appends/s ({paced_commits} commits)"
         )
+
+
+async def test_sqlite_checkpoints_leave_the_commit_path(tmp_path: Path) -> None:
+    path = tmp_path / "wal.db"
+    async with SqliteStore(path, checkpoint_seconds=0.01) as store:
+        await store.ensure(n("doc"))
+        before = path.stat().st_size
+        for i in range(200):  # 2 MB: far below the writer's own checkpoint threshold
+            store.append(n("doc"), bytes([i]) * 10_000)
+        await store.flush()
+        # Only a checkpoint moves committed pages from the WAL into the database file.
+        async with asyncio.timeout(10):
+            while path.stat().st_size < before + 2_000_000:  # noqa: ASYNC110 (no event for it)
+                await asyncio.sleep(0.01)
+        assert len((await must_load(store, n("doc"))).updates) == 200
