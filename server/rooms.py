@@ -335,7 +335,6 @@ class Rooms:
 
     def _release_memory(self) -> None:
         self._release_pending = False
-        self._settle_pending = False
         self._departures = 0
         memory.release()
 
