@@ -149,7 +149,8 @@ class Rooms:
             return
         self._cancel(self._unload_timers, room.name)
         self._unload_timers[room.name] = asyncio.get_running_loop().call_later(
-            self.settings.unload_grace_seconds, lambda: self._spawn(self._unload(room))
+            self.settings.unload_grace_seconds,
+            lambda: self._spawn(self._unload(room), f"unload of {room.name!r}"),
         )
 
     async def delete(self, name: DocName) -> bool:
@@ -260,7 +261,7 @@ class Rooms:
         if title is not None and title != room.stored_title:
             # The home page lists titles from the store: keep it current, not just at compaction.
             room.stored_title = title
-            self._spawn(self._store_title(room.name, title))
+            self._spawn(self._store_title(room.name, title), f"storing the title of {room.name!r}")
         self._schedule_compaction(room)
 
     async def _store_title(self, name: DocName, title: str) -> None:
@@ -294,22 +295,17 @@ class Rooms:
         running = self._compacting.get(room.name)
         if running is not None:
             return running
-        task = asyncio.create_task(self._compact_now(room))
+        task = self._spawn(self._compact_now(room), f"compaction of {room.name!r}")
         self._compacting[room.name] = task
-        self._tasks.add(task)
         task.add_done_callback(lambda done: self._compacted(room, done))
         return task
 
     def _compacted(self, room: Room, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
+        # A failure is logged by _finished, like any background task's.
         if self._compacting.get(room.name) is task:
             del self._compacting[room.name]
-        if task.cancelled():
-            return
-        error = task.exception()
-        if error is not None:
-            log.error("compacting %r failed", room.name, exc_info=error)
-        elif self._rooms.get(room.name) is room:
+        succeeded = not task.cancelled() and task.exception() is None
+        if succeeded and self._rooms.get(room.name) is room:
             # Commits made while it ran scheduled nothing: look at the log again now.
             self._schedule_compaction(room)
 
@@ -338,15 +334,18 @@ class Rooms:
         self._departures = 0
         memory.release()
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coro)
+    def _spawn(
+        self, coro: Coroutine[Any, Any, None], name: str = "background task"
+    ) -> asyncio.Task[None]:
+        task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._finished)
+        return task
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("background task failed", exc_info=task.exception())
+            log.error("%s failed", task.get_name(), exc_info=task.exception())
 
     @staticmethod
     def _cancel(timers: dict[DocName, asyncio.TimerHandle], name: DocName) -> None:
