@@ -52,6 +52,19 @@ async def compaction_due(rooms: Rooms) -> bool:
 
 
 @contextlib.asynccontextmanager
+async def one_peer(
+    store: MemoryStore, settings: Settings
+) -> AsyncIterator[tuple[Rooms, Room, FakePeer]]:
+    """Rooms over `store` with one peer in the room NAME, which it leaves at the end (else
+    shutting down would wait for the fake peer to go)."""
+    async with Rooms(store, settings) as rooms:
+        peer = FakePeer()
+        room = await rooms.join(NAME, peer)
+        yield rooms, room, peer
+        rooms.leave(room, peer)
+
+
+@contextlib.asynccontextmanager
 async def big_document(rows_limit: int) -> AsyncIterator[tuple[Rooms, Room, FakePeer, Doc[Any]]]:
     """A room whose stored snapshot is ~100 KB, compacting at 10 rows (or `rows_limit`)."""
     writer: Doc[Any] = Doc()
@@ -69,12 +82,9 @@ async def big_document(rows_limit: int) -> AsyncIterator[tuple[Rooms, Room, Fake
         await store.append(NAME, writer.get_update())
         snapshot = await store.compact(NAME)
         assert snapshot > 100_000
-        async with Rooms(store, settings) as rooms:
-            peer = FakePeer()
-            room = await rooms.join(NAME, peer)
+        async with one_peer(store, settings) as (rooms, room, peer):
             assert room.snapshot_bytes == snapshot
             yield rooms, room, peer, writer
-            rooms.leave(room, peer)  # else shutting down waits for the fake peer to go
 
 
 async def test_a_big_busy_document_compacts_when_its_log_is_half_its_snapshot() -> None:
@@ -105,15 +115,12 @@ async def test_the_row_limit_compacts_whatever_the_snapshot() -> None:
 
 async def test_a_small_document_still_compacts_at_the_row_threshold() -> None:
     writer: Doc[Any] = Doc()
-    async with MemoryStore() as store, Rooms(store, AT_TEN_ROWS) as rooms:
-        peer = FakePeer()
-        room = await rooms.join(NAME, peer)
+    async with MemoryStore() as store, one_peer(store, AT_TEN_ROWS) as (rooms, room, peer):
         updates = typing(writer, 10)
         receive(room, peer, updates[:9])
         assert not await compaction_due(rooms)
         room.receive(peer, decode(encode_update(updates[9])))
         assert await compaction_due(rooms)
-        rooms.leave(room, peer)
 
 
 class GatedStore(MemoryStore):
@@ -139,9 +146,7 @@ class GatedStore(MemoryStore):
 
 async def test_commits_during_a_compaction_start_no_other_and_it_looks_again_after() -> None:
     writer: Doc[Any] = Doc()
-    async with GatedStore() as store, Rooms(store, AT_TEN_ROWS) as rooms:
-        peer = FakePeer()
-        room = await rooms.join(NAME, peer)
+    async with GatedStore() as store, one_peer(store, AT_TEN_ROWS) as (_, room, peer):
         updates = typing(writer, 100)
         receive(room, peer, updates[:10])
         async with asyncio.timeout(10):
@@ -159,7 +164,6 @@ async def test_commits_during_a_compaction_start_no_other_and_it_looks_again_aft
         # One for the first ten rows; one more, once it ended, for the ninety behind it.
         assert (store.compactions, store.most_at_once) == (2, 1)
         assert (room.log_rows, room.log_bytes) == (0, 0)
-        rooms.leave(room, peer)
 
 
 async def test_a_burst_of_arrivals_is_settled_once_and_many_departures_released(
