@@ -21,7 +21,8 @@ from typing import Any, Self
 
 from pycrdt import Doc, merge_updates
 
-from .protocol import read_state_vector, validate_update
+from .integrate import HalfApplied, Integrator
+from .protocol import CLOSE_INVALID_PAYLOAD, ProtocolError, read_state_vector, validate_update
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +30,12 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class Folded:
     """`state` holds everything integrable, encoded the way a Doc encodes itself (compact blocks,
-    several times faster to apply than a raw merge). `leftover` is the raw merge when some of it
-    still waits for a missing predecessor (None when nothing does): keep it, or it is lost."""
+    several times faster to apply than a raw merge). `held` are the updates still waiting for a
+    missing predecessor, in order, exactly as the live room would hold them: keep them, or
+    they are lost."""
 
     state: bytes
-    leftover: bytes | None
+    held: tuple[bytes, ...] = ()
 
 
 # Rows folded between two checks of the document's state vector, at least: reading it costs
@@ -43,47 +45,61 @@ class Folded:
 CHECK_EVERY = 32
 
 
-def fold(parts: list[bytes]) -> Folded:
-    # Applying the parts one by one is far faster than merging many of them (10,000 log rows:
-    # 26 ms against 370 ms), but only safe while nothing goes pending inside pycrdt: a gap in a
-    # client's clocks is seen before the apply, a missing cross-client origin by the periodic
-    # state check after it. Either way the raw merge, which keeps everything, takes over.
+def fold(parts: list[bytes], pending_first: bool = False) -> Folded:
+    """Rebuild a stored document the way the live room built it: the same Integrator over the
+    same updates in the same order, so that a reload equals the live document (an update the
+    room refused is not stored; one it held stays held; one it dropped once ready is dropped).
+
+    `pending_first`: the first part is a snapshot written before held updates were kept apart
+    (a raw merge that may hold structs waiting for a missing predecessor).
+    """
     doc: Doc[Any] = Doc()
-    expected: dict[int, int] = {}
+    integrator = Integrator(doc)
+    rest = parts
+    if pending_first and parts:
+        state, held = _split_raw(parts[0])
+        integrator.load(state, held)
+        rest = parts[1:]
     next_check = CHECK_EVERY
-    for index, part in enumerate(parts, 1):
-        sections = validate_update(part)
-        for client, start, end in sections:
-            have = expected.get(client, 0)
-            if start > have:
-                return fold_merged(parts)
-            if end > have:
-                expected[client] = end
+    for index, part in enumerate(rest, 1):
         try:
-            doc.apply_update(part)
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException:  # a pycrdt panic: only ever seen with structs left pending
-            log.warning("pycrdt failed in the quick fold; folding the safe way", exc_info=True)
+            integrator.integrate(part)
+        except ProtocolError as exc:
+            if exc.code != CLOSE_INVALID_PAYLOAD:
+                # The room stores only updates it validated: anything else is damage.
+                raise ValueError(f"stored part {index} is not a valid update: {exc}") from None
+            log.warning("a stored update is refused as the live room refused it: %s", exc)
+        except (IndexError, UnicodeDecodeError) as exc:
+            raise ValueError(f"stored part {index} is not a valid update: {exc!r}") from None
+        except HalfApplied:
+            log.error("pycrdt failed half-way through a stored update; folding the old way")
             return fold_merged(parts)
-        if index >= next_check or index == len(parts):
-            if not _reached(doc, expected):
+        if index >= next_check or index == len(rest):
+            if integrator.drifted():
+                log.error("pycrdt kept part of a stored update pending; folding the old way")
                 return fold_merged(parts)
-            next_check = index + max(CHECK_EVERY, len(expected))
-    return Folded(doc.get_update(), None)
+            next_check = index + max(CHECK_EVERY, len(integrator.state))
+    return Folded(doc.get_update(), tuple(update for update, _ in integrator.held))
 
 
-def _reached(doc: Doc[Any], expected: dict[int, int]) -> bool:
+def _split_raw(raw: bytes) -> tuple[bytes, tuple[bytes, ...]]:
+    """What pycrdt integrates of a raw merge, and the merge itself if part of it waits."""
+    doc: Doc[Any] = Doc()
+    doc.apply_update(raw)
+    return doc.get_update(), (() if _reached(doc, raw) else (raw,))
+
+
+def _reached(doc: Doc[Any], update: bytes) -> bool:
     have = read_state_vector(doc.get_state())
-    return all(have.get(client, 0) >= end for client, end in expected.items())
+    return all(have.get(client, 0) >= end for client, _, end in validate_update(update))
 
 
 def fold_merged(parts: list[bytes]) -> Folded:
+    """The last resort, for when pycrdt misbehaved on the one-by-one fold: everything merged
+    raw, so that nothing stored is lost, though the live room may have shown less of it."""
     merged = parts[0] if len(parts) == 1 else merge_updates(*parts)
-    doc: Doc[Any] = Doc()
-    doc.apply_update(merged)
-    expected = {client: end for client, _, end in validate_update(merged)}
-    return Folded(doc.get_update(), None if _reached(doc, expected) else merged)
+    state, held = _split_raw(merged)
+    return Folded(state, held)
 
 
 # How much lower the worker's scheduling priority is than the server's (see _start_worker).
@@ -146,28 +162,36 @@ class Folder:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    async def __call__(self, parts: list[bytes]) -> Folded:
+    async def __call__(self, parts: list[bytes], pending_first: bool = False) -> Folded:
         try:
-            return await self._run(fold, parts)
+            return await self._run(fold, parts, pending_first)
         except BrokenProcessPool:
-            # The worker died: killed (OOM), or pycrdt crashed on something the quick fold let
-            # through. A new worker folds the document the safe way.
+            # The worker died: killed (OOM), or pycrdt crashed on something the fold let
+            # through. A new worker folds the document the last-resort way.
             log.error("the fold worker died; folding again the safe way in a new worker")
-            return await self._run(fold_merged, parts)
+            return await self._run(_fold_merged, parts, pending_first)
 
-    async def _run(self, function: Callable[[list[bytes]], Folded], parts: list[bytes]) -> Folded:
+    async def _run(
+        self, function: Callable[[list[bytes], bool], Folded], parts: list[bytes], flag: bool
+    ) -> Folded:
         if not self._running or self._pool is None:
             raise RuntimeError("the folder is not running")
         pool = self._pool
         try:
-            return await asyncio.get_running_loop().run_in_executor(pool, function, parts)
+            return await asyncio.get_running_loop().run_in_executor(pool, function, parts, flag)
         except BrokenProcessPool:
             if self._pool is pool and self._running:  # once, however many calls saw it break
                 pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = self._new_pool()
             raise
 
-    async def pair(self, parts: list[bytes]) -> tuple[bytes, bytes | None]:
-        """The store's Fold: (state, leftover)."""
-        folded = await self(parts)
-        return folded.state, folded.leftover
+    async def pair(
+        self, parts: list[bytes], pending_first: bool
+    ) -> tuple[bytes, tuple[bytes, ...]]:
+        """The store's Fold: (state, held)."""
+        folded = await self(parts, pending_first)
+        return folded.state, folded.held
+
+
+def _fold_merged(parts: list[bytes], pending_first: bool) -> Folded:
+    return fold_merged(parts)

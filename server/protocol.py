@@ -23,6 +23,7 @@ __all__ = [
     "MAX_CLOCK",
     "AwarenessEntry",
     "AwarenessUpdate",
+    "Dependencies",
     "Message",
     "ProtocolError",
     "QueryAwareness",
@@ -36,7 +37,10 @@ __all__ = [
     "encode_sync_step1",
     "encode_sync_step2",
     "encode_update",
+    "id_key",
+    "read_state_vector",
     "read_var_uint",
+    "update_dependencies",
     "validate_state_vector",
     "validate_update",
     "write_var_uint",
@@ -710,11 +714,18 @@ class Dependencies:
     `refs`: for each client, the clock it must have reached for every item the update points at
     (origins, parents) and every range its delete set removes; the update's own structs count.
     `holes`: Skip structs inside the update's own sections, which only the document can fill.
+    `parents`: the items (as `id_key`s) that the update names as the parent of a struct. Yrs
+    refuses an update half-way through applying it when such an item is neither a shared type
+    nor deleted, so the room checks these before pycrdt sees the update.
+    `types`: the shared types (as `id_key`s) the update creates, which later updates may name
+    as parents.
     """
 
     sections: Sections
     refs: dict[int, int]
     holes: dict[int, int]
+    parents: frozenset[int] = frozenset()
+    types: frozenset[int] = frozenset()
 
     def ready(self, state: dict[int, int]) -> bool:
         """True when an update with these dependencies integrates fully into `state`.
@@ -737,70 +748,120 @@ class Dependencies:
                 state[client] = end
 
 
+def id_key(client: int, clock: int) -> int:
+    """One int for an item ID (clocks stay below 2**31), cheaper to keep in a set than a pair."""
+    return client << 31 | clock
+
+
 def update_dependencies(update: bytes) -> Dependencies:
     """The dependencies of an update that `validate_update` accepted.
 
     A slower walk than validation (it reads every ID), but unlike reading the Doc's state
-    vector its cost does not grow with the number of clients that ever wrote.
+    vector its cost does not grow with the number of clients that ever wrote. It runs on every
+    update the room receives and every row a load folds, so single-byte varUints are read
+    inline, as in `_walk_structs`.
     """
     data = update
     refs: dict[int, int] = {}
     holes: dict[int, int] = {}
     sections: list[tuple[int, int, int]] = []
+    parents: set[int] = set()
+    types: set[int] = set()
 
-    def need(table: dict[int, int], client: int, clock: int) -> None:
-        if clock > table.get(client, 0):
-            table[client] = clock
+    def read_uint(pos: int) -> tuple[int, int]:
+        b = data[pos]
+        if b < 0x80:
+            return b, pos + 1
+        c = data[pos + 1]
+        if 0 < c < 0x80:  # clocks of long documents: validated already, so minimal
+            return b & 0x7F | c << 7, pos + 2
+        return _uint_tail(data, pos)
 
-    def read_id(pos: int) -> int:
-        client, pos = _read_uint(data, pos)
-        clock, pos = _read_uint(data, pos)
-        need(refs, client, clock + 1)
-        return pos
+    # The last multi-byte client ID read, as encoded, and its value (see _skip_id: an update
+    # names few clients, each as 8 bytes, and decoding them was most of this walk).
+    last_encoded = [b"\x00"]
+    last_client = [0]
 
-    num_clients, pos = _read_uint(data, 0)
+    def read_client(pos: int) -> tuple[int, int]:
+        b = data[pos]
+        if b < 0x80:
+            return b, pos + 1
+        encoded = last_encoded[0]
+        if data.startswith(encoded, pos):
+            return last_client[0], pos + len(encoded)
+        client, end = _uint_tail(data, pos)
+        last_encoded[0], last_client[0] = data[pos:end], client
+        return client, end
+
+    def read_id(pos: int) -> tuple[int, int, int]:
+        client, pos = read_client(pos)
+        clock, pos = read_uint(pos)
+        if clock >= refs.get(client, 0):
+            refs[client] = clock + 1
+        return client, clock, pos
+
+    num_clients, pos = read_uint(0)
     for _ in range(num_clients):
-        num_structs, pos = _read_uint(data, pos)
-        client, pos = _read_uint(data, pos)
-        clock, pos = _read_uint(data, pos)
+        num_structs, pos = read_uint(pos)
+        client, pos = read_client(pos)
+        clock, pos = read_uint(pos)
         first = clock
         for _ in range(num_structs):
             info = data[pos]
             pos += 1
             ref = info & 0x1F
             if ref == _STRUCT_GC or ref == _STRUCT_SKIP:
-                length, pos = _read_uint(data, pos)
-                if ref == _STRUCT_SKIP:
-                    need(holes, client, clock + length)
+                length, pos = read_uint(pos)
+                if ref == _STRUCT_SKIP and clock + length > holes.get(client, 0):
+                    holes[client] = clock + length
                 clock += length
                 continue
             if info & 0x80:
-                pos = read_id(pos)
+                pos = read_id(pos)[2]
             if info & 0x40:
-                pos = read_id(pos)
+                pos = read_id(pos)[2]
             if not info & 0xC0:
                 parent_info = data[pos]
                 pos += 1
-                pos = _skip_string(data, pos) if parent_info == 1 else read_id(pos)
+                if parent_info == 1:
+                    pos = _skip_string(data, pos)
+                else:
+                    parent_client, parent_clock, pos = read_id(pos)
+                    parents.add(id_key(parent_client, parent_clock))
                 if info & 0x20:
                     pos = _skip_string(data, pos)
             if ref == _CONTENT_STRING:
-                text, pos = _read_string(data, pos)
-                length = len(text.encode("utf-16-le")) >> 1
+                length, pos = read_uint(pos)
+                chunk = data[pos : pos + length]
+                pos += length
+                if not chunk.isascii():
+                    length = len(chunk.decode("utf-8").encode("utf-16-le")) >> 1
             elif ref == _CONTENT_ANY:
-                length, pos = _read_uint(data, pos)
+                length, pos = read_uint(pos)
                 for _ in range(length):
                     pos = _skip_any(data, pos, 0)
             else:
                 pos, length = _walk_rare_content(data, pos, ref)
+                if ref == _CONTENT_TYPE:
+                    types.add(id_key(client, clock))
             clock += length
         sections.append((client, first, clock))
-    num_clients, pos = _read_uint(data, pos)
+    num_clients, pos = read_uint(pos)
     for _ in range(num_clients):
-        client, pos = _read_uint(data, pos)
-        num_ranges, pos = _read_uint(data, pos)
+        client, pos = read_client(pos)
+        num_ranges, pos = read_uint(pos)
         for _ in range(num_ranges):
-            clock, pos = _read_uint(data, pos)
-            length, pos = _read_uint(data, pos)
-            need(refs, client, clock + length)
-    return Dependencies(tuple(sections), refs, holes)
+            clock, pos = read_uint(pos)
+            length, pos = read_uint(pos)
+            if clock + length > refs.get(client, 0):
+                refs[client] = clock + length
+    return Dependencies(
+        tuple(sections),
+        refs,
+        holes,
+        frozenset(parents) if parents else _NONE,
+        frozenset(types) if types else _NONE,
+    )
+
+
+_NONE: frozenset[int] = frozenset()

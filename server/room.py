@@ -16,10 +16,10 @@ from typing import Any, Protocol
 from pycrdt import Doc, Map, merge_updates
 
 from .config import Settings
+from .integrate import HalfApplied, Integrator
 from .protocol import (
     AwarenessEntry,
     AwarenessUpdate,
-    Dependencies,
     Message,
     ProtocolError,
     QueryAwareness,
@@ -31,8 +31,6 @@ from .protocol import (
     encode_sync_step1,
     encode_sync_step2,
     encode_update,
-    read_state_vector,
-    update_dependencies,
 )
 from .store.base import DocName, DocumentStore
 
@@ -135,12 +133,12 @@ class Room:
         self._turn = 0
         self._relay_timer: asyncio.Handle | None = None
         self._last_relay = 0.0
-        self._held: list[tuple[bytes, Dependencies]] = []
-        self._held_bytes = 0
         self._clock = clock
-        # The Doc's state vector, kept up to date here: reading it from pycrdt costs O(clients)
-        # per update, which made a 600-client room fall seconds behind.
-        self._state: dict[int, int] = read_state_vector(doc.get_state())
+        # Keeps the Doc's state vector itself: reading it from pycrdt costs O(clients) per
+        # update, which made a 600-client room fall seconds behind.
+        self._integrator = Integrator(
+            doc, max_held=settings.max_held_updates, max_held_bytes=settings.max_held_bytes
+        )
         self._state_checked = clock()
 
     def join(self, peer: Peer, role: str = "editor", stamp: dict[str, Any] | None = None) -> None:
@@ -222,8 +220,8 @@ class Room:
                 # A half-made change would be neither stored nor relayed: start over cleanly.
                 self._fail("a server-side change failed halfway")
             raise
-        self._state = read_state_vector(self.doc.get_state())
         update = self.doc.get_update(before)
+        self._integrator.changed(update)
         future = self.store.append(self.name, update)
         self._tail = future
         future.add_done_callback(lambda f: self._committed(f, None, update, [(None, update)]))
@@ -235,6 +233,8 @@ class Room:
         if self.failed:
             raise ProtocolError(CLOSE_INTERNAL, "document is being reloaded, reconnect")
         released = self.integrate(update)
+        if released is not None:
+            self._check_state()
         # Held updates are relayed only once integrated: some held pairs crash pycrdt clients.
         relay = [] if released is None else [(peer, update), *((None, u) for u in released)]
         future = self.store.append(self.name, update)
@@ -242,47 +242,23 @@ class Room:
         future.add_done_callback(lambda f: self._committed(f, peer, update, relay))
 
     def integrate(self, update: bytes) -> list[bytes] | None:
-        """Apply an update to the live Doc, or hold it until what it depends on has arrived.
-
-        pycrdt is fragile while it keeps structs pending for a missing predecessor: a later
-        pending update can be lost, and some pairs crash the process. So pycrdt only ever gets
-        updates it can integrate in full; the rest wait here (they are stored and relayed as
-        usual, so nothing is lost). Returns None when the update is held, else the held updates
-        it released.
-        """
-        deps = update_dependencies(update)
-        if deps.ready(self._state):
-            self._apply_to_doc(update)
-            deps.advance(self._state)
-            self._check_state()
-            return self._release_held() if self._held else []
-        self._hold(update, deps)
-        return None
-
-    def load(self, state: bytes, leftover: bytes | None = None) -> None:
-        """Seed the live Doc when the room opens: `state` integrates in full (see server.fold);
-        `leftover` still waits for a missing predecessor and is held, never given to pycrdt."""
-        self._apply_to_doc(state)
-        self._state = read_state_vector(self.doc.get_state())
-        if leftover is not None:
-            self._held.append((leftover, update_dependencies(leftover)))
-            self._held_bytes += len(leftover)
-
-    def _apply_to_doc(self, update: bytes) -> None:
+        """Apply an update to the live Doc whole, or hold it until what it depends on has
+        arrived (see server.integrate); held updates are stored as usual, so nothing is lost.
+        Returns None when the update is held, else the held updates it released. Raises
+        ProtocolError for an update pycrdt would refuse: nothing of it was applied."""
         try:
-            self.doc.apply_update(update)
-        except ExceptionGroup:
-            # An observer raised, but the update itself was applied: keep it.
-            log.exception("observer failed while applying an update to %r", self.name)
-        except (KeyboardInterrupt, SystemExit, asyncio.CancelledError):
-            raise
-        except BaseException as exc:  # pycrdt panics derive from BaseException
-            if read_state_vector(self.doc.get_state()) != self._state:
-                # Half applied: the live doc no longer matches the store, so rebuild from it.
-                self._fail(f"update half applied before failing: {exc!r}")
+            return self._integrator.integrate(update)
+        except HalfApplied as exc:
+            # Only if pycrdt fails on what it was shown to accept: the live Doc no longer
+            # matches the store, so rebuild from it.
+            self._fail(str(exc))
             raise ProtocolError(
                 CLOSE_INVALID_PAYLOAD, "update rejected by the CRDT engine"
             ) from exc
+
+    def load(self, state: bytes, held: tuple[bytes, ...] = ()) -> None:
+        """Seed the live Doc when the room opens with a fold's result (see server.fold)."""
+        self._integrator.load(state, held)
 
     def _check_state(self) -> None:
         """Compare the kept state vector with pycrdt's, at most once a second (it is O(clients)).
@@ -294,51 +270,13 @@ class Room:
         if now - self._state_checked < 1.0:
             return
         self._state_checked = now
-        actual = read_state_vector(self.doc.get_state())
-        if actual != self._state:
-            drift = {
-                c for c in actual.keys() | self._state.keys() if actual.get(c) != self._state.get(c)
-            }
-            self._fail(f"live state vector drifted from the updates applied ({len(drift)} clients)")
-
-    def _hold(self, update: bytes, deps: Dependencies) -> None:
-        if (
-            len(self._held) >= self.settings.max_held_updates
-            or self._held_bytes + len(update) > self.settings.max_held_bytes
-        ):
-            raise ProtocolError(CLOSE_POLICY, "too many updates waiting for missing predecessors")
-        self._held.append((update, deps))
-        self._held_bytes += len(update)
-        log.info("holding an update for %r until its predecessors arrive", self.name)
-
-    def _release_held(self) -> list[bytes]:
-        released: list[bytes] = []
-        progress = True
-        while progress:
-            progress = False
-            for index, (update, deps) in enumerate(self._held):
-                if deps.ready(self._state):
-                    del self._held[index]
-                    self._held_bytes -= len(update)
-                    self._apply_held(update, deps)
-                    released.append(update)
-                    progress = True
-                    break
-        return released
-
-    def _apply_held(self, update: bytes, deps: Dependencies) -> None:
-        try:
-            self._apply_to_doc(update)
-            deps.advance(self._state)
-        except ProtocolError:
-            # Stored and relayed already; pycrdt refusing it now must not hurt the sender
-            # of the update that released it.
-            log.exception("a held update for %r was refused once ready", self.name)
+        if self._integrator.drifted():
+            self._fail("live state vector drifted from the updates applied")
 
     @property
     def held(self) -> int:
-        """Updates stored and relayed but not yet integrated into the live Doc."""
-        return len(self._held)
+        """Updates stored but not yet integrated into the live Doc."""
+        return len(self._integrator.held)
 
     def _committed(
         self,

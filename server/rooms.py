@@ -63,7 +63,7 @@ class Rooms:
         store: DocumentStore,
         settings: Settings,
         hooks: Sequence[RoomHooks] = (),
-        fold: Callable[[list[bytes]], Awaitable[Folded]] | None = None,
+        fold: Callable[[list[bytes], bool], Awaitable[Folded]] | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -216,9 +216,12 @@ class Rooms:
         if stored is not None and stored.snapshot_complete and parts == [stored.snapshot]:
             # Folded at compaction with nothing pending: one fast apply, no checks needed.
             room.load(parts[0])
-        elif parts:
-            folded = await self._fold(parts) if self._fold is not None else fold(parts)
-            room.load(folded.state, folded.leftover)
+        elif stored is not None and parts:
+            legacy = stored.snapshot is not None and not stored.snapshot_complete
+            folded = (
+                await self._fold(parts, legacy) if self._fold is not None else fold(parts, legacy)
+            )
+            room.load(folded.state, folded.held)
         room.stored_title = info.title
         if stored is not None:
             room.snapshot_bytes = len(stored.snapshot or b"")

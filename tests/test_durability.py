@@ -10,6 +10,7 @@ from typing import Any
 
 from pycrdt import Doc, Text
 
+from server.protocol import encode_update, write_var_uint
 from tests.client import YClient
 from tests.live import ServerProcess
 
@@ -110,12 +111,12 @@ async def test_compaction_keeps_an_update_that_arrived_before_its_dependency(
     try:
         async with YClient.connect(server.ws, "pending") as a:
             await a.synced.wait()
-            # "second" depends on "first": the server must keep it pending, then compact it.
+            # "second" depends on "first": the server must keep it held, a row of its own.
             from server.protocol import encode_update
 
             await a.send_raw(encode_update(second))
             await a.roundtrip()
-            await wait_for_compaction(server.db)
+            await wait_for_compaction(server.db, held=1)
             assert await read_text(server, "pending") == ""
         server.restart()
         async with YClient.connect(server.ws, "pending") as a:
@@ -132,8 +133,56 @@ async def test_compaction_keeps_an_update_that_arrived_before_its_dependency(
         server.kill()
 
 
-async def wait_for_compaction(db: Path, timeout: float = 10.0) -> None:
+async def wait_for_compaction(db: Path, held: int = 0, timeout: float = 10.0) -> None:
+    """Until the one document has a snapshot and only its `held` updates are left as rows."""
     async with asyncio.timeout(timeout):
         # Nothing signals a compaction to a client, so poll the file (bounded by the deadline).
-        while log_rows(db) != (0, 1):  # noqa: ASYNC110
+        while log_rows(db) != (held, 1):  # noqa: ASYNC110
             await asyncio.sleep(0.05)
+
+
+async def test_an_update_held_for_a_gap_stays_invisible_after_any_restart(tmp_path: Path) -> None:
+    # Someone sends "gapp" at clock 100 of the writer's own client id: it waits for clocks
+    # 5..99, which never come. It must stay invisible, live and after every kind of restart.
+    server = ServerProcess(
+        tmp_path / "coedit.db",
+        env={"COEDIT_COMPACT_IDLE_SECONDS": "0.05", "COEDIT_UNLOAD_GRACE_SECONDS": "0.1"},
+    )
+    server.start()
+    try:
+        async with (
+            YClient.connect(server.ws, "gap") as writer,
+            YClient.connect(server.ws, "gap") as reader,
+        ):
+            await asyncio.wait_for(asyncio.gather(writer.synced.wait(), reader.synced.wait()), 10)
+            writer.doc.get("t", type=Text).insert(0, "hello")
+            await writer.roundtrip()
+            gap = (
+                b"\x01\x01"
+                + write_var_uint(writer.doc.client_id)
+                + b"\x64\x04\x01\x01t\x04gapp\x00"
+            )
+            async with YClient.connect(server.ws, "gap") as other:
+                await other.send_raw(encode_update(gap))
+                await other.roundtrip()
+            text = writer.doc.get("t", type=Text)
+            text.insert(len(text), " world")
+            await writer.roundtrip()
+            await reader.wait_until(lambda: text_of(reader.doc) == "hello world")
+        assert await read_text(server, "gap") == "hello world"
+        await wait_for_compaction(server.db, held=1)  # the held update is kept, apart
+        expected = "hello world"
+        for restart in (server.restart, server.kill):
+            restart()
+            if server.proc is None or server.proc.poll() is not None:
+                server.start()
+            assert await read_text(server, "gap") == expected
+            async with YClient.connect(server.ws, "gap") as writer_again:
+                await writer_again.synced.wait()
+                text = writer_again.doc.get("t", type=Text)
+                text.insert(len(text), "!")
+                await writer_again.roundtrip()
+            expected += "!"
+            assert await read_text(server, "gap") == expected
+    finally:
+        server.kill()

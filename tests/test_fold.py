@@ -18,31 +18,31 @@ from tests.updates import chain_of_updates, contents
 def test_a_complete_log_folds_into_one_state_and_nothing_left() -> None:
     updates, source = chain_of_updates()
     folded = fold(updates)
-    assert folded.leftover is None
+    assert folded.held == ()
     doc: Doc[Any] = Doc()
     doc.apply_update(folded.state)
     assert contents(doc) == contents(source)
 
 
-def test_a_gap_keeps_the_pending_part_as_leftover() -> None:
+def test_a_gap_keeps_the_waiting_update_held_as_it_was() -> None:
     (a, b, c), source = chain_of_updates()
     folded = fold([a, c])  # c waits for b
-    assert folded.leftover is not None
+    assert folded.held == (c,)
     doc: Doc[Any] = Doc()
     doc.apply_update(folded.state)
     assert str(doc.get("text", type=Text)) == "hello"
     later: Doc[Any] = Doc()
-    for update in (folded.leftover, b):
+    for update in (folded.state, *folded.held, b):
         later.apply_update(update)
     assert contents(later) == contents(source)
 
 
-async def test_the_folder_runs_in_a_worker_and_compaction_marks_complete_snapshots(
+async def test_the_folder_runs_in_a_worker_and_compaction_keeps_held_updates_as_rows(
     tmp_path: Path,
 ) -> None:
     updates, source = chain_of_updates()
     async with Folder() as folder:
-        assert (await folder(updates)).leftover is None
+        assert (await folder(updates)).held == ()
         async with SqliteStore(tmp_path / "c.db", fold=folder.pair) as store:
             for name, parts in (("whole", updates), ("gap", updates[::2])):
                 await store.ensure(DocName(name))
@@ -52,7 +52,10 @@ async def test_the_folder_runs_in_a_worker_and_compaction_marks_complete_snapsho
             whole = await store.load(DocName("whole"))
             gap = await store.load(DocName("gap"))
     assert whole is not None and whole.snapshot_complete and whole.snapshot is not None
-    assert gap is not None and not gap.snapshot_complete and gap.snapshot is not None
+    assert not whole.updates
+    # What waits for a missing predecessor stays a row of its own, out of the snapshot.
+    assert gap is not None and gap.snapshot_complete and gap.snapshot is not None
+    assert gap.updates == updates[::2][1:]
     doc: Doc[Any] = Doc()
     doc.apply_update(whole.snapshot)
     assert contents(doc) == contents(source)
@@ -101,8 +104,8 @@ def folded_text(parts: list[bytes]) -> str:
     folded = fold(parts)
     doc: Doc[Any] = Doc()
     doc.apply_update(folded.state)
-    if folded.leftover is not None:
-        doc.apply_update(folded.leftover)
+    for update in folded.held:
+        doc.apply_update(update)
     return str(doc.get("text", type=Text))
 
 
@@ -114,13 +117,13 @@ def test_rows_stored_before_a_cross_client_dependency_fold_completely() -> None:
     padding = map_rows(3)
     for parts in ([*rest, first], [rest[0], first, *rest[1:]], [*padding, *rest, first]):
         assert folded_text(parts) == expected
-        assert fold(parts).leftover is None
-    # Without A's row the rest is kept as leftover, never dropped.
+        assert fold(parts).held == ()
+    # Without A's row the rest is kept held, never dropped.
     for parts in (rest, [*map_rows(CHECK_EVERY + 1), *rest]):
         folded = fold(parts)
-        assert folded.leftover is not None
+        assert folded.held == tuple(rest)
         later: Doc[Any] = Doc()
-        for update in (folded.state, first, folded.leftover):
+        for update in (folded.state, first, *folded.held):
             later.apply_update(update)
         assert str(later.get("text", type=Text)) == expected
 
@@ -132,7 +135,7 @@ def test_a_dependency_is_caught_between_two_state_checks() -> None:
     folded = fold(parts)
     doc: Doc[Any] = Doc()
     doc.apply_update(folded.state)
-    assert folded.leftover is None
+    assert folded.held == ()
     assert str(doc.get("text", type=Text)) == str(source.get("text", type=Text))
     assert len(doc.get("map", type=Map)) == CHECK_EVERY * 2
 
@@ -154,7 +157,7 @@ async def test_a_dead_worker_is_replaced_and_the_fold_still_completes() -> None:
             doc: Doc[Any] = Doc()
             doc.apply_update(folded.state)
             assert contents(doc) == contents(source)
-        assert (await folder(updates)).leftover is None
+        assert (await folder(updates)).held == ()
 
 
 async def test_the_worker_yields_the_cpu_to_the_server() -> None:

@@ -9,9 +9,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from pycrdt import Doc, Text
+from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText
 
 from server.config import Settings
+from server.fold import fold
+from server.integrate import Integrator
 from server.protocol import (
     AwarenessEntry,
     AwarenessUpdate,
@@ -23,6 +25,7 @@ from server.protocol import (
     decode,
     encode_awareness_entries,
     encode_update,
+    write_var_uint,
 )
 from server.room import Room
 from server.store.base import DocName
@@ -413,7 +416,7 @@ async def test_the_kept_state_vector_follows_many_writers_in_any_order(
     for update in shuffled:
         room.receive(peer, decode(encode_update(update)))
         # Whatever is held, what the room believes it holds is what pycrdt holds.
-        assert room._state == read_sv(room.doc)
+        assert room._integrator.state == read_sv(room.doc)
     assert room.held == 0
     expected: Doc[Any] = Doc()
     for update in updates:
@@ -431,7 +434,7 @@ async def test_a_drifted_state_vector_fails_the_room_so_clients_reload(
     peer.take()
     room.receive(peer, decode(encode_update(text_update("a")[1])))
     assert not room.failed
-    room._state[12345] = 1  # as if an update had been counted but kept pending by pycrdt
+    room._integrator.state[12345] = 1  # as if an update had been counted but kept pending by pycrdt
     room.receive(peer, decode(encode_update(text_update("b")[1])))
     assert not room.failed, "checked at most once a second"
     now[0] = 2.0
@@ -539,3 +542,104 @@ async def test_relay_groups_follow_joins_and_leaves(store: MemoryStore) -> None:
         while not all(received_text(p) == "x" for p in (peers[2], peers[3], joiner)):  # noqa: ASYNC110
             await asyncio.sleep(0.005)
     assert received_text(peers[4]) == "", "a peer that left gets nothing more"
+
+
+def crafted(*sections: bytes) -> bytes:
+    """An update of hand-made client sections and an empty delete set."""
+    return write_var_uint(len(sections)) + b"".join(sections) + write_var_uint(0)
+
+
+def string_item(client: int, clock: int, text: str, parent: tuple[int, int] | None) -> bytes:
+    """One client section holding one String item without origins, whose parent is the root
+    type `t` or, when given, the item with that ID."""
+    body = text.encode()
+    where = (
+        b"\x01" + write_var_uint(1) + b"t"
+        if parent is None
+        else b"\x00" + write_var_uint(parent[0]) + write_var_uint(parent[1])
+    )
+    head = write_var_uint(1) + write_var_uint(client) + write_var_uint(clock)
+    return head + b"\x04" + where + write_var_uint(len(body)) + body
+
+
+async def test_an_update_pycrdt_would_refuse_half_way_is_not_applied_at_all(
+    store: MemoryStore,
+) -> None:
+    # pycrdt integrates the first section, then refuses the second (its parent is a String
+    # item, not a shared type), leaving "hi" in the Doc: the room must never get there.
+    writer, base = text_update("abc")
+    room = make_room(store)
+    honest, attacker = FakePeer("honest"), FakePeer("attacker")
+    room.join(honest)
+    room.join(attacker)
+    room.receive(honest, decode(encode_update(base)))
+    await store.flush()
+    await asyncio.sleep(0)
+    honest.take()
+    state = room.doc.get_state()
+    bad = crafted(string_item(7, 0, "hi", None), string_item(5, 0, "x", (writer.client_id, 0)))
+    with pytest.raises(ProtocolError) as refused:
+        room.receive(attacker, decode(encode_update(bad)))
+    assert refused.value.code == 1007
+    assert not room.failed and honest.closed is None
+    assert room.doc.get_state() == state
+    assert str(room.doc.get("t", type=Text)) == "abc"
+    # Nothing of it stored or relayed; the honest writer goes on.
+    room.receive(honest, decode(encode_update(text_update("d", writer)[1])))
+    await store.flush()
+    await asyncio.sleep(0)
+    assert str(room.doc.get("t", type=Text)) == "abcd"
+    stored = await store.load(NAME)
+    assert stored is not None and bad not in stored.updates and len(stored.updates) == 2
+    assert honest.take() == []
+    async with asyncio.timeout(5):
+        while SyncUpdate(stored.updates[1]) not in attacker.messages():  # noqa: ASYNC110
+            await asyncio.sleep(0.001)
+
+
+async def test_a_held_update_refused_once_ready_is_dropped_by_the_reload_too(
+    store: MemoryStore,
+) -> None:
+    writer, base = text_update("abc")
+    room = make_room(store)
+    peer = FakePeer()
+    room.join(peer)
+    room.receive(peer, decode(encode_update(base)))
+    # Names the writer's fourth character as its parent: held until it exists, then refused.
+    waiting = crafted(string_item(5, 0, "x", (writer.client_id, 3)))
+    room.receive(peer, decode(encode_update(waiting)))
+    assert room.held == 1
+    room.receive(peer, decode(encode_update(text_update("d", writer)[1])))
+    assert room.held == 0 and not room.failed
+    assert str(room.doc.get("t", type=Text)) == "abcd"
+    await store.flush()
+    stored = await store.load(NAME)
+    assert stored is not None and waiting in stored.updates
+    reloaded: Doc[Any] = Doc()
+    reloaded.apply_update(fold(stored.parts).state)
+    assert reloaded.get_state() == room.doc.get_state()
+    assert str(reloaded.get("t", type=Text)) == "abcd"
+
+
+async def test_text_into_a_type_made_by_an_earlier_update_needs_no_trial(
+    store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The editor's everyday case: Enter makes an empty paragraph, the next key fills it (its
+    # first text names the paragraph as parent). That must not copy the whole document.
+    author: Doc[Any] = Doc()
+    fragment = author.get("prosemirror", type=XmlFragment)
+    before = author.get_state()
+    paragraph = fragment.children.append(XmlElement("paragraph"))
+    made = author.get_update(before)
+    before = author.get_state()
+    paragraph.children.append(XmlText("hello"))
+    filled = author.get_update(before)
+    room = make_room(store)
+    peer = FakePeer()
+    room.join(peer)
+    trials: list[bytes] = []
+    monkeypatch.setattr(Integrator, "_trial", lambda self, update: trials.append(update))
+    room.receive(peer, decode(encode_update(made)))
+    room.receive(peer, decode(encode_update(filled)))
+    assert trials == []
+    assert str(room.doc.get("prosemirror", type=XmlFragment)) == "<paragraph>hello</paragraph>"

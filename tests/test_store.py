@@ -14,11 +14,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-import pycrdt
 import pytest
 from pycrdt import Array, Doc, Map, Text, merge_updates
 
-import server.store.merge
+import server.fold
+from server.fold import Folded, fold
 from server.store import (
     DocName,
     DocumentNotFound,
@@ -148,9 +148,9 @@ def gated_merge(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[DocumentS
     gates: list[Gate] = []
 
     def install(store: DocumentStore) -> Gate:
-        # Both stores merge through server.store.merge (the SQLite one when it has no fold).
+        # Both stores fold through server.fold.fold when given no fold of their own.
         gate = Gate()
-        monkeypatch.setattr(server.store.merge, "merge_updates", gate.merge)
+        monkeypatch.setattr(server.fold, "fold", gate.fold)
         gates.append(gate)
         return gate
 
@@ -160,17 +160,17 @@ def gated_merge(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[DocumentS
 
 
 class Gate:
-    """Holds compaction inside merge_updates until released, to interleave deterministically."""
+    """Holds compaction inside its fold until released, to interleave deterministically."""
 
     def __init__(self) -> None:
         self.entered = threading.Event()
         self.release = threading.Event()
 
-    def merge(self, *updates: bytes) -> bytes:
+    def fold(self, parts: list[bytes], pending_first: bool = False) -> Folded:
         self.entered.set()
         if not self.release.wait(30):
             raise TimeoutError("gate never released")
-        return pycrdt.merge_updates(*updates)
+        return fold(parts, pending_first)
 
     async def wait_entered(self) -> None:
         assert await asyncio.to_thread(self.entered.wait, 30)

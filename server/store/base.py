@@ -26,7 +26,8 @@ class StoredDoc:
     snapshot: bytes | None
     updates: list[bytes]  # the log tail, in append order
     epoch: str
-    # True when the snapshot holds nothing waiting for a missing predecessor (see Fold).
+    # True when the snapshot holds nothing waiting for a missing predecessor (see Fold): every
+    # snapshot written since held updates are kept as log rows.
     snapshot_complete: bool = False
 
     @property
@@ -35,10 +36,11 @@ class StoredDoc:
         return [part for part in (self.snapshot, *self.updates) if part]
 
 
-# Folds a snapshot and log rows into (state, leftover): `state` everything integrable in its
-# fastest-loading form, `leftover` the raw merge when part of it still waits for a missing
-# predecessor (None when nothing does). Given to the SQLite store for compaction.
-Fold = Callable[[list[bytes]], Awaitable[tuple[bytes, bytes | None]]]
+# Folds a snapshot and log rows into (state, held) as the live room would (server.fold):
+# `state` everything integrable in its fastest-loading form, `held` the updates still waiting
+# for a missing predecessor, in order, which compaction keeps as log rows. The flag says the
+# first part is a snapshot written before held updates were kept apart (a raw merge).
+Fold = Callable[[list[bytes], bool], Awaitable[tuple[bytes, tuple[bytes, ...]]]]
 
 
 @dataclass(frozen=True, slots=True)

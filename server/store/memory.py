@@ -16,6 +16,7 @@ from server.store.base import (
     DocInfo,
     DocName,
     DocumentNotFound,
+    Fold,
     LogStats,
     PendingAppend,
     StoredDoc,
@@ -26,7 +27,7 @@ from server.store.base import (
     check_kind,
     check_limit,
 )
-from server.store.merge import full_state, merge_parts
+from server.store.merge import fold_in_thread, full_state
 
 
 @dataclass(slots=True)
@@ -37,6 +38,7 @@ class _Doc:
     updated_at: float
     title: str = ""
     snapshot: bytes | None = None
+    snapshot_complete: bool = False
     log: list[tuple[int, bytes]] = field(default_factory=list)  # (row id, update)
     log_bytes: int = 0
     versions: dict[int, Version] = field(default_factory=dict)  # id -> version, in id order
@@ -50,8 +52,15 @@ class MemoryStore:
     """Keeps everything in dicts; appends still go through a writer task, so their futures
     resolve on a later loop iteration exactly as with a real database."""
 
-    def __init__(self, *, batch_max: int = 2048, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        batch_max: int = 2048,
+        clock: Callable[[], float] = time.time,
+        fold: Fold | None = None,
+    ) -> None:
         self._clock = clock
+        self._fold = fold if fold is not None else fold_in_thread
         self._docs: dict[DocName, _Doc] = {}
         self._next_row = 0
         self._next_version = 0
@@ -106,7 +115,9 @@ class MemoryStore:
         doc = self._docs.get(name)
         if doc is None:
             return None
-        return StoredDoc(doc.snapshot, [update for _, update in doc.log], doc.epoch)
+        return StoredDoc(
+            doc.snapshot, [update for _, update in doc.log], doc.epoch, doc.snapshot_complete
+        )
 
     async def ensure(self, name: DocName) -> DocInfo:
         self._check_open()
@@ -142,8 +153,9 @@ class MemoryStore:
             parts = [update for _, update in doc.log]
             if doc.snapshot is not None:
                 parts.insert(0, doc.snapshot)
+            pending_first = doc.snapshot is not None and not doc.snapshot_complete
             try:
-                merged = await merge_parts(parts)
+                merged, held = await self._fold(parts, pending_first)
             except ValueError as exc:
                 raise StoreError(
                     f"cannot compact {name!r}: its log holds an invalid update"
@@ -151,7 +163,11 @@ class MemoryStore:
             if self._docs.get(name) is not doc:
                 return 0  # deleted (maybe re-created) while merging: nothing left to fold into
             doc.snapshot = merged
+            doc.snapshot_complete = True
             doc.log = [(row, update) for row, update in doc.log if row > last_row]
+            for update in held:  # kept as rows, as the SQLite store does
+                self._next_row += 1
+                doc.log.append((self._next_row, update))
             doc.log_bytes = sum(len(update) for _, update in doc.log)
             return len(merged)
 

@@ -10,6 +10,17 @@ from pycrdt import merge_updates
 from server.store.base import EMPTY_UPDATE, DocName, StoredDoc, StoreError
 
 
+async def fold_in_thread(
+    parts: list[bytes], pending_first: bool
+) -> tuple[bytes, tuple[bytes, ...]]:
+    """The stores' Fold when the server gives them none (tests, the command line): the same
+    fold as the server's worker process, in a thread."""
+    from server.fold import fold
+
+    folded = await asyncio.to_thread(fold, parts, pending_first)
+    return folded.state, folded.held
+
+
 async def merge_parts(parts: Sequence[bytes]) -> bytes:
     """``merge_updates`` of raw bytes, which keeps updates still waiting for a missing
     predecessor (``Doc.get_update()`` would drop them). In a thread: it can take tens of ms.

@@ -39,7 +39,7 @@ from server.store.base import (
     check_kind,
     check_limit,
 )
-from server.store.merge import full_state, merge_parts
+from server.store.merge import fold_in_thread, full_state
 
 logger = logging.getLogger(__name__)
 
@@ -272,7 +272,7 @@ class SqliteStore:
         self._path = Path(path)
         self._synchronous = level
         self._clock = clock
-        self._fold = fold
+        self._fold = fold if fold is not None else fold_in_thread
         self._queue = AppendQueue(
             self._commit_batch, batch_max=batch_max, label=f"sqlite store {self._path}"
         )
@@ -616,12 +616,14 @@ class SqliteStore:
             with _translate(f"reading log of {name!r} for compaction"):
                 async with self._read_tx() as conn:
                     async with conn.execute(
-                        "SELECT id, epoch, snapshot FROM documents WHERE name = ?", (name,)
+                        "SELECT id, epoch, snapshot, snapshot_complete FROM documents"
+                        " WHERE name = ?",
+                        (name,),
                     ) as cursor:
                         row = await cursor.fetchone()
                     if row is None:
                         raise DocumentNotFound(f"no document {name!r}")
-                    doc_id, epoch, snapshot = row
+                    doc_id, epoch, snapshot, complete = row
                     log = await conn.execute_fetchall(
                         "SELECT id, data FROM updates WHERE doc_id = ? ORDER BY id", (doc_id,)
                     )
@@ -634,7 +636,7 @@ class SqliteStore:
             if snapshot is not None:
                 parts.insert(0, snapshot)
             try:
-                merged, complete = await self._folded(parts)
+                merged, held = await self._fold(parts, snapshot is not None and not complete)
             except ValueError as exc:
                 raise StoreError(
                     f"cannot compact {name!r}: its log holds an invalid update"
@@ -643,10 +645,17 @@ class SqliteStore:
                 async with self._write_tx() as conn:
                     cursor = await conn.execute(
                         "UPDATE documents SET snapshot = ?, snapshot_bytes = ?,"
-                        " snapshot_complete = ?,"
+                        " snapshot_complete = 1,"
                         " log_rows = log_rows - ?, log_bytes = log_bytes - ?"
                         " WHERE id = ? AND epoch = ?",
-                        (merged, len(merged), complete, len(entries), log_bytes, doc_id, epoch),
+                        (
+                            merged,
+                            len(merged),
+                            len(entries) - len(held),
+                            log_bytes - sum(len(update) for update in held),
+                            doc_id,
+                            epoch,
+                        ),
                     )
                     if cursor.rowcount == 0:
                         logger.info("%r was deleted while being compacted", name)
@@ -661,14 +670,15 @@ class SqliteStore:
                             f"log of {name!r} changed during compaction "
                             f"({cursor.rowcount} rows to delete, {len(entries)} merged)"
                         )
+                    # Updates still waiting for a predecessor stay rows of their own, as the
+                    # live room holds them: merged into the snapshot, pycrdt would show part of
+                    # them on the next load. After rows written meanwhile: order does not
+                    # change what a CRDT integrates.
+                    await conn.executemany(
+                        "INSERT INTO updates (doc_id, data) VALUES (?, ?)",
+                        [(doc_id, update) for update in held],
+                    )
             return len(merged)
-
-    async def _folded(self, parts: list[bytes]) -> tuple[bytes, bool]:
-        if self._fold is None:
-            return await merge_parts(parts), False
-        state, leftover = await self._fold(parts)
-        # Whatever still waits for a predecessor stays, as the raw merge that holds it.
-        return (state, True) if leftover is None else (leftover, False)
 
     # -- versions ----------------------------------------------------------------------------
 

@@ -1,0 +1,163 @@
+"""Gives updates to a pycrdt Doc whole or not at all, holding back those that wait for a
+missing predecessor: the one rule shared by the live room and the fold of a stored document.
+
+The room and the fold run the same steps over the same updates in the same order, so a document
+reloaded from the store is always the document that was live (held updates included: invisible
+until their predecessors arrive, before and after a restart).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from pycrdt import Doc
+
+from .protocol import (
+    CLOSE_INVALID_PAYLOAD,
+    Dependencies,
+    ProtocolError,
+    read_state_vector,
+    update_dependencies,
+)
+
+log = logging.getLogger(__name__)
+
+# A connection whose updates wait for predecessors that never come is closed with this.
+CLOSE_POLICY = 1008
+
+
+class HalfApplied(RuntimeError):
+    """pycrdt failed part-way through an update it had been checked to accept: the Doc now
+    holds part of it, and only a rebuild from what was stored makes it right again."""
+
+
+class Integrator:
+    """A Doc, the state vector of what it holds (kept here: reading it from pycrdt is
+    O(clients)) and the updates held back until what they depend on has arrived.
+
+    pycrdt is fragile while it keeps structs pending for a missing predecessor (a later pending
+    update is lost, some pairs crash the process), and it refuses some updates only after
+    applying part of them (an item whose named parent is not a shared type). So it only ever
+    gets updates that integrate in full and that it was shown to accept.
+    """
+
+    def __init__(
+        self, doc: Doc[Any], *, max_held: int | None = None, max_held_bytes: int | None = None
+    ) -> None:
+        self.doc = doc
+        self.state: dict[int, int] = read_state_vector(doc.get_state())
+        self.held: list[tuple[bytes, Dependencies]] = []
+        self.held_bytes = 0
+        self._max_held = max_held
+        self._max_held_bytes = max_held_bytes
+        # Every shared type the Doc holds, as protocol.id_key; None until an update first names
+        # a parent from outside itself (building it walks the whole Doc once).
+        self._types: set[int] | None = None
+
+    def load(self, state: bytes, held: Iterable[bytes] = ()) -> None:
+        """Seed the Doc with a fold's result: `state` integrates in full, `held` waits."""
+        self._apply_unchecked(state)
+        self.state = read_state_vector(self.doc.get_state())
+        self._types = None
+        for update in held:
+            self.held.append((update, update_dependencies(update)))
+            self.held_bytes += len(update)
+
+    def integrate(self, update: bytes) -> list[bytes] | None:
+        """Apply `update`, or hold it until its predecessors are here (returns None then).
+
+        Returns the held updates it released, in the order they were applied. Raises
+        ProtocolError (nothing applied) when pycrdt would refuse the update or too much is held,
+        and HalfApplied when pycrdt failed half-way although the update had been checked.
+        """
+        deps = update_dependencies(update)
+        if not deps.ready(self.state):
+            self._hold(update, deps)
+            return None
+        self._apply(update, deps)
+        return self._release() if self.held else []
+
+    def changed(self, update: bytes) -> None:
+        """The Doc was changed directly (a server-side edit) by `update`."""
+        self.state = read_state_vector(self.doc.get_state())
+        if self._types is not None:
+            self._types |= update_dependencies(update).types
+
+    def drifted(self) -> bool:
+        """True when pycrdt holds something else than the updates given to it say: it kept part
+        of one pending although its dependencies looked present (O(clients): call rarely)."""
+        return read_state_vector(self.doc.get_state()) != self.state
+
+    def _hold(self, update: bytes, deps: Dependencies) -> None:
+        if (self._max_held is not None and len(self.held) >= self._max_held) or (
+            self._max_held_bytes is not None
+            and self.held_bytes + len(update) > self._max_held_bytes
+        ):
+            raise ProtocolError(CLOSE_POLICY, "too many updates waiting for missing predecessors")
+        self.held.append((update, deps))
+        self.held_bytes += len(update)
+
+    def _release(self) -> list[bytes]:
+        released: list[bytes] = []
+        progress = True
+        while progress:
+            progress = False
+            for index, (update, deps) in enumerate(self.held):
+                if deps.ready(self.state):
+                    del self.held[index]
+                    self.held_bytes -= len(update)
+                    try:
+                        self._apply(update, deps)
+                    except ProtocolError as exc:
+                        # Stored already; the fold drops it at the same point, so the reload
+                        # agrees. The sender of the update that released it did nothing wrong.
+                        log.warning("a held update was refused once ready: %s", exc)
+                    else:
+                        released.append(update)
+                    progress = True
+                    break
+        return released
+
+    def _apply(self, update: bytes, deps: Dependencies) -> None:
+        outside = deps.parents - deps.types
+        if outside:
+            if self._types is None:
+                self._types = set(update_dependencies(self.doc.get_update()).types)
+            if not outside <= self._types:
+                # A parent that is not a shared type we know of: rare for honest clients (one
+                # inserting into a type deleted meanwhile). Only a trial on a copy says whether
+                # pycrdt accepts it whole; the live Doc must never see a half-applied update.
+                self._trial(update)
+        self._apply_unchecked(update)
+        deps.advance(self.state)
+        if self._types is not None:
+            self._types |= deps.types
+
+    def _trial(self, update: bytes) -> None:
+        copy: Doc[Any] = Doc()
+        try:
+            copy.apply_update(self.doc.get_update())
+            copy.apply_update(update)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # pycrdt panics derive from BaseException
+            raise ProtocolError(
+                CLOSE_INVALID_PAYLOAD, "update rejected by the CRDT engine"
+            ) from exc
+
+    def _apply_unchecked(self, update: bytes) -> None:
+        try:
+            self.doc.apply_update(update)
+        except ExceptionGroup:
+            # An observer raised, but the update itself was applied: keep it.
+            log.exception("an observer failed while an update was applied")
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # pycrdt panics derive from BaseException
+            if self.drifted():
+                raise HalfApplied(f"update half applied before failing: {exc!r}") from exc
+            raise ProtocolError(
+                CLOSE_INVALID_PAYLOAD, "update rejected by the CRDT engine"
+            ) from exc
