@@ -91,7 +91,7 @@ def _split_raw(raw: bytes) -> tuple[bytes, tuple[bytes, ...]]:
 
 def _reached(doc: Doc[Any], update: bytes) -> bool:
     have = read_state_vector(doc.get_state())
-    return all(have.get(client, 0) >= end for client, _, end in validate_update(update))
+    return all(have.get(client, 0) >= end for client, _, end in validate_update(update).sections)
 
 
 def fold_merged(parts: list[bytes]) -> Folded:

@@ -65,14 +65,16 @@ class Integrator:
             self.held.append((update, update_dependencies(update)))
             self.held_bytes += len(update)
 
-    def integrate(self, update: bytes) -> list[bytes] | None:
+    def integrate(self, update: bytes, deps: Dependencies | None = None) -> list[bytes] | None:
         """Apply `update`, or hold it until its predecessors are here (returns None then).
 
+        `deps`: the update's, if the caller has them already (`protocol.decode` does).
         Returns the held updates it released, in the order they were applied. Raises
         ProtocolError (nothing applied) when pycrdt would refuse the update or too much is held,
         and HalfApplied when pycrdt failed half-way although the update had been checked.
         """
-        deps = update_dependencies(update)
+        if deps is None:
+            deps = update_dependencies(update)
         if not deps.ready(self.state):
             self._hold(update, deps)
             return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NoReturn, TypeAlias
 
 __all__ = [
@@ -130,11 +130,14 @@ Sections = tuple[tuple[int, int, int], ...]
 @dataclass(frozen=True, slots=True)
 class SyncStep2:
     update: bytes  # validated by decode
+    # What the update depends on, from the same walk that validated it.
+    deps: Dependencies | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class SyncUpdate:
     update: bytes  # validated by decode
+    deps: Dependencies | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,10 +309,10 @@ def _decode(data: bytes) -> Message:
         if sync_type == SYNC_STEP1:
             validate_state_vector(payload)
             return SyncStep1(payload)
-        validate_update(payload)
+        deps = validate_update(payload)
         if sync_type == SYNC_STEP2:
-            return SyncStep2(payload)
-        return SyncUpdate(payload)
+            return SyncStep2(payload, deps)
+        return SyncUpdate(payload, deps)
     if msg_type == MSG_AWARENESS:
         payload, pos = _read_var_bytes(data, pos)
         _expect_end(data, pos, "awareness message")
@@ -389,8 +392,9 @@ def validate_state_vector(sv: bytes) -> None:
     _expect_end(data, pos, "state vector")
 
 
-def validate_update(update: bytes) -> Sections:
-    """Walk a whole Yjs update (v1 encoding) and reject anything malformed with 1002.
+def validate_update(update: bytes) -> Dependencies:
+    """Walk a whole Yjs update (v1 encoding), reject anything malformed with 1002, and return
+    what the update depends on (one walk does both: the room needs both for every update).
 
     Beyond the wire structure it rejects what yjs never emits and what yrs was seen to
     mishandle: clocks above MAX_CLOCK, empty client sections, zero-length GC/Skip structs,
@@ -399,16 +403,22 @@ def validate_update(update: bytes) -> Sections:
     MAX_ANY_DEPTH.
     """
     data = update if type(update) is bytes else bytes(update)
-    sections: list[tuple[int, int, int]] = []
+    walk = _Walk()
     try:
-        pos = _walk_structs(data, sections)
-        pos = _walk_delete_set(data, pos)
+        pos = _walk_structs(data, walk)
+        pos = _walk_delete_set(data, pos, walk.refs)
     except IndexError:
         raise _malformed("truncated update") from None
     except UnicodeDecodeError:
         raise _malformed("update contains a string that is not valid UTF-8") from None
     _expect_end(data, pos, "update")
-    return tuple(sections)
+    return Dependencies(
+        tuple(walk.sections),
+        walk.refs,
+        walk.holes,
+        frozenset(walk.parents) if walk.parents else _NONE,
+        frozenset(walk.types) if walk.types else _NONE,
+    )
 
 
 def read_state_vector(sv: bytes) -> dict[int, int]:
@@ -422,11 +432,25 @@ def read_state_vector(sv: bytes) -> dict[int, int]:
     return out
 
 
-def _walk_structs(data: bytes, sections: list[tuple[int, int, int]]) -> int:
+class _Walk:
+    """What a walk over an update's structs collects (see Dependencies)."""
+
+    __slots__ = ("holes", "parents", "refs", "sections", "types")
+
+    def __init__(self) -> None:
+        self.sections: list[tuple[int, int, int]] = []
+        self.refs: dict[int, int] = {}
+        self.holes: dict[int, int] = {}
+        self.parents: set[int] = set()
+        self.types: set[int] = set()
+
+
+def _walk_structs(data: bytes, walk: _Walk) -> int:
     # Hot path: varUint reads are inlined for the common single-byte case, and mostly only
     # multi-byte values pay for a call. Reading past the end raises IndexError, which
     # validate_update maps to "truncated"; slices are bounds-checked explicitly.
     n = len(data)
+    refs = walk.refs
     b = data[0]
     if b < 0x80:
         num_clients, pos = b, 1
@@ -435,9 +459,7 @@ def _walk_structs(data: bytes, sections: list[tuple[int, int, int]]) -> int:
     # A client section is at least three bytes (struct count, client, clock).
     if num_clients > (n - pos) // 3:
         raise _malformed("client count exceeds update size")
-    # Last multi-byte client ID seen, as encoded (see _skip_id). A lone 0x00 can never
-    # prefix a multi-byte varUint, so it is a safe "nothing seen yet".
-    seen = [b"\x00"]
+    seen = _Seen()
     for _ in range(num_clients):
         b = data[pos]
         if b < 0x80:
@@ -452,7 +474,7 @@ def _walk_structs(data: bytes, sections: list[tuple[int, int, int]]) -> int:
         else:
             start = pos
             client, pos = _uint_tail(data, pos)
-            seen[0] = data[start:pos]
+            seen.encoded, seen.client = data[start:pos], client
         b = data[pos]
         if b < 0x80:
             clock = b
@@ -481,16 +503,19 @@ def _walk_structs(data: bytes, sections: list[tuple[int, int, int]]) -> int:
                     # own empty items), and yrs panics on one that ends a client's structs.
                     if b == 0:
                         raise _malformed("zero-length GC/Skip struct")
-                    clock += b
+                    length = b
                     pos += 1
                 else:
                     length, pos = _uint_tail(data, pos)
-                    clock += length
+                clock += length
+                # A Skip is a hole in the update that only the document can fill.
+                if ref == _STRUCT_SKIP and clock > walk.holes.get(client, 0):
+                    walk.holes[client] = clock
                 continue
             if info & 0x80:  # origin ID
-                pos = _skip_id(data, pos, seen)
+                pos = _read_id(data, pos, seen, refs)
             if info & 0x40:  # right origin ID
-                pos = _skip_id(data, pos, seen)
+                pos = _read_id(data, pos, seen, refs)
             if not info & 0xC0:
                 # Without origins the parent is spelled out (a root type name or an item ID),
                 # and only then is the parent-sub key present.
@@ -499,7 +524,8 @@ def _walk_structs(data: bytes, sections: list[tuple[int, int, int]]) -> int:
                 if parent_info == 1:
                     pos = _skip_string(data, pos)
                 elif parent_info == 0:
-                    pos = _skip_id(data, pos, seen)
+                    pos = _read_id(data, pos, seen, refs)
+                    walk.parents.add(seen.last_id)
                 else:
                     raise _malformed("invalid parent info")
                 if info & 0x20:
@@ -527,46 +553,66 @@ def _walk_structs(data: bytes, sections: list[tuple[int, int, int]]) -> int:
                     pos = _skip_any(data, pos, 0)
             else:
                 pos, length = _walk_rare_content(data, pos, ref)
+                if ref == _CONTENT_TYPE:
+                    walk.types.add(client << 31 | clock)
             # Empty items are legal: yrs itself emits empty String/Deleted items after edits
             # around non-ASCII text, and drops them again on decode.
             clock += length
         if clock > MAX_CLOCK:
             raise _malformed("struct clocks exceed 2**31-1")
-        sections.append((client, first_clock, clock))
+        walk.sections.append((client, first_clock, clock))
     return pos
 
 
-def _skip_id(data: bytes, pos: int, seen: list[bytes]) -> int:
-    """Skip an ID (client varUint, clock varUint) and return the position after it.
+class _Seen:
+    """The last multi-byte client ID read (`encoded`, `client`), and the last ID's id_key."""
+
+    __slots__ = ("client", "encoded", "last_id")
+
+    def __init__(self) -> None:
+        # A lone 0x00 can never prefix a multi-byte varUint, so it is a safe "nothing yet".
+        self.encoded = b"\x00"
+        self.client = 0
+        self.last_id = 0
+
+
+def _read_id(data: bytes, pos: int, seen: _Seen, refs: dict[int, int]) -> int:
+    """Read an ID (client varUint, clock varUint), note that the document must hold it, and
+    return the position after it; `seen.last_id` is its id_key.
 
     Client IDs are random 53-bit numbers (8 bytes on the wire) and an update mentions only a
-    few distinct ones, so the last one seen is kept in `seen[0]`. A varUint is
-    self-delimiting, so if the bytes at `pos` start with an already validated encoding, they
-    are that same value and need no re-parsing.
+    few distinct ones, so the last one seen is kept. A varUint is self-delimiting, so if the
+    bytes at `pos` start with an already validated encoding, they are that same value.
     """
-    if data[pos] < 0x80:
-        pos += 1
-    else:
-        last = seen[0]
-        if data.startswith(last, pos):
-            pos += len(last)
-        else:
-            start = pos
-            pos = _uint_tail(data, pos)[1]
-            seen[0] = data[start:pos]
     b = data[pos]
     if b < 0x80:
-        return pos + 1
-    # Clocks of long documents take two or three bytes (< 2**21, so within MAX_CLOCK);
-    # check those shapes inline.
-    b = data[pos + 1]
-    if 0 < b < 0x80:
-        return pos + 2
-    if b >= 0x80 and 0 < data[pos + 2] < 0x80:
-        return pos + 3
-    clock, pos = _uint_tail(data, pos)
-    if clock > MAX_CLOCK:
-        raise _malformed("ID clock exceeds 2**31-1")
+        client = b
+        pos += 1
+    elif data.startswith(seen.encoded, pos):
+        client = seen.client
+        pos += len(seen.encoded)
+    else:
+        start = pos
+        client, pos = _uint_tail(data, pos)
+        seen.encoded, seen.client = data[start:pos], client
+    b = data[pos]
+    if b < 0x80:
+        clock = b
+        pos += 1
+    else:
+        # Clocks of long documents take two bytes; a zero last group is not minimal, and
+        # _uint_tail refuses it.
+        c = data[pos + 1]
+        if 0 < c < 0x80:
+            clock = b & 0x7F | c << 7
+            pos += 2
+        else:
+            clock, pos = _uint_tail(data, pos)
+            if clock > MAX_CLOCK:
+                raise _malformed("ID clock exceeds 2**31-1")
+    if clock >= refs.get(client, 0):
+        refs[client] = clock + 1
+    seen.last_id = client << 31 | clock
     return pos
 
 
@@ -685,14 +731,14 @@ def _skip_var_int(data: bytes, pos: int) -> int:
     raise _malformed("varInt longer than 10 bytes")
 
 
-def _walk_delete_set(data: bytes, pos: int) -> int:
+def _walk_delete_set(data: bytes, pos: int, refs: dict[int, int]) -> int:
     n = len(data)
     num_clients, pos = _read_uint(data, pos)
     # Each client entry needs at least a client byte and a range-count byte.
     if num_clients > (n - pos) // 2:
         raise _malformed("delete set client count exceeds update size")
     for _ in range(num_clients):
-        _, pos = _read_uint(data, pos)
+        client, pos = _read_uint(data, pos)
         num_ranges, pos = _read_uint(data, pos)
         if num_ranges > (n - pos) // 2:
             raise _malformed("delete set range count exceeds update size")
@@ -704,6 +750,9 @@ def _walk_delete_set(data: bytes, pos: int) -> int:
                 raise _malformed("empty delete range")
             if clock + length > MAX_CLOCK:
                 raise _malformed("delete range exceeds clock 2**31-1")
+            # Deleting what the document does not hold yet waits until it does.
+            if clock + length > refs.get(client, 0):
+                refs[client] = clock + length
     return pos
 
 
@@ -754,114 +803,8 @@ def id_key(client: int, clock: int) -> int:
 
 
 def update_dependencies(update: bytes) -> Dependencies:
-    """The dependencies of an update that `validate_update` accepted.
-
-    A slower walk than validation (it reads every ID), but unlike reading the Doc's state
-    vector its cost does not grow with the number of clients that ever wrote. It runs on every
-    update the room receives and every row a load folds, so single-byte varUints are read
-    inline, as in `_walk_structs`.
-    """
-    data = update
-    refs: dict[int, int] = {}
-    holes: dict[int, int] = {}
-    sections: list[tuple[int, int, int]] = []
-    parents: set[int] = set()
-    types: set[int] = set()
-
-    def read_uint(pos: int) -> tuple[int, int]:
-        b = data[pos]
-        if b < 0x80:
-            return b, pos + 1
-        c = data[pos + 1]
-        if 0 < c < 0x80:  # clocks of long documents: validated already, so minimal
-            return b & 0x7F | c << 7, pos + 2
-        return _uint_tail(data, pos)
-
-    # The last multi-byte client ID read, as encoded, and its value (see _skip_id: an update
-    # names few clients, each as 8 bytes, and decoding them was most of this walk).
-    last_encoded = [b"\x00"]
-    last_client = [0]
-
-    def read_client(pos: int) -> tuple[int, int]:
-        b = data[pos]
-        if b < 0x80:
-            return b, pos + 1
-        encoded = last_encoded[0]
-        if data.startswith(encoded, pos):
-            return last_client[0], pos + len(encoded)
-        client, end = _uint_tail(data, pos)
-        last_encoded[0], last_client[0] = data[pos:end], client
-        return client, end
-
-    def read_id(pos: int) -> tuple[int, int, int]:
-        client, pos = read_client(pos)
-        clock, pos = read_uint(pos)
-        if clock >= refs.get(client, 0):
-            refs[client] = clock + 1
-        return client, clock, pos
-
-    num_clients, pos = read_uint(0)
-    for _ in range(num_clients):
-        num_structs, pos = read_uint(pos)
-        client, pos = read_client(pos)
-        clock, pos = read_uint(pos)
-        first = clock
-        for _ in range(num_structs):
-            info = data[pos]
-            pos += 1
-            ref = info & 0x1F
-            if ref == _STRUCT_GC or ref == _STRUCT_SKIP:
-                length, pos = read_uint(pos)
-                if ref == _STRUCT_SKIP and clock + length > holes.get(client, 0):
-                    holes[client] = clock + length
-                clock += length
-                continue
-            if info & 0x80:
-                pos = read_id(pos)[2]
-            if info & 0x40:
-                pos = read_id(pos)[2]
-            if not info & 0xC0:
-                parent_info = data[pos]
-                pos += 1
-                if parent_info == 1:
-                    pos = _skip_string(data, pos)
-                else:
-                    parent_client, parent_clock, pos = read_id(pos)
-                    parents.add(id_key(parent_client, parent_clock))
-                if info & 0x20:
-                    pos = _skip_string(data, pos)
-            if ref == _CONTENT_STRING:
-                length, pos = read_uint(pos)
-                chunk = data[pos : pos + length]
-                pos += length
-                if not chunk.isascii():
-                    length = len(chunk.decode("utf-8").encode("utf-16-le")) >> 1
-            elif ref == _CONTENT_ANY:
-                length, pos = read_uint(pos)
-                for _ in range(length):
-                    pos = _skip_any(data, pos, 0)
-            else:
-                pos, length = _walk_rare_content(data, pos, ref)
-                if ref == _CONTENT_TYPE:
-                    types.add(id_key(client, clock))
-            clock += length
-        sections.append((client, first, clock))
-    num_clients, pos = read_uint(pos)
-    for _ in range(num_clients):
-        client, pos = read_client(pos)
-        num_ranges, pos = read_uint(pos)
-        for _ in range(num_ranges):
-            clock, pos = read_uint(pos)
-            length, pos = read_uint(pos)
-            if clock + length > refs.get(client, 0):
-                refs[client] = clock + length
-    return Dependencies(
-        tuple(sections),
-        refs,
-        holes,
-        frozenset(parents) if parents else _NONE,
-        frozenset(types) if types else _NONE,
-    )
+    """What `update` depends on (see Dependencies); validates it on the way."""
+    return validate_update(update)
 
 
 _NONE: frozenset[int] = frozenset()

@@ -20,6 +20,7 @@ from .integrate import HalfApplied, Integrator
 from .protocol import (
     AwarenessEntry,
     AwarenessUpdate,
+    Dependencies,
     Message,
     ProtocolError,
     QueryAwareness,
@@ -181,13 +182,13 @@ class Room:
             case SyncStep1(state_vector=sv):
                 self._take_step1_token(peer)
                 self._send_after_commit(peer, encode_sync_step2(self.doc.get_update(sv)))
-            case SyncStep2(update=update) | SyncUpdate(update=update):
+            case SyncStep2(update=update, deps=deps) | SyncUpdate(update=update, deps=deps):
                 if self.peers[peer].role == "viewer":
                     # Never applied, stored or relayed. Not an error: a read-only client still
                     # answers the server's step 1 with whatever it holds locally.
                     log.debug("ignored a write from viewer %s on %r", peer.label, self.name)
                     return
-                self._apply(peer, update)
+                self._apply(peer, update, deps)
             case AwarenessUpdate():
                 self._apply_awareness(peer, message)
             case QueryAwareness():
@@ -227,12 +228,12 @@ class Room:
         future.add_done_callback(lambda f: self._committed(f, None, update, [(None, update)]))
         return future
 
-    def _apply(self, peer: Peer, update: bytes) -> None:
+    def _apply(self, peer: Peer, update: bytes, deps: Dependencies | None) -> None:
         if update == EMPTY_UPDATE:
             return
         if self.failed:
             raise ProtocolError(CLOSE_INTERNAL, "document is being reloaded, reconnect")
-        released = self.integrate(update)
+        released = self.integrate(update, deps)
         if released is not None:
             self._check_state()
         # Held updates are relayed only once integrated: some held pairs crash pycrdt clients.
@@ -241,13 +242,13 @@ class Room:
         self._tail = future
         future.add_done_callback(lambda f: self._committed(f, peer, update, relay))
 
-    def integrate(self, update: bytes) -> list[bytes] | None:
+    def integrate(self, update: bytes, deps: Dependencies | None = None) -> list[bytes] | None:
         """Apply an update to the live Doc whole, or hold it until what it depends on has
         arrived (see server.integrate); held updates are stored as usual, so nothing is lost.
         Returns None when the update is held, else the held updates it released. Raises
         ProtocolError for an update pycrdt would refuse: nothing of it was applied."""
         try:
-            return self._integrator.integrate(update)
+            return self._integrator.integrate(update, deps)
         except HalfApplied as exc:
             # Only if pycrdt fails on what it was shown to accept: the live Doc no longer
             # matches the store, so rebuild from it.
