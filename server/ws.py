@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
-import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +16,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .access import Grant, gate
 from .config import Settings
+from .names import name_problem
 from .protocol import ProtocolError, decode
 from .room import Room
 from .rooms import Rooms, ShuttingDown
@@ -34,25 +34,9 @@ CLOSE_TRY_AGAIN = 1013
 CLOSE_REVOKED = 4403
 CLOSE_DELETED = 4404
 CLOSE_STALE_EPOCH = 4410
-MAX_NAME_BYTES = 512
 WS_PREFIX = "/ws/"
 # How long a close frame may wait behind a peer that is not reading before we drop the peer.
 CLOSE_TIMEOUT_SECONDS = 10.0
-
-
-def name_problem(name: str) -> str | None:
-    """Why a document name is refused, or None when it is acceptable."""
-    try:
-        size = len(name.encode("utf-8"))
-    except UnicodeEncodeError:
-        return "document name is not valid UTF-8"
-    if size == 0:
-        return "document name is empty"
-    if size > MAX_NAME_BYTES:
-        return f"document name is longer than {MAX_NAME_BYTES} UTF-8 bytes"
-    if any(unicodedata.category(ch) == "Cc" for ch in name):
-        return "document name contains control characters"
-    return None
 
 
 def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:

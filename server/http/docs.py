@@ -1,4 +1,4 @@
-"""HTTP routes: health, documents (list, create, rename, delete, export) and the editor's pages.
+"""HTTP routes of documents: list, create, open, rename, delete, export.
 
 Imports starlette, never aiosqlite or uvicorn.
 """
@@ -6,42 +6,24 @@ Imports starlette, never aiosqlite or uvicorn.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from pycrdt import Doc, Map
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.responses import JSONResponse, Response
 
-from . import access, convert
-from .access import AccessDenied
-from .rooms import Rooms, ShuttingDown
-from .store.base import EMPTY_UPDATE, DocInfo, DocName, DocumentNotFound, StoreError
-from .ws import name_problem
+from .. import access, convert
+from ..rooms import Rooms
+from ..store.base import EMPTY_UPDATE, DocInfo, DocName
+from .errors import BadRequest, error, handles_errors
+from .params import MAX_BODY_BYTES, doc_name, json_body, optional_str
 
 log = logging.getLogger("coedit.api")
 
 MAX_PAGE = 200
-
-
-def error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
-
-
-async def healthz(request: Request) -> Response:
-    rooms: Rooms = request.app.state.rooms
-    try:
-        await rooms.store.ping()
-    except StoreError as exc:
-        log.error("health check failed: %s", exc)
-        return JSONResponse({"status": "unavailable", "error": str(exc)}, status_code=503)
-    return JSONResponse({"status": "ok", "rooms": len(rooms)})
 
 
 def doc_json(info: DocInfo) -> dict[str, object]:
@@ -88,24 +70,8 @@ async def list_docs(request: Request) -> Response:
     return JSONResponse({"docs": [doc_json(d) for d in page], "next": next_cursor})
 
 
-def page(file_name: str):  # type: ignore[no-untyped-def]
-    async def serve(request: Request) -> Response:
-        dist: Path = request.app.state.settings.web_dist
-        path = dist / file_name
-        if not path.is_file():
-            return PlainTextResponse(
-                f"The editor is not built: {path} is missing. Run `make run` (or `npm ci && "
-                "npm run build`) first.",
-                status_code=503,
-            )
-        return FileResponse(path, headers={"Cache-Control": "no-cache"})
-
-    return serve
-
-
 # -- documents -----------------------------------------------------------------------------------
 
-MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_TITLE = 200
 EXPORTS = {
     "md": ("text/markdown; charset=utf-8", "md"),
@@ -113,54 +79,6 @@ EXPORTS = {
     "txt": ("text/plain; charset=utf-8", "txt"),
     "json": ("application/json", "json"),
 }
-
-
-class BadRequest(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-async def json_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object, refusing oversize, malformed or non-object bodies."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise BadRequest(413, f"request body is larger than {MAX_BODY_BYTES} bytes")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise BadRequest(413, f"request body is larger than {MAX_BODY_BYTES} bytes")
-    if not body:
-        return {}
-    try:
-        value = json.loads(body)
-    except ValueError as exc:
-        raise BadRequest(400, "request body is not valid JSON") from exc
-    if not isinstance(value, dict):
-        raise BadRequest(400, "request body must be a JSON object")
-    return value
-
-
-def optional_str(body: dict[str, Any], key: str, limit: int) -> str | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise BadRequest(400, f"{key} must be a string")
-    if len(value) > limit:
-        raise BadRequest(400, f"{key} is longer than {limit} characters")
-    return value
-
-
-def doc_name(request: Request) -> DocName:
-    # The path segment stays percent-encoded (see RawDocPaths), so a name may hold "/".
-    name = unquote(request.path_params["name"])
-    problem = name_problem(name)
-    if problem is not None:
-        raise BadRequest(400, problem)
-    return DocName(name)
 
 
 def new_doc_name() -> DocName:
@@ -173,28 +91,6 @@ def initial_state(title: str | None, markdown: str | None, html: str | None) -> 
         return convert.state_from_content(title=title, markdown=markdown, html=html)
     except ValueError as exc:
         raise BadRequest(400, f"could not import the content: {exc}") from exc
-
-
-def handles_errors(
-    handler: Callable[[Request], Awaitable[Response]],
-) -> Callable[[Request], Awaitable[Response]]:
-    async def wrapped(request: Request) -> Response:
-        try:
-            return await handler(request)
-        # BadRequest and AccessDenied are raised before anything was changed.
-        except BadRequest as exc:
-            return error(exc.status, exc.message)
-        except AccessDenied as exc:
-            return error(exc.status, exc.message)
-        except DocumentNotFound as exc:
-            return error(404, str(exc))
-        except ShuttingDown as exc:
-            return error(503, str(exc))
-        except StoreError as exc:
-            log.exception("storage failed during %s %s", request.method, request.url.path)
-            return error(503, f"storage failed: {exc}")
-
-    return wrapped
 
 
 def info_json(info: DocInfo, role: str) -> dict[str, object]:
@@ -310,21 +206,3 @@ async def export_doc(request: Request) -> Response:
             "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
         },
     )
-
-
-class RawDocPaths:
-    """Routes /api/docs/<name>/... on the raw path, so that "a%2Fexport" stays one name.
-
-    Starlette matches routes against the decoded path, where a document named "notes/export"
-    would be indistinguishable from the export of "notes". Under /api/docs/ the name is one
-    percent-encoded segment (what encodeURIComponent produces), decoded by `doc_name`.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw = scope.get("raw_path")
-        if scope["type"] == "http" and raw is not None and raw.startswith(b"/api/docs/"):
-            scope = {**scope, "path": raw.decode("latin-1")}
-        await self.app(scope, receive, send)

@@ -17,13 +17,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import convert
-from .access import Role, require
-from .api import BadRequest, doc_name, handles_errors, json_body
-from .restore import RestoreError
-from .rooms import Rooms
-from .store.base import DocName, DocumentNotFound, DocumentStore, VersionInfo
-from .versions import (
+from .. import convert
+from ..access import Role, require
+from ..restore import RestoreError
+from ..rooms import Rooms
+from ..store.base import DocName, DocumentNotFound, DocumentStore, VersionInfo
+from ..versions import (
     DocumentBusy,
     TextDiff,
     VersionNotFound,
@@ -31,6 +30,8 @@ from .versions import (
     diff_texts,
     doc_from_state,
 )
+from .errors import BadRequest, handles_errors
+from .params import doc_name, json_body
 
 log = logging.getLogger("coedit.history")
 
@@ -88,7 +89,7 @@ def _store(request: Request) -> DocumentStore:
 
 async def _document(request: Request, role: Role) -> DocName:
     """The document named in the path, once the caller may act on it as `role`."""
-    name = doc_name(request)  # one percent-encoded segment, see api.RawDocPaths
+    name = doc_name(request)  # one percent-encoded segment, see params.RawDocPaths
     await require(request, name, role)
     if await _store(request).info(name) is None:
         raise BadRequest(404, f"no document {name!r}")

@@ -14,10 +14,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import access
-from .access import SESSION_COOKIE, gate
-from .api import BadRequest, doc_name, error, handles_errors, json_body, optional_str
-from .auth import (
+from .. import access
+from ..access import SESSION_COOKIE, gate
+from ..auth import (
     CredentialError,
     RateLimiter,
     check_username,
@@ -26,9 +25,11 @@ from .auth import (
     token_digest,
     verify_password,
 )
-from .rooms import Rooms
-from .store.base import AccountStore, DocName, Link, User, UserExists, UserNotFound
-from .ws import CLOSE_REVOKED, Connection
+from ..rooms import Rooms
+from ..store.base import AccountStore, DocName, Link, User, UserExists, UserNotFound
+from ..ws import CLOSE_REVOKED, Connection
+from .errors import BadRequest, error, handles_errors
+from .params import doc_name, json_body, optional_str
 
 log = logging.getLogger("coedit.accounts")
 
