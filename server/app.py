@@ -14,7 +14,7 @@ from . import ws
 from .access import Gatekeeper
 from .config import Settings
 from .fold import Folder
-from .http import accounts, docs, history, pages, params
+from .http import accounts, docs, errors, history, pages, params
 from .rooms import Rooms
 from .store.sqlite import SqliteStore
 from .versions import VersionRecorder
@@ -61,6 +61,7 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
+        exception_handlers=errors.EXCEPTION_HANDLERS,
         middleware=[
             Middleware(ws.DirectWebSockets),
             Middleware(params.RawDocPaths),

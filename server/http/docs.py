@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from .. import access, convert
 from ..rooms import Rooms
 from ..store.base import EMPTY_UPDATE, DocInfo, DocName
-from .errors import BadRequest, error, handles_errors
+from .errors import HTTPError
 from .params import MAX_BODY_BYTES, doc_name, json_body, optional_str
 
 log = logging.getLogger("coedit.api")
@@ -41,9 +41,9 @@ async def list_docs(request: Request) -> Response:
     try:
         limit = int(request.query_params.get("limit", "50"))
     except ValueError:
-        return error(400, "limit must be an integer")
+        raise HTTPError(400, "limit must be an integer") from None
     if not 1 <= limit <= MAX_PAGE:
-        return error(400, f"limit must be between 1 and {MAX_PAGE}")
+        raise HTTPError(400, f"limit must be between 1 and {MAX_PAGE}")
     before = None
     cursor = request.query_params.get("before")
     if cursor:
@@ -51,16 +51,16 @@ async def list_docs(request: Request) -> Response:
         try:
             before = (float(stamp), name)
         except ValueError:
-            return error(400, "before must be a cursor returned as `next` by this endpoint")
-        if not sep:
-            return error(400, "before must be a cursor returned as `next` by this endpoint")
+            before = None
+        if before is None or not sep:
+            raise HTTPError(400, "before must be a cursor returned as `next` by this endpoint")
     keeper = access.gate(request)
     if keeper.mode == "jwt":
-        return error(403, "documents are listed by the application that embeds this server")
+        raise HTTPError(403, "documents are listed by the application that embeds this server")
     if keeper.mode == "accounts":
         user = await keeper.user(request)
         if user is None:
-            return error(401, "sign in to see your documents")
+            raise HTTPError(401, "sign in to see your documents")
         docs = await keeper.accounts.list_docs_for(user, limit + 1, before)
     else:
         docs = await rooms.store.list_docs(limit + 1, before)
@@ -90,14 +90,13 @@ def initial_state(title: str | None, markdown: str | None, html: str | None) -> 
     try:
         return convert.state_from_content(title=title, markdown=markdown, html=html)
     except ValueError as exc:
-        raise BadRequest(400, f"could not import the content: {exc}") from exc
+        raise HTTPError(400, f"could not import the content: {exc}") from exc
 
 
 def info_json(info: DocInfo, role: str) -> dict[str, object]:
     return {**doc_json(info), "epoch": info.epoch, "role": role}
 
 
-@handles_errors
 async def create_doc(request: Request) -> Response:
     rooms: Rooms = request.app.state.rooms
     body = await json_body(request)
@@ -119,7 +118,6 @@ async def create_doc(request: Request) -> Response:
     return JSONResponse({**doc_json(info), "title": title or "", "epoch": info.epoch}, 201)
 
 
-@handles_errors
 async def open_doc(request: Request) -> Response:
     """PUT: the document's info, creating it first if it does not exist (where allowed)."""
     rooms: Rooms = request.app.state.rooms
@@ -133,18 +131,16 @@ async def open_doc(request: Request) -> Response:
     return JSONResponse(info_json(info, role))
 
 
-@handles_errors
 async def get_doc(request: Request) -> Response:
     rooms: Rooms = request.app.state.rooms
     name = doc_name(request)
     role = await access.require(request, name, "viewer")
     info = await rooms.store.info(name)
     if info is None:
-        return error(404, f"no document named {name!r}")
+        raise HTTPError(404, f"no document named {name!r}")
     return JSONResponse(info_json(info, role))
 
 
-@handles_errors
 async def patch_doc(request: Request) -> Response:
     rooms: Rooms = request.app.state.rooms
     name = doc_name(request)
@@ -152,9 +148,9 @@ async def patch_doc(request: Request) -> Response:
     body = await json_body(request)
     title = optional_str(body, "title", MAX_TITLE)
     if title is None:
-        raise BadRequest(400, 'nothing to change: send {"title": "..."}')
+        raise HTTPError(400, 'nothing to change: send {"title": "..."}')
     if await rooms.store.info(name) is None:
-        return error(404, f"no document named {name!r}")
+        raise HTTPError(404, f"no document named {name!r}")
 
     def set_title(doc: Doc[Any]) -> None:
         doc.get("meta", type=Map)["title"] = title
@@ -168,28 +164,26 @@ async def patch_doc(request: Request) -> Response:
     return JSONResponse(doc_json(info))
 
 
-@handles_errors
 async def delete_doc(request: Request) -> Response:
     rooms: Rooms = request.app.state.rooms
     name = doc_name(request)
     await access.require(request, name, "owner")
     if not await rooms.delete(name):
-        return error(404, f"no document named {name!r}")
+        raise HTTPError(404, f"no document named {name!r}")
     log.info("deleted %r", name)
     return Response(status_code=204)
 
 
-@handles_errors
 async def export_doc(request: Request) -> Response:
     rooms: Rooms = request.app.state.rooms
     name = doc_name(request)
     await access.require(request, name, "viewer")
     fmt = request.query_params.get("format", "md")
     if fmt not in convert.EXPORT_FORMATS:
-        raise BadRequest(400, f"format must be one of {', '.join(EXPORTS)}")
+        raise HTTPError(400, f"format must be one of {', '.join(EXPORTS)}")
     state = await rooms.store.durable_state(name)
     if state is None:
-        return error(404, f"no document named {name!r}")
+        raise HTTPError(404, f"no document named {name!r}")
     info = await rooms.store.info(name)
     title = info.title if info is not None and info.title else name
     # Building a Doc and converting it take a while for big documents: off the event loop.

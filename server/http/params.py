@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..names import name_problem
 from ..store.base import DocName
-from .errors import BadRequest
+from .errors import HTTPError
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 
@@ -20,20 +20,20 @@ async def json_body(request: Request) -> dict[str, Any]:
     """The request's JSON object, refusing oversize, malformed or non-object bodies."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise BadRequest(413, f"request body is larger than {MAX_BODY_BYTES} bytes")
+        raise HTTPError(413, f"request body is larger than {MAX_BODY_BYTES} bytes")
     body = b""
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_BODY_BYTES:
-            raise BadRequest(413, f"request body is larger than {MAX_BODY_BYTES} bytes")
+            raise HTTPError(413, f"request body is larger than {MAX_BODY_BYTES} bytes")
     if not body:
         return {}
     try:
         value = json.loads(body)
     except ValueError as exc:
-        raise BadRequest(400, "request body is not valid JSON") from exc
+        raise HTTPError(400, "request body is not valid JSON") from exc
     if not isinstance(value, dict):
-        raise BadRequest(400, "request body must be a JSON object")
+        raise HTTPError(400, "request body must be a JSON object")
     return value
 
 
@@ -42,9 +42,9 @@ def optional_str(body: dict[str, Any], key: str, limit: int) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise BadRequest(400, f"{key} must be a string")
+        raise HTTPError(400, f"{key} must be a string")
     if len(value) > limit:
-        raise BadRequest(400, f"{key} is longer than {limit} characters")
+        raise HTTPError(400, f"{key} is longer than {limit} characters")
     return value
 
 
@@ -53,7 +53,7 @@ def doc_name(request: Request) -> DocName:
     name = unquote(request.path_params["name"])
     problem = name_problem(name)
     if problem is not None:
-        raise BadRequest(400, problem)
+        raise HTTPError(400, problem)
     return DocName(name)
 
 
