@@ -25,9 +25,8 @@ from ..auth import (
     token_digest,
     verify_password,
 )
-from ..rooms import Rooms
+from ..rooms import CLOSE_REVOKED, Rooms
 from ..store.base import AccountStore, DocName, Link, User
-from ..ws import CLOSE_REVOKED, Connection
 from .errors import HTTPError, error
 from .params import doc_name, json_body, optional_str
 
@@ -181,7 +180,7 @@ async def _set_share(request: Request, name: DocName, role: str | None) -> Respo
     # Their open connections carry the old role: drop them so they come back with the new one.
     rooms.close_where(
         name,
-        lambda peer: _held_by_user(peer, user.id),
+        lambda grant: grant.user is not None and grant.user.id == user.id,
         CLOSE_REVOKED,
         "your access to this document changed",
     )
@@ -208,21 +207,12 @@ async def revoke_link(request: Request) -> Response:
     rooms: Rooms = request.app.state.rooms
     dropped = rooms.close_where(
         name,
-        lambda peer: (
-            isinstance(peer, Connection)
-            and peer.grant is not None
-            and peer.grant.link_id == link_id
-        ),
+        lambda grant: grant.link_id == link_id,
         CLOSE_REVOKED,
         "this share link was revoked",
     )
     log.info("revoked link %d of %r (%d connections closed)", link_id, name, dropped)
     return Response(status_code=204)
-
-
-def _held_by_user(peer: object, user_id: int) -> bool:
-    grant = peer.grant if isinstance(peer, Connection) else None
-    return grant is not None and grant.user is not None and grant.user.id == user_id
 
 
 ROUTES = [
