@@ -65,7 +65,7 @@ def create_app(settings: Settings) -> Starlette:
         middleware=[
             Middleware(ws.DirectWebSockets),
             Middleware(params.RawDocPaths),
-            Middleware(accounts.SameOriginWrites, allowed=settings.extra_origins),
+            Middleware(accounts.SameOriginWrites, settings=settings),
         ],
     )
     app.state.settings = settings

@@ -14,7 +14,7 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from .access import Grant, gate
+from .access import Grant, gate, origin_allowed
 from .config import Settings
 from .names import name_problem
 from .protocol import ProtocolError, decode
@@ -36,17 +36,6 @@ CLOSE_STALE_EPOCH = 4410
 WS_PREFIX = "/ws/"
 # How long a close frame may wait behind a peer that is not reading before we drop the peer.
 CLOSE_TIMEOUT_SECONDS = 10.0
-
-
-def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
-    """Browsers always send Origin; other clients (Node, Python) usually do not."""
-    origin = websocket.headers.get("origin")
-    if origin is None:
-        return True
-    origin = origin.rstrip("/")
-    scheme = "https" if websocket.url.scheme == "wss" else "http"
-    own = f"{scheme}://{websocket.headers.get('host', '')}"
-    return origin == own or origin in settings.extra_origins
 
 
 # Sends a binary message at once if that needs no waiting; False when it would have to wait.

@@ -9,13 +9,13 @@ import logging
 import time
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import access
-from ..access import SESSION_COOKIE, gate
+from ..access import SESSION_COOKIE, gate, origin_allowed
 from ..auth import (
     CredentialError,
     RateLimiter,
@@ -25,6 +25,7 @@ from ..auth import (
     token_digest,
     verify_password,
 )
+from ..config import Settings
 from ..rooms import CLOSE_REVOKED, Rooms
 from ..store.base import AccountStore, DocName, Link, User
 from .errors import HTTPError, error
@@ -231,22 +232,17 @@ ROUTES = [
 class SameOriginWrites:
     """Cookie-authenticated writes must come from our own pages (no cross-site forms/fetches)."""
 
-    def __init__(self, app: ASGIApp, allowed: frozenset[str]) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
-        self.allowed = allowed
+        self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
-            headers = dict(scope["headers"])
-            origin = headers.get(b"origin")
-            cookie = headers.get(b"cookie", b"")
-            if origin is not None and SESSION_COOKIE.encode() in cookie:
-                host = headers.get(b"host", b"").decode("latin-1")
-                scheme = scope.get("scheme", "http")
-                own = f"{scheme}://{host}"
-                seen = origin.decode("latin-1").rstrip("/")
-                if seen != own and seen not in self.allowed:
-                    response = error(403, "cross-site request refused")
-                    await response(scope, receive, send)
-                    return
+            request = HTTPConnection(scope)
+            cookie = request.headers.get("cookie", "")
+            if SESSION_COOKIE in cookie and not origin_allowed(request, self.settings):
+                # A middleware runs outside the exception handler: it answers by itself.
+                response = error(403, "cross-site request refused")
+                await response(scope, receive, send)
+                return
         await self.app(scope, receive, send)
