@@ -156,6 +156,19 @@ class Gatekeeper:
             await self.accounts.set_owner(name, user)
 
 
+def origin_allowed(conn: HTTPConnection, settings: Settings) -> bool:
+    """Whether the page that sent this request or WebSocket may act with the caller's cookies:
+    ours, or one of `--allowed-origins`. Browsers always send Origin; other clients (Node,
+    Python) usually do not, and carry no cookie of ours a foreign page could borrow."""
+    origin = conn.headers.get("origin")
+    if origin is None:
+        return True
+    origin = origin.rstrip("/")
+    scheme = "https" if conn.url.scheme in ("https", "wss") else "http"
+    own = f"{scheme}://{conn.headers.get('host', '')}"
+    return origin == own or origin in settings.extra_origins
+
+
 def gate(conn: HTTPConnection) -> Gatekeeper:
     keeper: Gatekeeper = conn.app.state.gate
     return keeper

@@ -10,10 +10,11 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from . import accounts_api, api, history_api, ws
+from . import ws
 from .access import Gatekeeper
 from .config import Settings
 from .fold import Folder
+from .http import accounts, docs, errors, history, pages, params
 from .rooms import Rooms
 from .store.sqlite import SqliteStore
 from .versions import VersionRecorder
@@ -37,20 +38,20 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         # Served by ws.DirectWebSockets; the route keeps the URL in the app's route table.
         WebSocketRoute(ws.WS_PREFIX + "{name:path}", ws.endpoint),
-        Route("/healthz", api.healthz),
-        Route("/api/docs", api.list_docs, methods=["GET"]),
-        Route("/api/docs", api.create_doc, methods=["POST"]),
-        Route("/api/docs/{name}/export", api.export_doc, methods=["GET"]),
-        *history_api.ROUTES,
-        *accounts_api.ROUTES,
-        Route("/api/docs/{name}", api.get_doc, methods=["GET"]),
-        Route("/api/docs/{name}", api.open_doc, methods=["PUT"]),
-        Route("/api/docs/{name}", api.patch_doc, methods=["PATCH"]),
-        Route("/api/docs/{name}", api.delete_doc, methods=["DELETE"]),
-        Route("/", api.page("index.html")),
-        Route("/d/{name:path}", api.page("doc.html")),
-        Route("/signin", api.page("signin.html")),
-        Route("/signup", api.page("signin.html")),
+        Route("/healthz", pages.healthz),
+        Route("/api/docs", docs.list_docs, methods=["GET"]),
+        Route("/api/docs", docs.create_doc, methods=["POST"]),
+        Route("/api/docs/{name}/export", docs.export_doc, methods=["GET"]),
+        *history.ROUTES,
+        *accounts.ROUTES,
+        Route("/api/docs/{name}", docs.get_doc, methods=["GET"]),
+        Route("/api/docs/{name}", docs.open_doc, methods=["PUT"]),
+        Route("/api/docs/{name}", docs.patch_doc, methods=["PATCH"]),
+        Route("/api/docs/{name}", docs.delete_doc, methods=["DELETE"]),
+        Route("/", pages.page("index.html")),
+        Route("/d/{name:path}", pages.page("doc.html")),
+        Route("/signin", pages.page("signin.html")),
+        Route("/signup", pages.page("signin.html")),
         Mount(
             "/assets",
             StaticFiles(directory=settings.web_dist / "assets", check_dir=False),
@@ -60,10 +61,11 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
+        exception_handlers=errors.EXCEPTION_HANDLERS,
         middleware=[
             Middleware(ws.DirectWebSockets),
-            Middleware(api.RawDocPaths),
-            Middleware(accounts_api.SameOriginWrites, allowed=settings.extra_origins),
+            Middleware(params.RawDocPaths),
+            Middleware(accounts.SameOriginWrites, settings=settings),
         ],
     )
     app.state.settings = settings

@@ -16,9 +16,9 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from . import convert, memory
-from .api import new_doc_name
 from .app import create_app
 from .config import Settings, SettingsError
+from .http.docs import new_doc_name
 from .rooms import Rooms
 from .store.base import DocName, StoreError
 from .store.sqlite import SqliteStore

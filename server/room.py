@@ -33,7 +33,7 @@ from .protocol import (
     encode_sync_step2,
     encode_update,
 )
-from .store.base import DocName, DocumentStore
+from .store.base import DocName, DocumentStore, User
 
 log = logging.getLogger("coedit.room")
 
@@ -43,11 +43,25 @@ CLOSE_INTERNAL = 1011
 CLOSE_INVALID_PAYLOAD = 1007
 
 
+class Standing(Protocol):
+    """What a peer's access rests on (an `access.Grant`), so that revoking it finds the peer."""
+
+    @property
+    def user(self) -> User | None: ...
+
+    @property
+    def link_id(self) -> int | None: ...
+
+
 class Peer(Protocol):
     """A connected client as the room sees it; the transport owns queueing and closing."""
 
     @property
     def label(self) -> str: ...
+
+    @property
+    def grant(self) -> Standing | None:
+        """None for the server's own stand-ins and in tests: nothing to revoke."""
 
     def send(self, frame: bytes) -> None:
         """Queue a frame without blocking; a transport that is too far behind closes itself."""

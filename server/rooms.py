@@ -16,12 +16,13 @@ from pycrdt import Doc
 from . import memory
 from .config import Settings
 from .fold import Folded, fold
-from .room import Peer, Room
+from .room import Peer, Room, Standing
 from .store.base import DocName, DocumentNotFound, DocumentStore
 
 log = logging.getLogger("coedit.rooms")
 
 CLOSE_GOING_AWAY = 1001
+CLOSE_REVOKED = 4403
 CLOSE_DELETED = 4404
 # Arrivals are settled (see memory.settle) this long after the first of a burst...
 SETTLE_AFTER_SECONDS = 1.0
@@ -47,6 +48,7 @@ class _Borrower:
     """Stands in as a peer while server code uses a room, so it is neither unloaded nor empty."""
 
     label = "server"
+    grant: Standing | None = None
 
     def send(self, frame: bytes) -> None:
         del frame
@@ -166,13 +168,13 @@ class Rooms:
         return await self.store.delete(name)
 
     def close_where(
-        self, name: DocName, predicate: Callable[[Peer], bool], code: int, reason: str
+        self, name: DocName, predicate: Callable[[Standing], bool], code: int, reason: str
     ) -> int:
-        """Close the document's peers that match (e.g. those whose access was revoked)."""
+        """Close the document's peers whose grant matches (e.g. one that was revoked)."""
         room = self._rooms.get(name)
         if room is None:
             return 0
-        doomed = [peer for peer in room.peers if predicate(peer)]
+        doomed = [peer for peer in room.peers if peer.grant is not None and predicate(peer.grant)]
         for peer in doomed:
             peer.close(code, reason)
         return len(doomed)

@@ -8,15 +8,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
-import unicodedata
 from collections.abc import Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from .access import Grant, gate
+from .access import Grant, gate, origin_allowed
 from .config import Settings
+from .names import name_problem
 from .protocol import ProtocolError, decode
 from .room import Room
 from .rooms import Rooms, ShuttingDown
@@ -31,39 +31,11 @@ CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 CLOSE_INTERNAL = 1011
 CLOSE_TRY_AGAIN = 1013
-CLOSE_REVOKED = 4403
 CLOSE_DELETED = 4404
 CLOSE_STALE_EPOCH = 4410
-MAX_NAME_BYTES = 512
 WS_PREFIX = "/ws/"
 # How long a close frame may wait behind a peer that is not reading before we drop the peer.
 CLOSE_TIMEOUT_SECONDS = 10.0
-
-
-def name_problem(name: str) -> str | None:
-    """Why a document name is refused, or None when it is acceptable."""
-    try:
-        size = len(name.encode("utf-8"))
-    except UnicodeEncodeError:
-        return "document name is not valid UTF-8"
-    if size == 0:
-        return "document name is empty"
-    if size > MAX_NAME_BYTES:
-        return f"document name is longer than {MAX_NAME_BYTES} UTF-8 bytes"
-    if any(unicodedata.category(ch) == "Cc" for ch in name):
-        return "document name contains control characters"
-    return None
-
-
-def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
-    """Browsers always send Origin; other clients (Node, Python) usually do not."""
-    origin = websocket.headers.get("origin")
-    if origin is None:
-        return True
-    origin = origin.rstrip("/")
-    scheme = "https" if websocket.url.scheme == "wss" else "http"
-    own = f"{scheme}://{websocket.headers.get('host', '')}"
-    return origin == own or origin in settings.extra_origins
 
 
 # Sends a binary message at once if that needs no waiting; False when it would have to wait.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from server.protocol import Message, decode
+from server.room import Standing
 
 
 @dataclass(eq=False)
@@ -14,6 +15,7 @@ class FakePeer:
     label: str = "fake"
     frames: list[bytes] = field(default_factory=list)
     closed: tuple[int, str] | None = None
+    grant: Standing | None = None
 
     def send(self, frame: bytes) -> None:
         if self.closed is None:

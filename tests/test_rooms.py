@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pycrdt import Doc, Text
 
-from server import memory
+from server import access, memory
 from server import rooms as rooms_module
 from server.config import Settings
 from server.protocol import decode, encode_update
@@ -193,3 +193,19 @@ async def test_a_burst_of_arrivals_is_settled_once_and_many_departures_released(
                 await asyncio.sleep(0.01)
         assert calls == ["settle", "release"]
         rooms.leave(room, peers[3])
+
+
+async def test_close_where_matches_grants_and_leaves_peers_without_one() -> None:
+    link = access.Grant("viewer", link_id=7)
+    other = access.Grant("viewer", link_id=8)
+    async with MemoryStore() as store, Rooms(store, AT_TEN_ROWS) as rooms:
+        peers = [FakePeer(grant=link), FakePeer(grant=other), FakePeer()]
+        room = await rooms.join(NAME, peers[0])
+        for peer in peers[1:]:
+            await rooms.join(NAME, peer)
+        closed = rooms.close_where(NAME, lambda grant: grant.link_id == 7, 4403, "revoked")
+        assert closed == 1
+        assert [peer.closed for peer in peers] == [(4403, "revoked"), None, None]
+        assert rooms.close_where(DocName("not loaded"), lambda grant: True, 4403, "") == 0
+        for peer in peers:
+            rooms.leave(room, peer)

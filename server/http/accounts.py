@@ -9,15 +9,14 @@ import logging
 import time
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import access
-from .access import SESSION_COOKIE, gate
-from .api import BadRequest, doc_name, error, handles_errors, json_body, optional_str
-from .auth import (
+from .. import access
+from ..access import SESSION_COOKIE, gate, origin_allowed
+from ..auth import (
     CredentialError,
     RateLimiter,
     check_username,
@@ -26,9 +25,11 @@ from .auth import (
     token_digest,
     verify_password,
 )
-from .rooms import Rooms
-from .store.base import AccountStore, DocName, Link, User, UserExists, UserNotFound
-from .ws import CLOSE_REVOKED, Connection
+from ..config import Settings
+from ..rooms import CLOSE_REVOKED, Rooms
+from ..store.base import AccountStore, DocName, Link, User
+from .errors import HTTPError, error
+from .params import doc_name, json_body, optional_str
 
 log = logging.getLogger("coedit.accounts")
 
@@ -43,14 +44,14 @@ def _accounts(request: Request) -> AccountStore:
 
 def _require_mode(request: Request) -> None:
     if gate(request).mode != "accounts":
-        raise BadRequest(404, "accounts are off on this server (start it with --auth accounts)")
+        raise HTTPError(404, "accounts are off on this server (start it with --auth accounts)")
 
 
 def _credentials(body: dict[str, Any]) -> tuple[str, str]:
     username = optional_str(body, "username", 100)
     password = optional_str(body, "password", 1024)
     if not username or not password:
-        raise BadRequest(400, 'send {"username": ..., "password": ...}')
+        raise HTTPError(400, 'send {"username": ..., "password": ...}')
     return username, password
 
 
@@ -80,7 +81,6 @@ async def _start_session(request: Request, username: str, user_id: int) -> Respo
     return response
 
 
-@handles_errors
 async def me(request: Request) -> Response:
     keeper = gate(request)
     user = await keeper.user(request)
@@ -89,28 +89,23 @@ async def me(request: Request) -> Response:
     )
 
 
-@handles_errors
 async def signup(request: Request) -> Response:
     _require_mode(request)
     username, password = _credentials(await json_body(request))
     if not _limiter(request).allow(f"ip:{_client(request)}"):
-        raise BadRequest(429, "too many attempts; wait a few minutes")
+        raise HTTPError(429, "too many attempts; wait a few minutes")
     try:
         check_username(username)
         password_hash = hash_password(password)
     except CredentialError as exc:
-        raise BadRequest(400, str(exc)) from exc
-    try:
-        user = await _accounts(request).create_user(username, password_hash)
-    except UserExists as exc:
-        raise BadRequest(409, str(exc)) from exc
+        raise HTTPError(400, str(exc)) from exc
+    user = await _accounts(request).create_user(username, password_hash)
     log.info("signed up %r", user.username)
     response = await _start_session(request, user.username, user.id)
     response.status_code = 201
     return response
 
 
-@handles_errors
 async def signin(request: Request) -> Response:
     _require_mode(request)
     username, password = _credentials(await json_body(request))
@@ -120,16 +115,15 @@ async def signin(request: Request) -> Response:
     allowed_ip = limiter.allow(f"ip:{_client(request)}")
     allowed_user = limiter.allow(f"user:{username.lower()}")
     if not (allowed_ip and allowed_user):
-        raise BadRequest(429, "too many sign-in attempts; wait a few minutes")
+        raise HTTPError(429, "too many sign-in attempts; wait a few minutes")
     found = await _accounts(request).find_user(username)
     if found is None or not verify_password(found[1], password):
-        raise BadRequest(401, "wrong username or password")
+        raise HTTPError(401, "wrong username or password")
     user = found[0]
     log.info("signed in %r", user.username)
     return await _start_session(request, user.username, user.id)
 
 
-@handles_errors
 async def signout(request: Request) -> Response:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
@@ -157,7 +151,6 @@ async def _owner_only(request: Request) -> DocName:
     return name
 
 
-@handles_errors
 async def list_shares(request: Request) -> Response:
     name = await _owner_only(request)
     accounts = _accounts(request)
@@ -166,17 +159,15 @@ async def list_shares(request: Request) -> Response:
     return JSONResponse({"users": users, "links": links})
 
 
-@handles_errors
 async def put_share(request: Request) -> Response:
     name = await _owner_only(request)
     body = await json_body(request)
     role = body.get("role")
     if role not in SHARE_ROLES:
-        raise BadRequest(400, 'role must be "viewer" or "editor"')
+        raise HTTPError(400, 'role must be "viewer" or "editor"')
     return await _set_share(request, name, role)
 
 
-@handles_errors
 async def delete_share(request: Request) -> Response:
     name = await _owner_only(request)
     await _set_share(request, name, None)
@@ -185,58 +176,44 @@ async def delete_share(request: Request) -> Response:
 
 async def _set_share(request: Request, name: DocName, role: str | None) -> Response:
     username: str = request.path_params["username"]
-    try:
-        user = await _accounts(request).set_share(name, username, role)
-    except UserNotFound as exc:
-        raise BadRequest(404, str(exc)) from exc
+    user = await _accounts(request).set_share(name, username, role)
     rooms: Rooms = request.app.state.rooms
     # Their open connections carry the old role: drop them so they come back with the new one.
     rooms.close_where(
         name,
-        lambda peer: _held_by_user(peer, user.id),
+        lambda grant: grant.user is not None and grant.user.id == user.id,
         CLOSE_REVOKED,
         "your access to this document changed",
     )
     return JSONResponse({"username": user.username, "role": role})
 
 
-@handles_errors
 async def create_link(request: Request) -> Response:
     name = await _owner_only(request)
     role = (await json_body(request)).get("role")
     if role not in SHARE_ROLES:
-        raise BadRequest(400, 'role must be "viewer" or "editor"')
+        raise HTTPError(400, 'role must be "viewer" or "editor"')
     link = await _accounts(request).active_link(name, role, new_token())
     return JSONResponse(_link_json(link), status_code=201)
 
 
-@handles_errors
 async def revoke_link(request: Request) -> Response:
     name = await _owner_only(request)
     raw = request.path_params["link_id"]
     if not raw.isdigit():
-        raise BadRequest(404, f"no link {raw!r}")
+        raise HTTPError(404, f"no link {raw!r}")
     link_id = int(raw)
     if not await _accounts(request).revoke_link(name, link_id):
-        raise BadRequest(404, f"no active link {link_id} on this document")
+        raise HTTPError(404, f"no active link {link_id} on this document")
     rooms: Rooms = request.app.state.rooms
     dropped = rooms.close_where(
         name,
-        lambda peer: (
-            isinstance(peer, Connection)
-            and peer.grant is not None
-            and peer.grant.link_id == link_id
-        ),
+        lambda grant: grant.link_id == link_id,
         CLOSE_REVOKED,
         "this share link was revoked",
     )
     log.info("revoked link %d of %r (%d connections closed)", link_id, name, dropped)
     return Response(status_code=204)
-
-
-def _held_by_user(peer: object, user_id: int) -> bool:
-    grant = peer.grant if isinstance(peer, Connection) else None
-    return grant is not None and grant.user is not None and grant.user.id == user_id
 
 
 ROUTES = [
@@ -255,22 +232,17 @@ ROUTES = [
 class SameOriginWrites:
     """Cookie-authenticated writes must come from our own pages (no cross-site forms/fetches)."""
 
-    def __init__(self, app: ASGIApp, allowed: frozenset[str]) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
-        self.allowed = allowed
+        self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
-            headers = dict(scope["headers"])
-            origin = headers.get(b"origin")
-            cookie = headers.get(b"cookie", b"")
-            if origin is not None and SESSION_COOKIE.encode() in cookie:
-                host = headers.get(b"host", b"").decode("latin-1")
-                scheme = scope.get("scheme", "http")
-                own = f"{scheme}://{host}"
-                seen = origin.decode("latin-1").rstrip("/")
-                if seen != own and seen not in self.allowed:
-                    response = error(403, "cross-site request refused")
-                    await response(scope, receive, send)
-                    return
+            request = HTTPConnection(scope)
+            cookie = request.headers.get("cookie", "")
+            if SESSION_COOKIE in cookie and not origin_allowed(request, self.settings):
+                # A middleware runs outside the exception handler: it answers by itself.
+                response = error(403, "cross-site request refused")
+                await response(scope, receive, send)
+                return
         await self.app(scope, receive, send)

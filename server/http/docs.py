@@ -1,4 +1,4 @@
-"""HTTP routes: health, documents (list, create, rename, delete, export) and the editor's pages.
+"""HTTP routes of documents: list, create, open, rename, delete, export.
 
 Imports starlette, never aiosqlite or uvicorn.
 """
@@ -6,42 +6,24 @@ Imports starlette, never aiosqlite or uvicorn.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from pycrdt import Doc, Map
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.responses import JSONResponse, Response
 
-from . import access, convert
-from .access import AccessDenied
-from .rooms import Rooms, ShuttingDown
-from .store.base import EMPTY_UPDATE, DocInfo, DocName, DocumentNotFound, StoreError
-from .ws import name_problem
+from .. import access, convert
+from ..rooms import Rooms
+from ..store.base import EMPTY_UPDATE, DocInfo, DocName
+from .errors import HTTPError
+from .params import MAX_BODY_BYTES, doc_name, json_body, optional_str
 
 log = logging.getLogger("coedit.api")
 
 MAX_PAGE = 200
-
-
-def error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
-
-
-async def healthz(request: Request) -> Response:
-    rooms: Rooms = request.app.state.rooms
-    try:
-        await rooms.store.ping()
-    except StoreError as exc:
-        log.error("health check failed: %s", exc)
-        return JSONResponse({"status": "unavailable", "error": str(exc)}, status_code=503)
-    return JSONResponse({"status": "ok", "rooms": len(rooms)})
 
 
 def doc_json(info: DocInfo) -> dict[str, object]:
@@ -59,9 +41,9 @@ async def list_docs(request: Request) -> Response:
     try:
         limit = int(request.query_params.get("limit", "50"))
     except ValueError:
-        return error(400, "limit must be an integer")
+        raise HTTPError(400, "limit must be an integer") from None
     if not 1 <= limit <= MAX_PAGE:
-        return error(400, f"limit must be between 1 and {MAX_PAGE}")
+        raise HTTPError(400, f"limit must be between 1 and {MAX_PAGE}")
     before = None
     cursor = request.query_params.get("before")
     if cursor:
@@ -69,16 +51,16 @@ async def list_docs(request: Request) -> Response:
         try:
             before = (float(stamp), name)
         except ValueError:
-            return error(400, "before must be a cursor returned as `next` by this endpoint")
-        if not sep:
-            return error(400, "before must be a cursor returned as `next` by this endpoint")
+            before = None
+        if before is None or not sep:
+            raise HTTPError(400, "before must be a cursor returned as `next` by this endpoint")
     keeper = access.gate(request)
     if keeper.mode == "jwt":
-        return error(403, "documents are listed by the application that embeds this server")
+        raise HTTPError(403, "documents are listed by the application that embeds this server")
     if keeper.mode == "accounts":
         user = await keeper.user(request)
         if user is None:
-            return error(401, "sign in to see your documents")
+            raise HTTPError(401, "sign in to see your documents")
         docs = await keeper.accounts.list_docs_for(user, limit + 1, before)
     else:
         docs = await rooms.store.list_docs(limit + 1, before)
@@ -88,24 +70,8 @@ async def list_docs(request: Request) -> Response:
     return JSONResponse({"docs": [doc_json(d) for d in page], "next": next_cursor})
 
 
-def page(file_name: str):  # type: ignore[no-untyped-def]
-    async def serve(request: Request) -> Response:
-        dist: Path = request.app.state.settings.web_dist
-        path = dist / file_name
-        if not path.is_file():
-            return PlainTextResponse(
-                f"The editor is not built: {path} is missing. Run `make run` (or `npm ci && "
-                "npm run build`) first.",
-                status_code=503,
-            )
-        return FileResponse(path, headers={"Cache-Control": "no-cache"})
-
-    return serve
-
-
 # -- documents -----------------------------------------------------------------------------------
 
-MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_TITLE = 200
 EXPORTS = {
     "md": ("text/markdown; charset=utf-8", "md"),
@@ -113,54 +79,6 @@ EXPORTS = {
     "txt": ("text/plain; charset=utf-8", "txt"),
     "json": ("application/json", "json"),
 }
-
-
-class BadRequest(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-async def json_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object, refusing oversize, malformed or non-object bodies."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise BadRequest(413, f"request body is larger than {MAX_BODY_BYTES} bytes")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise BadRequest(413, f"request body is larger than {MAX_BODY_BYTES} bytes")
-    if not body:
-        return {}
-    try:
-        value = json.loads(body)
-    except ValueError as exc:
-        raise BadRequest(400, "request body is not valid JSON") from exc
-    if not isinstance(value, dict):
-        raise BadRequest(400, "request body must be a JSON object")
-    return value
-
-
-def optional_str(body: dict[str, Any], key: str, limit: int) -> str | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise BadRequest(400, f"{key} must be a string")
-    if len(value) > limit:
-        raise BadRequest(400, f"{key} is longer than {limit} characters")
-    return value
-
-
-def doc_name(request: Request) -> DocName:
-    # The path segment stays percent-encoded (see RawDocPaths), so a name may hold "/".
-    name = unquote(request.path_params["name"])
-    problem = name_problem(name)
-    if problem is not None:
-        raise BadRequest(400, problem)
-    return DocName(name)
 
 
 def new_doc_name() -> DocName:
@@ -172,36 +90,13 @@ def initial_state(title: str | None, markdown: str | None, html: str | None) -> 
     try:
         return convert.state_from_content(title=title, markdown=markdown, html=html)
     except ValueError as exc:
-        raise BadRequest(400, f"could not import the content: {exc}") from exc
-
-
-def handles_errors(
-    handler: Callable[[Request], Awaitable[Response]],
-) -> Callable[[Request], Awaitable[Response]]:
-    async def wrapped(request: Request) -> Response:
-        try:
-            return await handler(request)
-        # BadRequest and AccessDenied are raised before anything was changed.
-        except BadRequest as exc:
-            return error(exc.status, exc.message)
-        except AccessDenied as exc:
-            return error(exc.status, exc.message)
-        except DocumentNotFound as exc:
-            return error(404, str(exc))
-        except ShuttingDown as exc:
-            return error(503, str(exc))
-        except StoreError as exc:
-            log.exception("storage failed during %s %s", request.method, request.url.path)
-            return error(503, f"storage failed: {exc}")
-
-    return wrapped
+        raise HTTPError(400, f"could not import the content: {exc}") from exc
 
 
 def info_json(info: DocInfo, role: str) -> dict[str, object]:
     return {**doc_json(info), "epoch": info.epoch, "role": role}
 
 
-@handles_errors
 async def create_doc(request: Request) -> Response:
     rooms: Rooms = request.app.state.rooms
     body = await json_body(request)
@@ -223,7 +118,6 @@ async def create_doc(request: Request) -> Response:
     return JSONResponse({**doc_json(info), "title": title or "", "epoch": info.epoch}, 201)
 
 
-@handles_errors
 async def open_doc(request: Request) -> Response:
     """PUT: the document's info, creating it first if it does not exist (where allowed)."""
     rooms: Rooms = request.app.state.rooms
@@ -237,18 +131,16 @@ async def open_doc(request: Request) -> Response:
     return JSONResponse(info_json(info, role))
 
 
-@handles_errors
 async def get_doc(request: Request) -> Response:
     rooms: Rooms = request.app.state.rooms
     name = doc_name(request)
     role = await access.require(request, name, "viewer")
     info = await rooms.store.info(name)
     if info is None:
-        return error(404, f"no document named {name!r}")
+        raise HTTPError(404, f"no document named {name!r}")
     return JSONResponse(info_json(info, role))
 
 
-@handles_errors
 async def patch_doc(request: Request) -> Response:
     rooms: Rooms = request.app.state.rooms
     name = doc_name(request)
@@ -256,9 +148,9 @@ async def patch_doc(request: Request) -> Response:
     body = await json_body(request)
     title = optional_str(body, "title", MAX_TITLE)
     if title is None:
-        raise BadRequest(400, 'nothing to change: send {"title": "..."}')
+        raise HTTPError(400, 'nothing to change: send {"title": "..."}')
     if await rooms.store.info(name) is None:
-        return error(404, f"no document named {name!r}")
+        raise HTTPError(404, f"no document named {name!r}")
 
     def set_title(doc: Doc[Any]) -> None:
         doc.get("meta", type=Map)["title"] = title
@@ -272,28 +164,26 @@ async def patch_doc(request: Request) -> Response:
     return JSONResponse(doc_json(info))
 
 
-@handles_errors
 async def delete_doc(request: Request) -> Response:
     rooms: Rooms = request.app.state.rooms
     name = doc_name(request)
     await access.require(request, name, "owner")
     if not await rooms.delete(name):
-        return error(404, f"no document named {name!r}")
+        raise HTTPError(404, f"no document named {name!r}")
     log.info("deleted %r", name)
     return Response(status_code=204)
 
 
-@handles_errors
 async def export_doc(request: Request) -> Response:
     rooms: Rooms = request.app.state.rooms
     name = doc_name(request)
     await access.require(request, name, "viewer")
     fmt = request.query_params.get("format", "md")
     if fmt not in convert.EXPORT_FORMATS:
-        raise BadRequest(400, f"format must be one of {', '.join(EXPORTS)}")
+        raise HTTPError(400, f"format must be one of {', '.join(EXPORTS)}")
     state = await rooms.store.durable_state(name)
     if state is None:
-        return error(404, f"no document named {name!r}")
+        raise HTTPError(404, f"no document named {name!r}")
     info = await rooms.store.info(name)
     title = info.title if info is not None and info.title else name
     # Building a Doc and converting it take a while for big documents: off the event loop.
@@ -310,21 +200,3 @@ async def export_doc(request: Request) -> Response:
             "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
         },
     )
-
-
-class RawDocPaths:
-    """Routes /api/docs/<name>/... on the raw path, so that "a%2Fexport" stays one name.
-
-    Starlette matches routes against the decoded path, where a document named "notes/export"
-    would be indistinguishable from the export of "notes". Under /api/docs/ the name is one
-    percent-encoded segment (what encodeURIComponent produces), decoded by `doc_name`.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw = scope.get("raw_path")
-        if scope["type"] == "http" and raw is not None and raw.startswith(b"/api/docs/"):
-            scope = {**scope, "path": raw.decode("latin-1")}
-        await self.app(scope, receive, send)

@@ -1,8 +1,8 @@
 """HTTP routes of version history: list, save, read, compare and restore versions of a document;
 imports starlette, never aiosqlite or uvicorn.
 
-Every route asks `access.require` first (viewers read, editors write) and answers refusals as
-JSON `{"error": "..."}` with a 4xx status, having changed nothing.
+Every route asks `access.require` first (viewers read, editors write); refusals and failures
+are answered by `errors.answer`, a refusal having changed nothing.
 """
 
 from __future__ import annotations
@@ -10,27 +10,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import unicodedata
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import convert
-from .access import Role, require
-from .api import BadRequest, doc_name, handles_errors, json_body
-from .restore import RestoreError
-from .rooms import Rooms
-from .store.base import DocName, DocumentNotFound, DocumentStore, VersionInfo
-from .versions import (
-    DocumentBusy,
+from .. import convert
+from ..access import Role, require
+from ..restore import RestoreError
+from ..rooms import Rooms
+from ..store.base import DocName, DocumentNotFound, DocumentStore, VersionInfo
+from ..versions import (
     TextDiff,
-    VersionNotFound,
     VersionRecorder,
     diff_texts,
     doc_from_state,
 )
+from .errors import HTTPError
+from .params import doc_name, json_body
 
 log = logging.getLogger("coedit.history")
 
@@ -49,22 +47,6 @@ HTML_HEADERS = {
     "Content-Security-Policy": "sandbox; default-src 'none'",
     "X-Content-Type-Options": "nosniff",
 }
-
-
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-def _json_errors(handler: Handler) -> Handler:
-    @handles_errors
-    async def wrapped(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except VersionNotFound as exc:
-            raise BadRequest(404, str(exc)) from exc
-        except DocumentBusy as exc:
-            raise BadRequest(503, str(exc)) from exc
-
-    return wrapped
 
 
 def version_json(info: VersionInfo) -> dict[str, Any]:
@@ -88,10 +70,10 @@ def _store(request: Request) -> DocumentStore:
 
 async def _document(request: Request, role: Role) -> DocName:
     """The document named in the path, once the caller may act on it as `role`."""
-    name = doc_name(request)  # one percent-encoded segment, see api.RawDocPaths
+    name = doc_name(request)  # one percent-encoded segment, see params.RawDocPaths
     await require(request, name, role)
     if await _store(request).info(name) is None:
-        raise BadRequest(404, f"no document {name!r}")
+        raise HTTPError(404, f"no document {name!r}")
     return name
 
 
@@ -107,19 +89,19 @@ async def _version_state(request: Request, name: DocName, raw: str) -> tuple[Ver
     version_id = _parse_id(raw)
     version = None if version_id is None else await _store(request).get_version(name, version_id)
     if version is None:
-        raise BadRequest(404, f"{name!r} has no version {raw!r}")
+        raise HTTPError(404, f"{name!r} has no version {raw!r}")
     return version.info, version.state
 
 
 def _label(body: dict[str, Any]) -> str:
     label = body.get("label")
     if not isinstance(label, str):
-        raise BadRequest(400, 'a named version needs {"label": "..."} (a string)')
+        raise HTTPError(400, 'a named version needs {"label": "..."} (a string)')
     label = label.strip()
     if not 1 <= len(label) <= MAX_LABEL:
-        raise BadRequest(400, f"label must be 1 to {MAX_LABEL} characters (not just spaces)")
+        raise HTTPError(400, f"label must be 1 to {MAX_LABEL} characters (not just spaces)")
     if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in label):
-        raise BadRequest(400, "label must not contain control characters")
+        raise HTTPError(400, "label must not contain control characters")
     return label
 
 
@@ -146,22 +128,21 @@ def _text(state: bytes) -> str:
 # -- routes ------------------------------------------------------------------------------------
 
 
-@_json_errors
 async def list_versions(request: Request) -> Response:
     """GET: newest first, `?limit=` (1..500, default 100) and `?before=<next>` to page."""
     name = await _document(request, "viewer")
     try:
         limit = int(request.query_params.get("limit", str(DEFAULT_PAGE)))
     except ValueError:
-        raise BadRequest(400, "limit must be an integer") from None
+        raise HTTPError(400, "limit must be an integer") from None
     if not 1 <= limit <= MAX_PAGE:
-        raise BadRequest(400, f"limit must be between 1 and {MAX_PAGE}")
+        raise HTTPError(400, f"limit must be between 1 and {MAX_PAGE}")
     before = None
     cursor = request.query_params.get("before")
     if cursor:
         before = _parse_id(cursor)
         if before is None:
-            raise BadRequest(400, "before must be a cursor returned as `next` by this endpoint")
+            raise HTTPError(400, "before must be a cursor returned as `next` by this endpoint")
     versions = await _store(request).list_versions(name, limit=limit + 1, before=before)
     page = versions[:limit]
     more = len(versions) > limit
@@ -173,7 +154,6 @@ async def list_versions(request: Request) -> Response:
     )
 
 
-@_json_errors
 async def save_version(request: Request) -> Response:
     """POST {"label": "..."}: record the current state as a named version (kept forever)."""
     name = await _document(request, "editor")
@@ -183,13 +163,12 @@ async def save_version(request: Request) -> Response:
     return JSONResponse(version_json(info), status_code=201)
 
 
-@_json_errors
 async def get_version(request: Request) -> Response:
     """GET ?format=json (default: metadata and ProseMirror JSON) | html | md | text."""
     name = await _document(request, "viewer")
     fmt = request.query_params.get("format", "json")
     if fmt not in FORMATS:
-        raise BadRequest(400, f"format must be one of {', '.join(FORMATS)}")
+        raise HTTPError(400, f"format must be one of {', '.join(FORMATS)}")
     info, state = await _version_state(request, name, request.path_params["version_id"])
     if fmt == "json":
         content = await asyncio.to_thread(_content, state)
@@ -199,7 +178,6 @@ async def get_version(request: Request) -> Response:
     return Response(body, media_type=MEDIA_TYPES[fmt], headers=headers)
 
 
-@_json_errors
 async def diff_version(request: Request) -> Response:
     """GET ?against=current (default) | previous | <id>: what the version has that the base
     lacks (insertions, offsets into `target_text`) and what it lacks (deletions, offsets into
@@ -208,7 +186,7 @@ async def diff_version(request: Request) -> Response:
     against = request.query_params.get("against", "current")
     base_id: int | str | None
     if against not in ("current", "previous") and _parse_id(against) is None:
-        raise BadRequest(400, "against must be current, previous or a version id")
+        raise HTTPError(400, "against must be current, previous or a version id")
     info, state = await _version_state(request, name, request.path_params["version_id"])
     store = _store(request)
     if against == "current":
@@ -243,7 +221,6 @@ def _diff_json(diff: TextDiff) -> dict[str, Any]:
     }
 
 
-@_json_errors
 async def restore_version(request: Request) -> Response:
     """POST: make the live document equal the version, as one change everyone connected sees.
     Answers with the backup of the state just before (restore it to undo) and the version of
@@ -251,13 +228,13 @@ async def restore_version(request: Request) -> Response:
     name = await _document(request, "editor")
     version_id = _parse_id(request.path_params["version_id"])
     if version_id is None:
-        raise BadRequest(404, f"{name!r} has no version {request.path_params['version_id']!r}")
+        raise HTTPError(404, f"{name!r} has no version {request.path_params['version_id']!r}")
     recorder: VersionRecorder = request.app.state.recorder
     rooms: Rooms = request.app.state.rooms
     try:
         result = await recorder.restore(rooms, name, version_id)
     except RestoreError as exc:
-        raise BadRequest(422, f"this version cannot be restored: {exc}") from exc
+        raise HTTPError(422, f"this version cannot be restored: {exc}") from exc
     summary = result.summary
     return JSONResponse(
         {

@@ -1,0 +1,1 @@
+"""The HTTP API and pages: errors, request parts, documents, history, accounts, pages."""

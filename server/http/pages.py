@@ -1,0 +1,39 @@
+"""The routes that are not the API: the health check and the editor's pages."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+
+from ..rooms import Rooms
+from ..store.base import StoreError
+
+log = logging.getLogger("coedit.api")
+
+
+async def healthz(request: Request) -> Response:
+    rooms: Rooms = request.app.state.rooms
+    try:
+        await rooms.store.ping()
+    except StoreError as exc:
+        log.error("health check failed: %s", exc)
+        return JSONResponse({"status": "unavailable", "error": str(exc)}, status_code=503)
+    return JSONResponse({"status": "ok", "rooms": len(rooms)})
+
+
+def page(file_name: str):  # type: ignore[no-untyped-def]
+    async def serve(request: Request) -> Response:
+        dist: Path = request.app.state.settings.web_dist
+        path = dist / file_name
+        if not path.is_file():
+            return PlainTextResponse(
+                f"The editor is not built: {path} is missing. Run `make run` (or `npm ci && "
+                "npm run build`) first.",
+                status_code=503,
+            )
+        return FileResponse(path, headers={"Cache-Control": "no-cache"})
+
+    return serve

@@ -1,0 +1,118 @@
+"""Every HTTP route answers a failing store with JSON `{"error": ...}` and a 5xx, in process."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from server.app import create_app
+from server.config import Settings
+from server.store.base import AccountStore, DocumentStore, StoreError
+
+# Every API route with a path that reaches it and a body it accepts: a route missing here
+# fails `test_every_route_is_covered`.
+REQUESTS: list[tuple[str, str, str, dict[str, Any] | None]] = [
+    ("GET", "/healthz", "/healthz", None),
+    ("GET", "/api/docs", "/api/docs", None),
+    ("POST", "/api/docs", "/api/docs", {"title": "t"}),
+    ("GET", "/api/docs/{name}", "/api/docs/d", None),
+    ("PUT", "/api/docs/{name}", "/api/docs/d", None),
+    ("PATCH", "/api/docs/{name}", "/api/docs/d", {"title": "t"}),
+    ("DELETE", "/api/docs/{name}", "/api/docs/d", None),
+    ("GET", "/api/docs/{name}/export", "/api/docs/d/export", None),
+    ("GET", "/api/docs/{name}/versions", "/api/docs/d/versions", None),
+    ("POST", "/api/docs/{name}/versions", "/api/docs/d/versions", {"label": "v"}),
+    ("GET", "/api/docs/{name}/versions/{version_id}", "/api/docs/d/versions/1", None),
+    ("GET", "/api/docs/{name}/versions/{version_id}/diff", "/api/docs/d/versions/1/diff", None),
+    (
+        "POST",
+        "/api/docs/{name}/versions/{version_id}/restore",
+        "/api/docs/d/versions/1/restore",
+        None,
+    ),
+    ("GET", "/api/auth/me", "/api/auth/me", None),
+    ("POST", "/api/auth/signup", "/api/auth/signup", {"username": "ann", "password": "x" * 12}),
+    ("POST", "/api/auth/signin", "/api/auth/signin", {"username": "ann", "password": "x" * 12}),
+    ("POST", "/api/auth/signout", "/api/auth/signout", None),
+    ("GET", "/api/docs/{name}/shares", "/api/docs/d/shares", None),
+    ("PUT", "/api/docs/{name}/shares/{username}", "/api/docs/d/shares/bob", {"role": "viewer"}),
+    ("DELETE", "/api/docs/{name}/shares/{username}", "/api/docs/d/shares/bob", None),
+    ("POST", "/api/docs/{name}/links", "/api/docs/d/links", {"role": "viewer"}),
+    ("DELETE", "/api/docs/{name}/links/{link_id}", "/api/docs/d/links/1", None),
+]
+# In open mode these answer without the store (there are no accounts to look at).
+NEEDS_ACCOUNTS = {"/api/auth/", "/shares", "/links"}
+
+
+def store_methods() -> Iterator[str]:
+    for protocol in (DocumentStore, AccountStore):
+        for name, member in vars(protocol).items():
+            if inspect.iscoroutinefunction(member) and not name.startswith("_"):
+                yield name
+
+
+@pytest.fixture(params=["open", "accounts"])
+async def app(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Starlette]:
+    """The application with its store and rooms open, without a server: requests go in process."""
+    app = create_app(Settings(db=tmp_path / "coedit.db", auth=request.param))
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+def test_every_route_is_covered(tmp_path: Path) -> None:
+    app = create_app(Settings(db=tmp_path / "coedit.db"))
+    routes = {
+        (method, route.path)
+        for route in app.routes
+        if isinstance(route, Route) and route.path.startswith(("/api/", "/healthz"))
+        for method in route.methods or ()
+        if method != "HEAD"
+    }
+    assert routes == {(method, template) for method, template, _, _ in REQUESTS}
+
+
+async def test_a_failing_store_is_a_json_503_on_every_route(
+    app: Starlette, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: object, **kwargs: object) -> Any:
+        raise StoreError("disk I/O error")
+
+    # Every store call fails, as when the database file has gone; each instance attribute is
+    # removed again before the lifespan closes the store.
+    store = app.state.rooms.store
+    for name in store_methods():
+        monkeypatch.setattr(store, name, broken)
+    mode = app.state.gate.mode
+    transport = httpx.ASGITransport(app=app)
+    # A session cookie makes accounts mode look the caller up in the store on every route.
+    cookies = {"coedit_session": "token"} if mode == "accounts" else None
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", cookies=cookies
+    ) as http:
+        for method, template, path, body in REQUESTS:
+            if mode == "open" and any(part in template for part in NEEDS_ACCOUNTS):
+                continue
+            response = await http.request(method, path, json=body)
+            assert response.status_code == 503, (method, path, response.text)
+            assert "disk I/O error" in response.json()["error"], (method, path)
+
+
+@pytest.mark.parametrize("app", ["open"], indirect=True)
+async def test_a_bug_is_a_json_500(app: Starlette, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def buggy(*args: object, **kwargs: object) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(app.state.rooms.store, "list_docs", buggy)
+    # Starlette re-raises a bug after answering, so that the server logs it.
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        response = await http.get("/api/docs")
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal error"}
