@@ -19,7 +19,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import access, convert
+from . import access
+from . import content as convert
 from .access import AccessDenied
 from .rooms import Rooms, ShuttingDown
 from .store.base import EMPTY_UPDATE, DocInfo, DocName, DocumentNotFound, StoreError

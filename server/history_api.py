@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import convert
+from . import content as convert
 from .access import Role, require
 from .api import BadRequest, doc_name, handles_errors, json_body
 from .restore import RestoreError

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from pycrdt import Doc, Map, XmlFragment, merge_updates
 
-from .convert import FRAGMENT
+from .content import FRAGMENT
 from .restore import RestoreSummary, check_restorable, fragment_key, restore_fragment
 from .room import Room
 from .rooms import Rooms

@@ -313,7 +313,7 @@ export interface PreviewHandle {
 }
 
 /**
- * The document's plain text exactly as the server writes it (server/convert.py
+ * The document's plain text exactly as the server writes it (server/content/text.py
  * json_to_text: blocks separated by blank lines, list markers, "> " quotes),
  * with the ProseMirror position of every code point that is document text
  * (null for markers and separators).
