@@ -8,7 +8,16 @@ from html.parser import HTMLParser
 from typing import Any
 
 from .links import safe_href
-from .schema import _TEXTBLOCKS, MAX_DEPTH, PMNode, _fit_doc, _mark, _merge_text, _node, _text
+from .schema import (
+    MAX_DEPTH,
+    TEXTBLOCKS,
+    PMNode,
+    fit_doc,
+    make_mark,
+    make_node,
+    make_text,
+    merge_text,
+)
 
 _VOID = frozenset("area base br col embed hr img input link meta param source track wbr".split())
 # Never content: their text is code, styling, metadata or a fallback for something else.
@@ -136,10 +145,10 @@ class _Blocks:
             if last is None or last["type"] == "hardBreak" or last["text"].endswith(" "):
                 text = text[1:]
         if text:
-            self.inline.append(_text(text, marks))
+            self.inline.append(make_text(text, marks))
 
     def hard_break(self) -> None:
-        self.inline.append(_node("hardBreak"))
+        self.inline.append(make_node("hardBreak"))
 
     def flush(self, *, force: bool = False) -> list[PMNode]:
         """Ends the current run; returns it (as inline nodes) or adds it as a paragraph."""
@@ -147,12 +156,12 @@ class _Blocks:
         self.inline = []
         if inline and inline[-1]["type"] == "text":
             stripped = inline[-1]["text"].rstrip(" ")
-            inline[-1] = _text(stripped, inline[-1].get("marks", []))
-        inline = _merge_text(inline)
+            inline[-1] = make_text(stripped, inline[-1].get("marks", []))
+        inline = merge_text(inline)
         if force:
             return inline
         if inline and not all(n["type"] == "hardBreak" for n in inline):
-            self.blocks.append(_node("paragraph", None, inline))
+            self.blocks.append(make_node("paragraph", None, inline))
         return []
 
     def add(self, block: PMNode) -> None:
@@ -169,7 +178,7 @@ def html_to_json(html: str) -> PMNode:
     out = _Blocks()
     _html_children(builder.root.children, out, [])
     out.flush()
-    return _fit_doc(out.blocks)
+    return fit_doc(out.blocks)
 
 
 def _html_children(nodes: Sequence[_El | str], out: _Blocks, marks: list[PMNode]) -> None:
@@ -187,13 +196,13 @@ def _html_marks(element: _El, marks: list[PMNode]) -> list[PMNode]:
     kind = _MARK_TAGS.get(tag)
     # Google Docs wraps whole documents in <b style="font-weight:normal">.
     if kind is not None and not (kind == "bold" and _NOT_BOLD_STYLE.search(style)):
-        added.append(_mark(kind))
+        added.append(make_mark(kind))
     if tag == "a" and "href" in element.attrs and safe_href(element.attrs["href"]) is not None:
         attrs: dict[str, Any] = {"href": element.attrs["href"]}
         for name in ("target", "rel", "class", "title"):
             if name in element.attrs:
                 attrs[name] = element.attrs[name]
-        added.append(_mark("link", attrs))
+        added.append(make_mark("link", attrs))
     if style:
         for pattern, mark in (
             (_BOLD_STYLE, "bold"),
@@ -202,7 +211,7 @@ def _html_marks(element: _El, marks: list[PMNode]) -> list[PMNode]:
             (_STRIKE_STYLE, "strike"),
         ):
             if pattern.search(style):
-                added.append(_mark(mark))
+                added.append(make_mark(mark))
     return [*marks, *added] if added else marks
 
 
@@ -214,12 +223,12 @@ def _html_element(element: _El, out: _Blocks, marks: list[PMNode]) -> None:
         src = element.attrs.get("src", "")
         label = element.attrs.get("alt") or src
         if label:
-            link = [_mark("link", {"href": src})] if src and safe_href(src) is not None else []
+            link = [make_mark("link", {"href": src})] if src and safe_href(src) is not None else []
             out.text(
                 label, [*marks, *link] if not any(m["type"] == "link" for m in marks) else marks
             )
     elif tag == "hr":
-        out.add(_node("horizontalRule"))
+        out.add(make_node("horizontalRule"))
     elif tag == "p" or tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
         inner = _Blocks()
         _html_children(element.children, inner, _html_marks(element, marks))
@@ -227,28 +236,30 @@ def _html_element(element: _El, out: _Blocks, marks: list[PMNode]) -> None:
         # Blocks inside a paragraph or heading: their lines join it, anything else follows it.
         inline: list[PMNode] = []
         after: list[PMNode] = []
-        for part in [*inner.blocks, _node("paragraph", None, rest)]:
-            if part["type"] not in _TEXTBLOCKS:
+        for part in [*inner.blocks, make_node("paragraph", None, rest)]:
+            if part["type"] not in TEXTBLOCKS:
                 after.append(part)
             elif part.get("content"):
-                inline.extend([_node("hardBreak"), *part["content"]] if inline else part["content"])
+                inline.extend(
+                    [make_node("hardBreak"), *part["content"]] if inline else part["content"]
+                )
         attrs = {"level": min(int(tag[1]), 3)} if tag != "p" else None
-        out.add(_node("paragraph" if tag == "p" else "heading", attrs, inline))
+        out.add(make_node("paragraph" if tag == "p" else "heading", attrs, inline))
         for block in after:
             out.add(block)
     elif tag == "pre":
         out.add(_html_pre(element))
     elif tag == "blockquote":
-        out.add(_node("blockquote", None, _html_container(element.children, marks)))
+        out.add(make_node("blockquote", None, _html_container(element.children, marks)))
     elif tag in _LIST_TAGS:
         for block in _html_list(element, marks):
             out.add(block)
     elif tag == "li":
         out.add(
-            _node(
+            make_node(
                 "bulletList",
                 None,
-                [_node("listItem", None, _html_container(element.children, marks))],
+                [make_node("listItem", None, _html_container(element.children, marks))],
             )
         )
     elif tag == "tr":
@@ -299,7 +310,7 @@ def _html_pre(element: _El) -> PMNode:
     # A newline right after <pre> is not content (HTML parsing rule).
     if element.children and isinstance(element.children[0], str) and code.startswith("\n"):
         code = code[1:]
-    return _node("codeBlock", {"language": language or None}, [_text(code)] if code else [])
+    return make_node("codeBlock", {"language": language or None}, [make_text(code)] if code else [])
 
 
 def _html_task_state(item: _El, in_task_list: bool) -> bool | None:
@@ -356,15 +367,15 @@ def _html_list(element: _El, marks: list[PMNode]) -> list[PMNode]:
     lists: list[PMNode] = []
     for i, (state, blocks) in enumerate(items):
         if state is not None:
-            kind, item = "taskList", _node("taskItem", {"checked": state}, blocks)
+            kind, item = "taskList", make_node("taskItem", {"checked": state}, blocks)
         else:
             kind, item = (
                 ("orderedList" if ordered else "bulletList"),
-                _node("listItem", None, blocks),
+                make_node("listItem", None, blocks),
             )
         if not lists or lists[-1]["type"] != kind:
             attrs = {"start": start + i, "type": list_type} if kind == "orderedList" else None
-            lists.append(_node(kind, attrs))
+            lists.append(make_node(kind, attrs))
             lists[-1]["content"] = []
         lists[-1]["content"].append(item)
     return lists

@@ -7,8 +7,8 @@ import hashlib
 from html import escape
 from typing import Any
 
-from .links import _safe_marks
-from .marks import _inline_ops
+from .links import safe_marks
+from .marks import inline_ops
 from .schema import PMNode, normalize_json
 
 
@@ -67,9 +67,9 @@ def _html_block(node: PMNode) -> str:
 
 
 def _html_inline(content: list[PMNode]) -> str:
-    items = [{**n, "marks": _safe_marks(n["marks"])} if n.get("marks") else n for n in content]
+    items = [{**n, "marks": safe_marks(n["marks"])} if n.get("marks") else n for n in content]
     out: list[str] = []
-    for op, value in _inline_ops(items):
+    for op, value in inline_ops(items):
         if op == "text":
             out.append(_esc(value["text"]))
         elif op == "break":

@@ -32,5 +32,5 @@ def _safe_url(href: str) -> bool:
     return ":" not in re.split(r"[/?#]", cleaned, maxsplit=1)[0]
 
 
-def _safe_marks(marks: Iterable[PMNode]) -> list[PMNode]:
+def safe_marks(marks: Iterable[PMNode]) -> list[PMNode]:
     return [m for m in marks if m["type"] != "link" or safe_href(m["attrs"]["href"]) is not None]

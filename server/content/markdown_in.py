@@ -7,7 +7,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from .links import safe_href
-from .schema import MAX_DEPTH, PMNode, _fit_doc, _mark, _node, _text
+from .schema import MAX_DEPTH, PMNode, fit_doc, make_mark, make_node, make_text
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
@@ -67,30 +67,30 @@ def markdown_to_json(markdown: str) -> PMNode:
                 parent.append(closed)
         else:
             children.extend(_md_leaf(token))
-    return _fit_doc(root)
+    return fit_doc(root)
 
 
 def _md_open(token: Token, siblings: list[PMNode]) -> PMNode | None:
     kind = token.type
     if kind == "paragraph_open":
-        return _node("paragraph")
+        return make_node("paragraph")
     if kind == "heading_open":
-        return _node("heading", {"level": min(int(token.tag[1:]), 3)})
+        return make_node("heading", {"level": min(int(token.tag[1:]), 3)})
     if kind == "blockquote_open":
-        return _node("blockquote")
+        return make_node("blockquote")
     if kind == "bullet_list_open":
-        return _node("bulletList")
+        return make_node("bulletList")
     if kind == "ordered_list_open":
         start = token.attrGet("start")
-        return _node("orderedList", {"start": int(start) if start is not None else 1})
+        return make_node("orderedList", {"start": int(start) if start is not None else 1})
     if kind == "list_item_open":
         if token.meta and "checked" in token.meta:
-            return _node("taskItem", {"checked": bool(token.meta["checked"])})
-        return _node("listItem")
+            return make_node("taskItem", {"checked": bool(token.meta["checked"])})
+        return make_node("listItem")
     if kind == "tr_open":
-        return _node("paragraph")
+        return make_node("paragraph")
     if kind in ("th_open", "td_open") and siblings:
-        siblings.append(_text(" | "))
+        siblings.append(make_text(" | "))
     return None
 
 
@@ -106,7 +106,7 @@ def _split_task_runs(node: PMNode) -> list[PMNode]:
         kind = "taskList" if item["type"] == "taskItem" else node["type"]
         if not out or out[-1]["type"] != kind:
             attrs = {"start": start + i} if kind == "orderedList" else None
-            out.append(_node(kind, attrs, []))
+            out.append(make_node(kind, attrs, []))
             out[-1]["content"] = []
         out[-1]["content"].append(item)
     return out
@@ -122,17 +122,17 @@ def _md_leaf(token: Token) -> list[PMNode]:
         info = unescapeAll(token.info).strip() if kind == "fence" else ""
         language = info.split(maxsplit=1)[0] if info else None
         code = token.content[:-1] if token.content.endswith("\n") else token.content
-        return [_node("codeBlock", {"language": language}, [_text(code)] if code else [])]
+        return [make_node("codeBlock", {"language": language}, [make_text(code)] if code else [])]
     if kind == "hr":
-        return [_node("horizontalRule")]
+        return [make_node("horizontalRule")]
     if kind == "html_block":
         lines = token.content.rstrip("\n").split("\n")
         inline: list[PMNode] = []
         for i, line in enumerate(lines):
             if i:
-                inline.append(_node("hardBreak"))
-            inline.append(_text(line))
-        return [_node("paragraph", None, inline)]
+                inline.append(make_node("hardBreak"))
+            inline.append(make_text(line))
+        return [make_node("paragraph", None, inline)]
     return []
 
 
@@ -163,12 +163,12 @@ def _md_inline_tokens(tokens: list[Token]) -> list[PMNode]:
         kind = token.type
         base = kind.rsplit("_", 1)[0]
         if base in simple and kind.endswith("_open"):
-            marks.append(_mark(simple[base]))
+            marks.append(make_mark(simple[base]))
         elif base in simple and kind.endswith("_close"):
             drop(simple[base])
         elif kind == "link_open":
             has_link = any(m["type"] == "link" for m in marks)
-            link = None if has_link else _mark("link", _md_link_attrs(token))
+            link = None if has_link else make_mark("link", _md_link_attrs(token))
             links.append(link)
             if link is not None:
                 marks.append(link)
@@ -176,32 +176,32 @@ def _md_inline_tokens(tokens: list[Token]) -> list[PMNode]:
             if links and links.pop() is not None:
                 drop("link")
         elif kind == "text" or kind == "text_special":
-            out.append(_text(token.content, marks))
+            out.append(make_text(token.content, marks))
         elif kind == "code_inline":
-            out.append(_text(token.content, [*marks, _mark("code")]))
+            out.append(make_text(token.content, [*marks, make_mark("code")]))
         elif kind == "softbreak":
-            out.append(_text(" ", marks))
+            out.append(make_text(" ", marks))
         elif kind == "hardbreak":
-            out.append(_node("hardBreak"))
+            out.append(make_node("hardBreak"))
         elif kind == "image":
             src = token.attrGet("src")
             label = token.content or (str(src) if src else "")
             link_marks = list(marks)
             if isinstance(src, str) and src and not any(m["type"] == "link" for m in marks):
-                link_marks.append(_mark("link", {"href": src, "title": token.attrGet("title")}))
-            out.append(_text(label, link_marks))
+                link_marks.append(make_mark("link", {"href": src, "title": token.attrGet("title")}))
+            out.append(make_text(label, link_marks))
         elif kind == "html_inline":
             if i in underline:
                 if token.content.strip().lower() == "<u>":
-                    marks.append(_mark("underline"))
+                    marks.append(make_mark("underline"))
                 else:
                     drop("underline")
             elif _BR.fullmatch(token.content.strip()):
-                out.append(_node("hardBreak"))
+                out.append(make_node("hardBreak"))
             else:
-                out.append(_text(token.content, marks))
+                out.append(make_text(token.content, marks))
         elif token.content:
-            out.append(_text(token.content, marks))
+            out.append(make_text(token.content, marks))
     return out
 
 

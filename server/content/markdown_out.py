@@ -7,10 +7,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from .links import _safe_marks
-from .marks import _inline_ops, _Op
-from .schema import _LIST_ITEM, PMNode, _text, normalize_json
-from .text import _indent
+from .links import safe_marks
+from .marks import Op, inline_ops
+from .schema import LIST_ITEM, PMNode, make_text, normalize_json
+from .text import indent
 
 _MD_ALWAYS = re.compile(r"([\\`*_\[\]<~|])|&(?=#?[0-9A-Za-z]+;)")
 _MD_LINE_START = re.compile(r"([#>+=-])|(\d{1,9})([.)])")
@@ -88,7 +88,7 @@ def _md_blocks(blocks: Sequence[PMNode], *, in_item: bool = False) -> str:
 def _interrupts_paragraph(block: PMNode) -> bool:
     """Whether this list may start right after a paragraph line: CommonMark lets only lists
     whose first item is not empty, and ordered ones only when they start at 1."""
-    if block["type"] not in _LIST_ITEM:
+    if block["type"] not in LIST_ITEM:
         return False
     if block["type"] == "orderedList" and block["attrs"]["start"] != 1:
         return False
@@ -100,7 +100,7 @@ def _md_block(
 ) -> tuple[str | None, str | None]:
     """The block's Markdown (None to leave it out) and the list marker it used, if any."""
     kind = node["type"]
-    if kind in _LIST_ITEM:
+    if kind in LIST_ITEM:
         return _md_list(node, marker_before)
     return _md_leaf_block(node, keep_empty=keep_empty), None
 
@@ -148,7 +148,7 @@ def _md_list(node: PMNode, marker_before: str | None) -> tuple[str, str]:
             marker += "[x] " if item["attrs"]["checked"] else "[ ] "
         inner = _md_blocks(item["content"], in_item=True)
         # the space after "]" is what makes an empty item a task
-        lines.append(_indent(inner, marker, " " * width, keep_marker_space=kind == "taskList"))
+        lines.append(indent(inner, marker, " " * width, keep_marker_space=kind == "taskList"))
     return "\n".join(lines), char
 
 
@@ -171,14 +171,14 @@ def _drop_lone_emphasis(items: list[PMNode]) -> list[PMNode]:
                 *(items[i - 1].get("marks", []) if i > 0 else []),
                 *(items[i + 1].get("marks", []) if i + 1 < len(items) else []),
             ]
-            node = _text(
+            node = make_text(
                 node["text"], [m for m in marks if m["type"] not in _FLANKING or m in near]
             )
         out.append(node)
     return out
 
 
-def _expel_whitespace(ops: list[_Op]) -> list[_Op]:
+def _expel_whitespace(ops: list[Op]) -> list[Op]:
     """Moves whitespace and line breaks at the inner edge of emphasis delimiters outside them
     (`** x**` is not bold): before the first emphasis opener, after the last emphasis closer."""
     # Each pass moves a break past one delimiter run; several breaks in a row need more.
@@ -190,8 +190,8 @@ def _expel_whitespace(ops: list[_Op]) -> list[_Op]:
     return ops
 
 
-def _expel_once(ops: list[_Op]) -> list[_Op]:
-    out: list[_Op] = []
+def _expel_once(ops: list[Op]) -> list[Op]:
+    out: list[Op] = []
     for op, value in ops:
         if op in ("text", "break") and not _is_code(value):
             start = len(out)
@@ -205,11 +205,11 @@ def _expel_once(ops: list[_Op]) -> list[_Op]:
                 continue
             text: str = value["text"] if op == "text" else ""
             if first is not None and text != text.lstrip():
-                out.insert(first, ("text", _text(text[: len(text) - len(text.lstrip())])))
+                out.insert(first, ("text", make_text(text[: len(text) - len(text.lstrip())])))
                 value = {**value, "text": text.lstrip()}
         if op != "text" or value["text"]:
             out.append((op, value))
-    result: list[_Op] = []  # built backwards
+    result: list[Op] = []  # built backwards
     for index in range(len(out) - 1, -1, -1):
         op, value = out[index]
         if op in ("text", "break") and not _is_code(value):
@@ -226,7 +226,7 @@ def _expel_once(ops: list[_Op]) -> list[_Op]:
                 continue
             text = value["text"] if op == "text" else ""
             if at is not None and text != text.rstrip():
-                result.insert(at, ("text", _text(text[len(text.rstrip()) :])))
+                result.insert(at, ("text", make_text(text[len(text.rstrip()) :])))
                 value = {**value, "text": text.rstrip()}
                 if not value["text"]:
                     continue
@@ -237,11 +237,11 @@ def _expel_once(ops: list[_Op]) -> list[_Op]:
 
 def _md_inline(content: list[PMNode], *, heading: bool) -> str:
     items = _drop_lone_emphasis(
-        [{**n, "marks": _safe_marks(n["marks"])} if n.get("marks") else n for n in content]
+        [{**n, "marks": safe_marks(n["marks"])} if n.get("marks") else n for n in content]
     )
     # Outside delimiters first: `[` and `<u>` are safe next to letters, `*` may not be.
     order = ("link", "underline", "strike", "bold", "italic", "code")
-    ops = _expel_whitespace(list(_inline_ops(items, atomic=frozenset({"code"}), order=order)))
+    ops = _expel_whitespace(list(inline_ops(items, atomic=frozenset({"code"}), order=order)))
     # for each op, the kind of the next text or break after it ("" at the end)
     upcoming = [""] * len(ops)
     for i in range(len(ops) - 2, -1, -1):
@@ -299,7 +299,7 @@ def _md_inline(content: list[PMNode], *, heading: bool) -> str:
     return "".join(out)
 
 
-def _italic_ends_in_word(ops: list[_Op], index: int) -> bool:
+def _italic_ends_in_word(ops: list[Op], index: int) -> bool:
     """Whether the italic opened at ops[index] is closed right before a letter or digit."""
     mark = ops[index][1]
     for position in range(index + 1, len(ops) - 1):

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from .schema import _MARK_TYPES, PMNode
+from .schema import MARK_TYPES, PMNode
 
-_Op = tuple[str, Any]
+Op = tuple[str, Any]
 
 
 def _mark_key(mark: PMNode) -> tuple[Any, ...]:
@@ -16,12 +16,12 @@ def _mark_key(mark: PMNode) -> tuple[Any, ...]:
     return (mark["type"], *sorted(attrs.items()))
 
 
-def _inline_ops(
+def inline_ops(
     items: Sequence[PMNode], *, atomic: frozenset[str] = frozenset(), order: Sequence[str] = ()
-) -> Iterator[_Op]:
+) -> Iterator[Op]:
     """Yields ("open", mark), ("close", mark), ("text", node) and ("break", node). Marks in
     `atomic` are left to the text's renderer instead of being opened and closed."""
-    rank = {name: i for i, name in enumerate(order or _MARK_TYPES)}
+    rank = {name: i for i, name in enumerate(order or MARK_TYPES)}
 
     def stack_marks(node: PMNode) -> list[PMNode]:
         return [m for m in node.get("marks", []) if m["type"] not in atomic]

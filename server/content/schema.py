@@ -18,17 +18,17 @@ _BLOCKS = frozenset(
     "paragraph heading bulletList orderedList taskList blockquote codeBlock horizontalRule".split()
 )
 _INLINE = frozenset({"text", "hardBreak"})
-_TEXTBLOCKS = frozenset({"paragraph", "heading"})
-_LIST_ITEM = {"bulletList": "listItem", "orderedList": "listItem", "taskList": "taskItem"}
+TEXTBLOCKS = frozenset({"paragraph", "heading"})
+LIST_ITEM = {"bulletList": "listItem", "orderedList": "listItem", "taskList": "taskItem"}
 _ITEMS = frozenset({"listItem", "taskItem"})
-_NODE_TYPES = _BLOCKS | _INLINE | _ITEMS | {"doc"}
+NODE_TYPES = _BLOCKS | _INLINE | _ITEMS | {"doc"}
 # Converters recurse per level; real documents nest a few levels, hostile ones thousands.
 MAX_DEPTH = 100
 
 # ProseMirror sorts a node's marks by their rank in the schema; Tiptap puts link first because of
 # its higher extension priority. getJSON() therefore lists marks in this order.
-_MARK_TYPES = ("link", "bold", "code", "italic", "strike", "underline")
-_MARK_RANK = {name: i for i, name in enumerate(_MARK_TYPES)}
+MARK_TYPES = ("link", "bold", "code", "italic", "strike", "underline")
+MARK_RANK = {name: i for i, name in enumerate(MARK_TYPES)}
 
 _Check = Callable[[Any], bool]
 
@@ -44,8 +44,8 @@ def _opt_str(value: Any) -> bool:
 
 
 # attr name -> (default, check, what the check wants, for error messages)
-_AttrSpec = dict[str, tuple[Any, _Check, str]]
-_NODE_ATTRS: dict[str, _AttrSpec] = {
+AttrSpec = dict[str, tuple[Any, _Check, str]]
+NODE_ATTRS: dict[str, AttrSpec] = {
     "heading": {"level": (1, lambda v: _is_int(v, 1, 3), "an integer from 1 to 3")},
     "orderedList": {
         # markdown allows at most nine digits in a list number
@@ -55,7 +55,7 @@ _NODE_ATTRS: dict[str, _AttrSpec] = {
     "taskItem": {"checked": (False, lambda v: isinstance(v, bool), "true or false")},
     "codeBlock": {"language": (None, _opt_str, "a string or null")},
 }
-_MARK_ATTRS: dict[str, _AttrSpec] = {
+_MARK_ATTRS: dict[str, AttrSpec] = {
     "link": {
         "href": (None, lambda v: isinstance(v, str), "a string"),
         "target": ("_blank", _opt_str, "a string or null"),
@@ -66,7 +66,7 @@ _MARK_ATTRS: dict[str, _AttrSpec] = {
 }
 
 
-def _canon_attrs(spec: _AttrSpec, given: dict[str, Any] | None) -> dict[str, Any]:
+def _canon_attrs(spec: AttrSpec, given: dict[str, Any] | None) -> dict[str, Any]:
     """All attrs of the type, defaults filled in; integral floats (JSON from JS) become ints."""
     out: dict[str, Any] = {}
     for name, (default, check, _) in spec.items():
@@ -77,9 +77,11 @@ def _canon_attrs(spec: _AttrSpec, given: dict[str, Any] | None) -> dict[str, Any
     return out
 
 
-def _node(kind: str, attrs: dict[str, Any] | None = None, content: Sequence[PMNode] = ()) -> PMNode:
+def make_node(
+    kind: str, attrs: dict[str, Any] | None = None, content: Sequence[PMNode] = ()
+) -> PMNode:
     node: PMNode = {"type": kind}
-    spec = _NODE_ATTRS.get(kind)
+    spec = NODE_ATTRS.get(kind)
     if spec is not None:
         node["attrs"] = _canon_attrs(spec, attrs)
     if content:
@@ -87,7 +89,7 @@ def _node(kind: str, attrs: dict[str, Any] | None = None, content: Sequence[PMNo
     return node
 
 
-def _mark(kind: str, attrs: dict[str, Any] | None = None) -> PMNode:
+def make_mark(kind: str, attrs: dict[str, Any] | None = None) -> PMNode:
     mark: PMNode = {"type": kind}
     spec = _MARK_ATTRS.get(kind)
     if spec is not None:
@@ -103,10 +105,10 @@ def _mark_set(marks: Iterable[PMNode]) -> list[PMNode]:
         by_type[mark["type"]] = mark
     if "code" in by_type:
         return [by_type["code"]]
-    return sorted(by_type.values(), key=lambda m: _MARK_RANK[m["type"]])
+    return sorted(by_type.values(), key=lambda m: MARK_RANK[m["type"]])
 
 
-def _text(text: str, marks: Iterable[PMNode] = ()) -> PMNode:
+def make_text(text: str, marks: Iterable[PMNode] = ()) -> PMNode:
     node: PMNode = {"type": "text", "text": text}
     ordered = _mark_set(marks)
     if ordered:
@@ -114,7 +116,7 @@ def _text(text: str, marks: Iterable[PMNode] = ()) -> PMNode:
     return node
 
 
-def _merge_text(nodes: Iterable[PMNode]) -> list[PMNode]:
+def merge_text(nodes: Iterable[PMNode]) -> list[PMNode]:
     out: list[PMNode] = []
     for node in nodes:
         if node["type"] == "text":
@@ -151,7 +153,7 @@ def _validate(node: Any, path: str, depth: int) -> None:
     if not isinstance(node, dict):
         raise ValueError(f"{path}: expected a node object, got {type(node).__name__}")
     kind = node.get("type")
-    if not isinstance(kind, str) or kind not in _NODE_TYPES:
+    if not isinstance(kind, str) or kind not in NODE_TYPES:
         raise ValueError(f"{path}: unknown node type {kind!r}")
     extra = sorted(set(node) - _NODE_KEYS)
     if extra:
@@ -170,7 +172,7 @@ def _validate(node: Any, path: str, depth: int) -> None:
         if kind != "hardBreak":
             raise ValueError(f"{path}: {kind} nodes cannot have marks")
         _validate_marks(node["marks"], path)
-    _validate_attrs(node.get("attrs"), _NODE_ATTRS.get(kind, {}), path, kind)
+    _validate_attrs(node.get("attrs"), NODE_ATTRS.get(kind, {}), path, kind)
     content = node.get("content", [])
     if not isinstance(content, list):
         raise ValueError(f"{path}: 'content' must be a list")
@@ -186,7 +188,7 @@ def _validate(node: Any, path: str, depth: int) -> None:
 def _validate_content(kind: str, kinds: list[Any], path: str) -> None:
     def bad(i: int, wanted: str) -> ValueError:
         got = kinds[i]
-        if got in ("text", "hardBreak") and kind not in _TEXTBLOCKS:
+        if got in ("text", "hardBreak") and kind not in TEXTBLOCKS:
             return ValueError(
                 f"{path}.content[{i}]: {got} is only allowed inside a paragraph or heading"
                 + (" (a codeBlock holds plain text nodes)" if got == "hardBreak" else "")
@@ -197,29 +199,29 @@ def _validate_content(kind: str, kinds: list[Any], path: str) -> None:
         if kinds:
             raise ValueError(f"{path}: a {kind} has no content")
         return
-    if kind in _TEXTBLOCKS or kind == "codeBlock":
-        allowed = _INLINE if kind in _TEXTBLOCKS else frozenset({"text"})
-        wanted = "text and hardBreak nodes" if kind in _TEXTBLOCKS else "text nodes"
+    if kind in TEXTBLOCKS or kind == "codeBlock":
+        allowed = _INLINE if kind in TEXTBLOCKS else frozenset({"text"})
+        wanted = "text and hardBreak nodes" if kind in TEXTBLOCKS else "text nodes"
         for i, child in enumerate(kinds):
-            if child not in allowed and child in _NODE_TYPES:
+            if child not in allowed and child in NODE_TYPES:
                 raise bad(i, wanted)
         return
     if not kinds:
         raise ValueError(f"{path}: a {kind} needs at least one child node")
-    if kind in _LIST_ITEM:
-        item = _LIST_ITEM[kind]
+    if kind in LIST_ITEM:
+        item = LIST_ITEM[kind]
         for i, child in enumerate(kinds):
-            if child != item and child in _NODE_TYPES:
+            if child != item and child in NODE_TYPES:
                 raise bad(i, f"{item} nodes")
         return
-    if kind in _ITEMS and kinds[0] != "paragraph" and kinds[0] in _NODE_TYPES:
+    if kind in _ITEMS and kinds[0] != "paragraph" and kinds[0] in NODE_TYPES:
         raise ValueError(f"{path}.content[0]: a {kind} must start with a paragraph")
     for i, child in enumerate(kinds):
-        if child not in _BLOCKS and child in _NODE_TYPES:
+        if child not in _BLOCKS and child in NODE_TYPES:
             raise bad(i, "block nodes")
 
 
-def _validate_attrs(attrs: Any, spec: _AttrSpec, path: str, kind: str) -> None:
+def _validate_attrs(attrs: Any, spec: AttrSpec, path: str, kind: str) -> None:
     if attrs is None:
         return
     if not isinstance(attrs, dict):
@@ -243,7 +245,7 @@ def _validate_marks(marks: Any, path: str) -> None:
         if not isinstance(mark, dict):
             raise ValueError(f"{mark_path}: expected a mark object")
         kind = mark.get("type")
-        if kind not in _MARK_RANK:
+        if kind not in MARK_RANK:
             raise ValueError(f"{mark_path}: unknown mark type {kind!r}")
         extra = sorted(set(mark) - {"type", "attrs"})
         if extra:
@@ -267,14 +269,14 @@ def normalize_json(node: PMNode) -> PMNode:
 def _canon(node: PMNode) -> PMNode:
     kind = node["type"]
     if kind == "text":
-        return _text(
-            node["text"], (_mark(m["type"], m.get("attrs")) for m in node.get("marks", []))
+        return make_text(
+            node["text"], (make_mark(m["type"], m.get("attrs")) for m in node.get("marks", []))
         )
     content = [_canon(child) for child in node.get("content", [])]
-    if kind in _TEXTBLOCKS or kind == "codeBlock":
-        content = _merge_text(content)
+    if kind in TEXTBLOCKS or kind == "codeBlock":
+        content = merge_text(content)
     # hardBreak marks are dropped: y-tiptap does not store marks of non-text nodes.
-    return _node(kind, node.get("attrs"), content)
+    return make_node(kind, node.get("attrs"), content)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,8 +284,8 @@ def _canon(node: PMNode) -> PMNode:
 # ProseMirror's parser fills required content and drops what has no place.
 
 
-def _fit_doc(content: Sequence[PMNode]) -> PMNode:
-    return _node("doc", None, _fit_blocks(content))
+def fit_doc(content: Sequence[PMNode]) -> PMNode:
+    return make_node("doc", None, _fit_blocks(content))
 
 
 def _fit_blocks(nodes: Sequence[PMNode], *, item: bool = False) -> list[PMNode]:
@@ -293,7 +295,7 @@ def _fit_blocks(nodes: Sequence[PMNode], *, item: bool = False) -> list[PMNode]:
     def flush() -> None:
         fitted = _fit_inline(inline)
         if fitted:
-            out.append(_node("paragraph", None, fitted))
+            out.append(make_node("paragraph", None, fitted))
         inline.clear()
 
     for node in nodes:
@@ -310,37 +312,39 @@ def _fit_blocks(nodes: Sequence[PMNode], *, item: bool = False) -> list[PMNode]:
                 out.append(fitted_block)
     flush()
     if item and (not out or out[0]["type"] != "paragraph"):
-        out.insert(0, _node("paragraph"))
+        out.insert(0, make_node("paragraph"))
     if not out:
-        out.append(_node("paragraph"))
+        out.append(make_node("paragraph"))
     return out
 
 
 def _fit_inline(nodes: Sequence[PMNode]) -> list[PMNode]:
     kept = [
-        _node("hardBreak") if n["type"] == "hardBreak" else n for n in nodes if n["type"] in _INLINE
+        make_node("hardBreak") if n["type"] == "hardBreak" else n
+        for n in nodes
+        if n["type"] in _INLINE
     ]
-    return _merge_text(kept)
+    return merge_text(kept)
 
 
 def _fit_block(node: PMNode) -> PMNode | None:
     kind = node["type"]
     content: list[PMNode] = node.get("content", [])
     attrs = node.get("attrs")
-    if kind in _TEXTBLOCKS:
-        return _node(kind, attrs, _fit_inline(content))
+    if kind in TEXTBLOCKS:
+        return make_node(kind, attrs, _fit_inline(content))
     if kind == "codeBlock":
         code = "".join(
             n["text"] if n["type"] == "text" else "\n" if n["type"] == "hardBreak" else ""
             for n in content
         )
-        return _node(kind, attrs, [_text(code)] if code else [])
+        return make_node(kind, attrs, [make_text(code)] if code else [])
     if kind == "horizontalRule":
-        return _node(kind)
+        return make_node(kind)
     if kind == "blockquote":
-        return _node(kind, None, _fit_blocks(content))
-    if kind in _LIST_ITEM:
-        item_kind = _LIST_ITEM[kind]
+        return make_node(kind, None, _fit_blocks(content))
+    if kind in LIST_ITEM:
+        item_kind = LIST_ITEM[kind]
         items: list[tuple[dict[str, Any] | None, list[PMNode]]] = []
         for child in content:
             if child["type"] in _ITEMS:
@@ -352,12 +356,12 @@ def _fit_block(node: PMNode) -> PMNode | None:
         if not items:
             return None
         fitted = [
-            _node(
+            make_node(
                 item_kind,
                 item_attrs if item_kind == "taskItem" else None,
                 _fit_blocks(c, item=True),
             )
             for item_attrs, c in items
         ]
-        return _node(kind, attrs, fitted)
+        return make_node(kind, attrs, fitted)
     return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .schema import _LIST_ITEM, _TEXTBLOCKS, PMNode, normalize_json
+from .schema import LIST_ITEM, TEXTBLOCKS, PMNode, normalize_json
 
 
 def json_to_text(node: PMNode) -> str:
@@ -22,7 +22,7 @@ def _text_blocks(blocks: Sequence[PMNode], *, in_item: bool = False) -> str:
         rendered = _text_block(block)
         if not rendered:
             continue
-        if parts and in_item and block["type"] in _LIST_ITEM:
+        if parts and in_item and block["type"] in LIST_ITEM:
             parts[-1] += "\n" + rendered
         else:
             parts.append(rendered)
@@ -33,7 +33,7 @@ def _text_block(node: PMNode) -> str:
     kind = node["type"]
     content: list[PMNode] = node.get("content", [])
     attrs: dict[str, Any] = node.get("attrs", {})
-    if kind in _TEXTBLOCKS or kind == "codeBlock":
+    if kind in TEXTBLOCKS or kind == "codeBlock":
         return "".join(n["text"] if n["type"] == "text" else "\n" for n in content)
     if kind == "horizontalRule":
         return "---"
@@ -49,11 +49,11 @@ def _text_block(node: PMNode) -> str:
         else:
             marker = "- "
         inner = _text_blocks(item["content"], in_item=True)
-        lines.append(_indent(inner, marker, " " * len(marker)))
+        lines.append(indent(inner, marker, " " * len(marker)))
     return "\n".join(lines)
 
 
-def _indent(text: str, first: str, rest: str, *, keep_marker_space: bool = False) -> str:
+def indent(text: str, first: str, rest: str, *, keep_marker_space: bool = False) -> str:
     lines = text.split("\n")
     head = first + lines[0] if lines[0] or keep_marker_space else first.rstrip(" ")
     return "\n".join([head, *(rest + line if line else "" for line in lines[1:])])

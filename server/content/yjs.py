@@ -20,17 +20,17 @@ from typing import Any
 from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 
 from .schema import (
-    _MARK_RANK,
-    _NODE_ATTRS,
-    _NODE_TYPES,
     FRAGMENT,
+    MARK_RANK,
     MAX_DEPTH,
+    NODE_ATTRS,
+    NODE_TYPES,
+    AttrSpec,
     PMNode,
-    _AttrSpec,
-    _fit_doc,
-    _mark,
-    _node,
-    _text,
+    fit_doc,
+    make_mark,
+    make_node,
+    make_text,
     normalize_json,
 )
 
@@ -44,7 +44,7 @@ def doc_to_json(doc: Doc[Any]) -> PMNode:
     fragment = doc.get(FRAGMENT, type=XmlFragment)
     with doc.transaction():
         content = _read_children(fragment, 1)
-    return _fit_doc(content)
+    return fit_doc(content)
 
 
 def _read_children(parent: XmlFragment | XmlElement, depth: int) -> list[PMNode]:
@@ -56,15 +56,15 @@ def _read_children(parent: XmlFragment | XmlElement, depth: int) -> list[PMNode]
             out.extend(_read_text(child))
         elif isinstance(child, XmlElement):
             kind = child.tag
-            if kind is None or kind not in _NODE_TYPES or kind in ("doc", "text"):
+            if kind is None or kind not in NODE_TYPES or kind in ("doc", "text"):
                 continue
-            spec = _NODE_ATTRS.get(kind, {})
+            spec = NODE_ATTRS.get(kind, {})
             attrs = _read_attrs(spec, {name: child.attributes.get(name) for name in spec})
-            out.append(_node(kind, attrs, _read_children(child, depth + 1)))
+            out.append(make_node(kind, attrs, _read_children(child, depth + 1)))
     return out
 
 
-def _read_attrs(spec: _AttrSpec, raw: dict[str, Any]) -> dict[str, Any]:
+def _read_attrs(spec: AttrSpec, raw: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, (default, check, _) in spec.items():
         value = raw.get(name)
@@ -87,13 +87,13 @@ def _read_text(text: XmlText) -> list[PMNode]:
         for key, value in (attributes or {}).items():
             hashed = _HASHED_MARK.fullmatch(key)
             name = hashed.group(1) if hashed else key
-            if name not in _MARK_RANK or value is None:
+            if name not in MARK_RANK or value is None:
                 continue
             attrs = value if isinstance(value, dict) else {}
             if name == "link" and not isinstance(attrs.get("href"), str):
                 continue
-            marks.append(_mark(name, attrs))
-        out.append(_text(insert, marks))
+            marks.append(make_mark(name, attrs))
+        out.append(make_text(insert, marks))
     return out
 
 
