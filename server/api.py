@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from . import access
 from . import content as convert
 from .access import AccessDenied
+from .content import META, TITLE
 from .rooms import Rooms, ShuttingDown
 from .store.base import EMPTY_UPDATE, DocInfo, DocName, DocumentNotFound, StoreError
 from .ws import name_problem
@@ -262,7 +263,7 @@ async def patch_doc(request: Request) -> Response:
         return error(404, f"no document named {name!r}")
 
     def set_title(doc: Doc[Any]) -> None:
-        doc.get("meta", type=Map)["title"] = title
+        doc.get(META, type=Map)[TITLE] = title
 
     # Through the live document, so that open editors see the new title at once.
     async with rooms.borrow(name) as room:

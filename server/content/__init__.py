@@ -26,13 +26,15 @@ from .html_out import json_to_html, json_to_html_document
 from .links import safe_href
 from .markdown_in import markdown_to_json
 from .markdown_out import json_to_markdown
-from .schema import FRAGMENT, PMNode, normalize_json, validate_json
+from .schema import FRAGMENT, META, TITLE, PMNode, normalize_json, validate_json
 from .text import json_to_text
 from .yjs import doc_to_json, write_json
 
 __all__ = [
     "EXPORT_FORMATS",
     "FRAGMENT",
+    "META",
+    "TITLE",
     "PMNode",
     "doc_to_html",
     "doc_to_json",

@@ -12,6 +12,7 @@ from .html_in import html_to_json
 from .html_out import json_to_html, json_to_html_document
 from .markdown_in import markdown_to_json
 from .markdown_out import json_to_markdown
+from .schema import META, TITLE
 from .text import json_to_text
 from .yjs import doc_to_json, write_json
 
@@ -59,5 +60,5 @@ def state_from_content(
     elif html is not None:
         write_json(doc, html_to_json(html))
     if title:
-        doc.get("meta", type=Map)["title"] = title
+        doc.get(META, type=Map)[TITLE] = title
     return doc.get_update()

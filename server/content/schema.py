@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-FRAGMENT = "default"
+# The Y.Doc's shared types, as the browser names them (web/src/editor.ts, web/src/doc.ts).
+FRAGMENT = "default"  # the XmlFragment the editor binds to
+META = "meta"  # a Map of document properties
+TITLE = "title"  # the document's title, in META
 PMNode = dict[str, Any]
 
 _BLOCKS = frozenset(
