@@ -1,4 +1,9 @@
-"""Which link targets a document may keep, checked the way browsers parse a URL."""
+"""Which link targets a document may keep, checked the way browsers parse a URL.
+
+The browser keeps the same rule (web/src/rules.ts `safeHref`); both are checked against the
+cases in tests/fixtures/shared_rules.json. `tel:` and `mailto:` links are normal in documents;
+`javascript:`, `data:`, `vbscript:` and every other scheme never are.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,13 @@ from html import unescape
 
 from .schema import PMNode
 
-_SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
+_SAFE_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
 _SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.\-]*):")
 _URL_STRIPPED = re.compile(r"[\t\n\r]")
 
 
 def safe_href(href: str) -> str | None:
-    """`href` if it is http(s), mailto or relative; None for anything else (javascript:, data:
+    """`href` if it is http(s), mailto, tel or relative; None for anything else (javascript:, data:
     ...). Checked the way browsers parse: tabs and newlines anywhere and leading control
     characters or spaces are ignored, so "java\\tscript:" is caught too."""
     # Checked decoded too, for whatever decodes entities once more on the way.

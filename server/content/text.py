@@ -1,4 +1,8 @@
-"""ProseMirror JSON -> plain text, as exports write it and the history view diffs it."""
+"""ProseMirror JSON -> plain text, as exports write it and the history view diffs it.
+
+The browser places the history diff on the same text (web/src/rules.ts `serverPlainText`); both
+are checked against the cases in tests/fixtures/shared_rules.json.
+"""
 
 from __future__ import annotations
 

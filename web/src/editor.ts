@@ -14,7 +14,7 @@ import StarterKit from "@tiptap/starter-kit";
 import type { Awareness } from "y-protocols/awareness";
 import type * as Y from "yjs";
 import type { User } from "./identity";
-import { serverPlainText } from "./rules";
+import { safeHref, serverPlainText } from "./rules";
 
 /** Name of the XmlFragment inside the Y.Doc that holds the rich text. */
 export const FRAGMENT_NAME = "default";
@@ -112,12 +112,15 @@ function renderCaret(user: Record<string, unknown>): HTMLElement {
   return caret;
 }
 
-function safeHref(raw: string): string | null {
+/**
+ * The link target for what someone typed in the link form, or null to remove
+ * the link: an address without a scheme ("example.com/a") is taken for a web
+ * address; whatever the server would refuse (javascript:, data:, …) is refused.
+ */
+function linkFromInput(raw: string): string | null {
   const href = raw.trim();
   if (!href) return null;
-  if (/^(https?:|mailto:|tel:|\/|#)/i.test(href)) return href;
-  if (/^[a-z][a-z0-9+.-]*:/i.test(href)) return null; // javascript:, data:, …
-  return `https://${href}`;
+  return safeHref(/^([a-z][a-z0-9+.-]*:|\/|#)/i.test(href) ? href : `https://${href}`);
 }
 
 export function createEditor(opts: EditorOptions): EditorHandle {
@@ -252,7 +255,7 @@ export function createEditor(opts: EditorOptions): EditorHandle {
       return typeof href === "string" ? href : null;
     },
     setLink: (raw) => {
-      const href = raw === null ? null : safeHref(raw);
+      const href = raw === null ? null : linkFromInput(raw);
       if (href === null) {
         chain().extendMarkRange("link").unsetLink().run();
         return;

@@ -1,5 +1,6 @@
-// Rules the browser shares with the server. ProseMirror is used for its types
-// only: the editor library itself stays in editor.ts.
+// Rules the browser shares with the server, each checked on both sides against
+// the same cases (tests/fixtures/shared_rules.json, run by tests/test_shared_rules.py).
+// ProseMirror is used for its types only: the editor library itself stays in editor.ts.
 
 import type { Node as PMNode } from "@tiptap/pm/model";
 
@@ -116,4 +117,47 @@ function textBlock(node: PMNode, pos: number): MappedText {
 export function serverPlainText(doc: PMNode): MappedText {
   const text = textBlocks(doc, 0, false);
   return text.empty ? text : text.lit("\n");
+}
+
+const SAFE_SCHEMES = new Set(["http", "https", "mailto", "tel"]);
+
+/**
+ * `href` if a document may keep it as a link target (http, https, mailto, tel or
+ * relative), else null: the rule of server/content/links.py safe_href. Read the
+ * way browsers parse: tabs and newlines anywhere and leading control characters
+ * or spaces are ignored, and the form with character references decoded must
+ * pass too, for whatever decodes them once more on the way.
+ */
+export function safeHref(href: string): string | null {
+  return safeUrl(href) && safeUrl(decodeReferences(href)) ? href : null;
+}
+
+function safeUrl(href: string): boolean {
+  const cleaned = href.replace(/[\t\n\r]/g, "").replace(/^[\x00-\x20]+/, "");
+  if (!cleaned) return false;
+  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(cleaned);
+  if (scheme) return SAFE_SCHEMES.has(scheme[1].toLowerCase());
+  // Without a scheme a colon before the path would make some parsers see one.
+  return !cleaned.split(/[/?#]/, 1)[0].includes(":");
+}
+
+// The named references that can change how a URL reads: Python's html.unescape
+// knows every other one too, but none of them decodes to a character the rule
+// looks at.
+const NAMED: Record<string, string> = {
+  Tab: "\t", NewLine: "\n", colon: ":", sol: "/", quest: "?", num: "#", period: ".", plus: "+",
+};
+
+/** Character references decoded once, as Python's html.unescape does. */
+function decodeReferences(s: string): string {
+  return s.replace(/&(?:#[xX]([0-9a-fA-F]+);?|#([0-9]+);?|([A-Za-z][A-Za-z0-9]*);)/g, (ref, hex, dec, name) => {
+    if (name !== undefined) return NAMED[name] ?? ref;
+    const code = hex !== undefined ? parseInt(hex, 16) : parseInt(dec, 10);
+    if (code === 0 || (code >= 0x80 && code <= 0x9f)) return "\ufffd"; // Python: NUL, windows-1252: never ASCII
+    if (code === 0x0d) return "\r";
+    if ((code >= 0xd800 && code <= 0xdfff) || code > 0x10ffff) return "\ufffd";
+    const invalid = (code >= 0x01 && code <= 0x08) || code === 0x0b || (code >= 0x0e && code <= 0x1f)
+      || code === 0x7f || (code >= 0xfdd0 && code <= 0xfdef) || (code & 0xfffe) === 0xfffe;
+    return invalid ? "" : String.fromCodePoint(code);
+  });
 }
