@@ -15,7 +15,8 @@ from types import FrameType
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from . import convert, memory
+from . import content as convert
+from . import memory
 from .app import create_app
 from .config import Settings, SettingsError
 from .http.docs import new_doc_name

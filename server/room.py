@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from pycrdt import Doc, Map, merge_updates
 
 from .config import Settings
+from .content.schema import META, TITLE
 from .integrate import HalfApplied, Integrator
 from .protocol import (
     AwarenessEntry,
@@ -215,10 +216,10 @@ class Room:
 
     def title(self) -> str | None:
         """The document's title as kept by the editor in the `meta` map, if any."""
-        if "meta" not in self.doc.keys():
+        if META not in self.doc.keys():
             return None
-        meta = self.doc.get("meta", type=Map)
-        value = meta.get("title")
+        meta = self.doc.get(META, type=Map)
+        value = meta.get(TITLE)
         return value if isinstance(value, str) else None
 
     def apply_server_change(self, mutate: Callable[[Doc[Any]], None]) -> asyncio.Future[None]:

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from pycrdt import Doc, Map, XmlFragment, merge_updates
 
-from .convert import FRAGMENT
+from .content import FRAGMENT, META
 from .restore import RestoreSummary, check_restorable, fragment_key, restore_fragment
 from .room import Room
 from .rooms import Rooms
@@ -131,7 +131,7 @@ def doc_from_state(state: bytes) -> Doc[Any]:
 def content_key(state: bytes) -> str:
     """Equal for two states exactly when they show the same document (text and `meta`)."""
     doc = doc_from_state(state)
-    meta = doc.get("meta", type=Map).to_py()
+    meta = doc.get(META, type=Map).to_py()
     return repr(sorted(meta.items())) + fragment_key(doc.get(FRAGMENT, type=XmlFragment))
 
 

@@ -10,8 +10,6 @@ import hashlib
 import html
 import json
 import random
-import shutil
-import subprocess
 import time
 from html.parser import HTMLParser
 from pathlib import Path
@@ -20,7 +18,7 @@ from typing import Any
 import pytest
 from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 
-from server.convert import (
+from server.content import (
     FRAGMENT,
     PMNode,
     doc_to_html,
@@ -38,6 +36,7 @@ from server.convert import (
     validate_json,
     write_json,
 )
+from tests.node_scripts import run_node_script
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -209,26 +208,10 @@ def sorted_marks(node: PMNode) -> PMNode:
 
 
 def run_node_check(ydoc: Doc[Any], expected: PMNode) -> dict[str, Any]:
-    if (
-        shutil.which("node") is None
-        or not (ROOT / "node_modules" / "@tiptap" / "y-tiptap").is_dir()
-    ):
-        pytest.fail(
-            "this test runs the editor's y-tiptap in Node: it needs `node` (20+) and the repo's "
-            "node_modules (`npm ci`, done by `make test`)"
-        )
     payload = {"update": base64.b64encode(ydoc.get_update()).decode(), "json": expected}
-    proc = subprocess.run(
-        ["node", str(FIXTURES / "check_ydoc.mjs")],
-        input=json.dumps(payload).encode(),
-        capture_output=True,
-        cwd=ROOT,
-        timeout=60,
-        check=False,
+    result: dict[str, Any] = run_node_script(
+        "check_ydoc.mjs", payload, needs="@tiptap/y-tiptap", runs="the editor's y-tiptap"
     )
-    if proc.returncode != 0:
-        pytest.fail(f"check_ydoc.mjs failed:\n{proc.stderr.decode()}")
-    result: dict[str, Any] = json.loads(proc.stdout)
     return result
 
 
@@ -491,6 +474,7 @@ def test_markdown_links_keep_their_exact_href() -> None:
         "/relative/path#frag",
         "#anchor",
         "mailto:someone@example.com",
+        "tel:+1-555-0100",
     ]
     for href in hrefs:
         node = doc(p(t("x", link(href, 'Title "quoted" \\ &amp;'))))
@@ -1211,8 +1195,12 @@ def test_deep_markdown_structures_still_validate(prefix: str) -> None:
     validate_json(markdown_to_json(source))
 
 
-def test_module_stays_pure() -> None:
-    tree = ast.parse((ROOT / "server" / "convert.py").read_text())
+CONTENT_MODULES = sorted((ROOT / "server" / "content").glob("*.py"))
+
+
+@pytest.mark.parametrize("module", CONTENT_MODULES, ids=lambda p: p.name)
+def test_module_stays_pure(module: Path) -> None:
+    tree = ast.parse(module.read_text())
     imported = {
         name.split(".")[0]
         for node in ast.walk(tree)

@@ -20,7 +20,7 @@ from starlette.requests import HTTPConnection
 from server import access
 from server.app import create_app
 from server.config import Settings
-from server.convert import FRAGMENT, doc_to_json, normalize_json, write_json
+from server.content import FRAGMENT, doc_to_json, normalize_json, write_json
 from server.store.base import DocName
 from tests.client import YClient
 from tests.live import ServerProcess

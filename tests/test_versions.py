@@ -13,7 +13,7 @@ import pytest
 from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 
 from server.config import Settings
-from server.convert import FRAGMENT
+from server.content import FRAGMENT
 from server.protocol import (
     AwarenessEntry,
     AwarenessUpdate,

@@ -15,7 +15,9 @@ from pycrdt import Doc, Map
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from .. import access, convert
+from .. import access
+from .. import content as convert
+from ..content import META, TITLE
 from ..rooms import Rooms
 from ..store.base import EMPTY_UPDATE, DocInfo, DocName
 from .errors import HTTPError
@@ -153,7 +155,7 @@ async def patch_doc(request: Request) -> Response:
         raise HTTPError(404, f"no document named {name!r}")
 
     def set_title(doc: Doc[Any]) -> None:
-        doc.get("meta", type=Map)["title"] = title
+        doc.get(META, type=Map)[TITLE] = title
 
     # Through the live document, so that open editors see the new title at once.
     async with rooms.borrow(name) as room:

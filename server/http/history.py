@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .. import convert
+from .. import content as convert
 from ..access import Role, require
 from ..restore import RestoreError
 from ..rooms import Rooms
