@@ -10,7 +10,6 @@ import contextlib
 import ctypes
 import json
 import os
-import re
 import resource
 import shutil
 import signal
@@ -24,12 +23,13 @@ from typing import Any
 
 import psutil
 
+from tests.live import READY, serve_argv
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 OUT = BENCH / "out"
 LOADGEN = BENCH / "loadgen.mjs"
 NODE_DEPS = ("ws", "yjs", "lib0", "y-protocols")
-READY = re.compile(r"coedit listening on http://([\d.]+):(\d+)")
 NOFILE_TARGET = 65536
 MIB = 1024 * 1024
 
@@ -238,14 +238,13 @@ class Server:
     start_timeout = 30.0
 
     def command(self) -> tuple[list[str], Path]:
-        """The argv to run and its working directory."""
-        argv = [self.python, "-m", "server", "serve", "--host", "127.0.0.1", "--port", "0"]
-        return [*argv, "--db", str(self.db)], self.root
+        """The argv to run and its working directory: the tests' own (tests.live)."""
+        return serve_argv(self.db, python=self.python), self.root
 
     def ready_port(self, log_text: str) -> int | None:
         """The port once the log says the server listens, else None."""
         match = READY.search(log_text)
-        return int(match.group(2)) if match else None
+        return int(match.group(3)) if match else None
 
     async def start(self, timeout: float | None = None) -> None:
         argv, cwd = self.command()

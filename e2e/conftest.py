@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
-from e2e.helpers import ARTIFACTS, REPO, People, ServerProcess
+from e2e.helpers import ARTIFACTS, REPO, People
+from tests.live import ServerProcess
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -109,7 +110,7 @@ def server(
     marker = request.node.get_closest_marker("server_args")
     args: tuple[str, ...] = tuple(marker.args) if marker else ()
     env: dict[str, str] = dict(marker.kwargs.get("env") or {}) if marker else {}
-    proc = ServerProcess(tmp_path / "coedit.db", tmp_path / "server.log", args=args, env=env)
+    proc = ServerProcess(tmp_path / "coedit.db", env, args=args, log_path=tmp_path / "server.log")
     proc.start()
     try:
         yield proc

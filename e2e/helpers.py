@@ -3,14 +3,8 @@ and a direct look at what the server stores (a pycrdt client speaking y-websocke
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,10 +22,7 @@ ARTIFACTS = REPO / "e2e" / "artifacts"
 SYNC_MS = 10_000  # a page reaches data-sync="synced"
 SAVE_MS = 10_000  # the "Saved" mark shows
 SEE_MS = 5_000  # a remote change becomes visible (the product target is 1 s; tests assert that)
-SERVER_START_S = 30.0
-SERVER_STOP_S = 20.0
 
-LISTENING = re.compile(r"coedit listening on (http://127\.0\.0\.1:\d+)")
 
 # Text of the document as a person reads it: one line per block, without the name labels of
 # remote carets (they live inside the editable element).
@@ -62,108 +53,6 @@ TEXTS_JS = """
 
 def doc_url(base: str, name: str) -> str:
     return f"{base}/d/{quote(name, safe='')}"
-
-
-class ServerProcess:
-    """`python -m server serve` on an ephemeral port, with its stderr kept for failure reports."""
-
-    def __init__(
-        self,
-        db: Path,
-        log_path: Path,
-        args: Sequence[str] = (),
-        env: Mapping[str, str] | None = None,
-    ) -> None:
-        self.db = db
-        self.log_path = log_path
-        self.args = list(args)
-        self.env = dict(env or {})
-        self.proc: subprocess.Popen[str] | None = None
-        self.url = ""
-        self._lines: list[str] = []
-        self._ready = threading.Event()
-        self._reader: threading.Thread | None = None
-
-    def start(self) -> str:
-        assert self.proc is None or self.proc.poll() is not None, "server already running"
-        self._ready.clear()
-        self.url = ""
-        cmd = [
-            sys.executable,
-            "-m",
-            "server",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--db",
-            str(self.db),
-            *self.args,
-        ]
-        self.proc = subprocess.Popen(
-            cmd,
-            cwd=REPO,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
-        )
-        self._reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
-        self._reader.start()
-        if not self._ready.wait(SERVER_START_S) or not self.url:
-            code = self.proc.poll()
-            self.kill()
-            raise RuntimeError(
-                f"server did not report `coedit listening on` within {SERVER_START_S}s "
-                f"(exit code {code}); log:\n{self.log()}"
-            )
-        return self.url
-
-    def _read(self, proc: subprocess.Popen[str]) -> None:
-        assert proc.stderr is not None
-        with self.log_path.open("a", encoding="utf-8") as log:
-            for line in proc.stderr:
-                self._lines.append(line)
-                log.write(line)
-                log.flush()
-                match = LISTENING.search(line)
-                if match and not self._ready.is_set():
-                    self.url = match.group(1)
-                    self._ready.set()
-        self._ready.set()
-
-    def log(self) -> str:
-        return "".join(self._lines[-200:])
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self) -> int:
-        """Graceful shutdown (SIGTERM); returns the exit code."""
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(SERVER_STOP_S)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise RuntimeError(f"server ignored SIGTERM for {SERVER_STOP_S}s") from None
-        self._join_reader()
-        return code
-
-    def kill(self) -> None:
-        """Crash (SIGKILL)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(SERVER_STOP_S)
-        self._join_reader()
-
-    def _join_reader(self) -> None:
-        if self._reader is not None:
-            self._reader.join(5)
 
 
 @dataclass

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from e2e.helpers import People, Person, ServerProcess, fetch_server_doc, fragment_text
+from e2e.helpers import People, Person, fetch_server_doc, fragment_text
+from tests.live import ServerProcess
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -34,7 +35,7 @@ def test_content_survives_a_graceful_server_restart(
 ) -> None:
     _write_and_wait_for_saved(people, doc_name, "Survives SIGTERM.", "Restart notes")
 
-    assert server.stop() == 0, f"graceful shutdown should exit 0; log:\n{server.log()}"
+    assert server.stop() == 0, f"graceful shutdown should exit 0; log:\n{server.log_text()}"
     server.start()  # same SQLite file, new port
 
     reader = _reopen_on(server, people, doc_name)
