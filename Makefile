@@ -8,7 +8,7 @@ PORT ?= 8000
 DB ?= data/coedit.db
 WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) package.json package-lock.json $(wildcard tsconfig.json) $(wildcard web/build.mjs)
 
-.PHONY: run test setup lint typecheck unit e2e bench clean
+.PHONY: run test setup lint typecheck unit e2e bench fuzz-soak clean
 
 run: $(VENV)/.installed web/dist/.built
 	$(PY) -m server serve --host $(HOST) --port $(PORT) --db $(DB)
@@ -42,6 +42,13 @@ BENCH_JSON ?= bench/out/latest.json
 bench: $(VENV)/.installed
 	$(PY) -m bench --targets all --json $(BENCH_JSON)
 	$(PY) -m bench.peers.report $(BENCH_JSON) --update bench/RESULTS.md
+
+# The fuzzer for longer than CI runs it (tests/test_fuzz.py): new failures are minimized into
+# tests/fuzz/corpus/, which CI replays. FUZZ_SECONDS=3600 FUZZ_SEED=42 make fuzz-soak
+FUZZ_SECONDS ?= 600
+FUZZ_SEED ?= $(shell date +%s)
+fuzz-soak: $(VENV)/.installed
+	$(PY) -m bench.fuzz --seconds $(FUZZ_SECONDS) --seed $(FUZZ_SEED)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

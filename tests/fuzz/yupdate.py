@@ -1,0 +1,274 @@
+"""A lenient model of Yjs v1 updates: parse into sections and structs, edit, encode again.
+
+The fuzzer mutates updates at this level (client ids, clocks, origins, parents, content refs,
+delete sets), and the oracle uses `units` to compare documents item by item. It parses only
+what pycrdt itself produced; the server's strict parser is `server.protocol`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from server.protocol import write_var_uint
+
+ID = tuple[int, int]
+
+GC, DELETED, JSON, BINARY, STRING, EMBED, FORMAT, TYPE, ANY, DOC, SKIP = (
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    10,
+)
+
+
+@dataclass
+class Struct:
+    ref: int  # content ref (low 5 bits of the info byte)
+    origin: ID | None = None
+    right: ID | None = None
+    parent: str | ID | None = None  # root name or the ID of the parent type's item
+    sub: str | None = None  # key in a map-like parent
+    content: bytes = b""  # encoded content; for GC/Skip empty, `length` says how long
+    length: int = 1
+
+
+@dataclass
+class Section:
+    client: int
+    clock: int
+    structs: list[Struct]
+
+
+@dataclass
+class Update:
+    sections: list[Section] = field(default_factory=list)
+    deletes: list[tuple[int, list[tuple[int, int]]]] = field(default_factory=list)
+
+
+class _Reader:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def uint(self) -> int:
+        result, shift = 0, 0
+        while True:
+            b = self.data[self.pos]
+            self.pos += 1
+            result |= (b & 0x7F) << shift
+            if b < 0x80:
+                return result
+            shift += 7
+
+    def raw(self, n: int) -> bytes:
+        out = self.data[self.pos : self.pos + n]
+        if len(out) != n:
+            raise IndexError("truncated")
+        self.pos += n
+        return out
+
+    def var_bytes(self) -> bytes:
+        return self.raw(self.uint())
+
+    def string(self) -> str:
+        return self.var_bytes().decode("utf-8")
+
+    def id(self) -> ID:
+        return self.uint(), self.uint()
+
+    def skip_any(self) -> None:
+        tag = self.data[self.pos]
+        self.pos += 1
+        if tag == 119 or tag == 116:  # string, bytes
+            self.var_bytes()
+        elif tag == 125:  # varInt: continuation in bit 7 of every byte
+            while self.data[self.pos] >= 0x80:
+                self.pos += 1
+            self.pos += 1
+        elif tag == 124:
+            self.raw(4)
+        elif tag in (123, 122):
+            self.raw(8)
+        elif tag == 118:
+            for _ in range(self.uint()):
+                self.string()
+                self.skip_any()
+        elif tag == 117:
+            for _ in range(self.uint()):
+                self.skip_any()
+        elif tag < 120:
+            raise ValueError(f"unknown Any tag {tag}")
+
+
+def _content(r: _Reader, ref: int) -> tuple[bytes, int]:
+    """Read one item's content; returns (its encoded bytes, its length in clocks)."""
+    start = r.pos
+    length = 1
+    if ref == DELETED:
+        length = r.uint()
+    elif ref == JSON:
+        length = r.uint()
+        for _ in range(length):
+            r.var_bytes()
+    elif ref == BINARY or ref == EMBED:
+        r.var_bytes()
+    elif ref == STRING:
+        length = len(r.string().encode("utf-16-le")) // 2
+    elif ref == FORMAT:
+        r.var_bytes()
+        r.var_bytes()
+    elif ref == TYPE:
+        if r.uint() in (3, 5):
+            r.var_bytes()
+    elif ref == ANY:
+        length = r.uint()
+        for _ in range(length):
+            r.skip_any()
+    elif ref == DOC:
+        r.var_bytes()
+        r.skip_any()
+    else:
+        raise ValueError(f"unknown content ref {ref}")
+    return r.data[start : r.pos], length
+
+
+def parse(data: bytes) -> Update:
+    """Parse a well-formed v1 update (raises IndexError/ValueError otherwise)."""
+    r = _Reader(data)
+    update = Update()
+    for _ in range(r.uint()):
+        count = r.uint()
+        section = Section(r.uint(), r.uint(), [])
+        for _ in range(count):
+            info = r.data[r.pos]
+            r.pos += 1
+            ref = info & 0x1F
+            if ref in (GC, SKIP):
+                section.structs.append(Struct(ref, length=r.uint()))
+                continue
+            s = Struct(ref)
+            if info & 0x80:
+                s.origin = r.id()
+            if info & 0x40:
+                s.right = r.id()
+            if not info & 0xC0:
+                s.parent = r.string() if r.uint() == 1 else r.id()
+                if info & 0x20:
+                    s.sub = r.string()
+            s.content, s.length = _content(r, ref)
+            section.structs.append(s)
+        update.sections.append(section)
+    for _ in range(r.uint()):
+        client = r.uint()
+        update.deletes.append((client, [(r.uint(), r.uint()) for _ in range(r.uint())]))
+    if r.pos != len(data):
+        raise ValueError("trailing bytes")
+    return update
+
+
+def _string(s: str) -> bytes:
+    raw = s.encode("utf-8", errors="surrogatepass")
+    return write_var_uint(len(raw)) + raw
+
+
+def _id(i: ID) -> bytes:
+    return write_var_uint(i[0]) + write_var_uint(i[1])
+
+
+def encode(update: Update) -> bytes:
+    """Encode as pycrdt would, whatever the fields now say (varints clamped to 64 bits)."""
+    out = bytearray(_uint(len(update.sections)))
+    for section in update.sections:
+        out += _uint(len(section.structs)) + _uint(section.client) + _uint(section.clock)
+        for s in section.structs:
+            if s.ref in (GC, SKIP):
+                out += bytes([s.ref]) + _uint(s.length)
+                continue
+            info = s.ref & 0x1F
+            info |= 0x80 if s.origin is not None else 0
+            info |= 0x40 if s.right is not None else 0
+            has_parent = s.origin is None and s.right is None
+            info |= 0x20 if has_parent and s.sub is not None else 0
+            out.append(info)
+            if s.origin is not None:
+                out += _id(_clamp_id(s.origin))
+            if s.right is not None:
+                out += _id(_clamp_id(s.right))
+            if has_parent:
+                if isinstance(s.parent, str) or s.parent is None:
+                    out += b"\x01" + _string(s.parent or "")
+                else:
+                    out += b"\x00" + _id(_clamp_id(s.parent))
+                if s.sub is not None:
+                    out += _string(s.sub)
+            out += s.content
+    out += _uint(len(update.deletes))
+    for client, ranges in update.deletes:
+        out += _uint(client) + _uint(len(ranges))
+        for clock, length in ranges:
+            out += _uint(clock) + _uint(length)
+    return bytes(out)
+
+
+def _uint(n: int) -> bytes:
+    return write_var_uint(min(max(n, 0), 2**64 - 1))
+
+
+def _clamp_id(i: ID) -> ID:
+    return min(max(i[0], 0), 2**64 - 1), min(max(i[1], 0), 2**64 - 1)
+
+
+def units(data: bytes) -> dict[ID, str]:
+    """Every clock of a full document update: what it holds, or "deleted".
+
+    Documents are equal when these are: squashing and garbage collection change how items
+    are encoded, not what each clock holds. String content is one UTF-16 unit per clock.
+    """
+    update = parse(data)
+    deleted = {
+        (client, clock)
+        for client, ranges in update.deletes
+        for start, length in ranges
+        for clock in range(start, start + length)
+    }
+    out: dict[ID, str] = {}
+    for section in update.sections:
+        clock = section.clock
+        for s in section.structs:
+            if s.ref == SKIP:
+                clock += s.length
+                continue
+            parts = _unit_parts(s)
+            for i in range(s.length):
+                key = (section.client, clock + i)
+                out[key] = "deleted" if key in deleted or not parts else parts[i]
+            clock += s.length
+    return out
+
+
+def _unit_parts(s: Struct) -> list[str]:
+    if s.ref in (GC, DELETED):
+        return []
+    if s.ref == STRING:
+        text = _Reader(s.content).string().encode("utf-16-le")
+        return [f"s:{text[i : i + 2].hex()}" for i in range(0, len(text), 2)]
+    if s.ref in (ANY, JSON):
+        r = _Reader(s.content)
+        r.uint()
+        parts = []
+        for _ in range(s.length):
+            start = r.pos
+            if s.ref == ANY:
+                r.skip_any()
+            else:
+                r.var_bytes()
+            parts.append(f"{s.ref}:{s.content[start : r.pos].hex()}")
+        return parts
+    return [f"{s.ref}:{s.content.hex()}"]
