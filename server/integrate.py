@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 # A connection whose updates wait for predecessors that never come is closed with this.
 CLOSE_POLICY = 1008
+_CLOCK_MASK = (1 << 31) - 1  # the clock of a protocol.id_key
 
 
 class HalfApplied(RuntimeError):
@@ -65,7 +66,9 @@ class Integrator:
             self.held.append((update, update_dependencies(update)))
             self.held_bytes += len(update)
 
-    def integrate(self, update: bytes, deps: Dependencies | None = None) -> list[bytes] | None:
+    def integrate(
+        self, update: bytes, deps: Dependencies | None = None
+    ) -> list[tuple[bytes, Dependencies]] | None:
         """Apply `update`, or hold it until its predecessors are here (returns None then).
 
         `deps`: the update's, if the caller has them already (`protocol.decode` does).
@@ -83,9 +86,9 @@ class Integrator:
 
     def changed(self, update: bytes) -> None:
         """The Doc was changed directly (a server-side edit) by `update`."""
-        self.state = read_state_vector(self.doc.get_state())
         if self._types is not None:
             self._types |= update_dependencies(update).types
+        self.state = read_state_vector(self.doc.get_state())
 
     def drifted(self) -> bool:
         """True when pycrdt holds something else than the updates given to it say: it kept part
@@ -101,8 +104,8 @@ class Integrator:
         self.held.append((update, deps))
         self.held_bytes += len(update)
 
-    def _release(self) -> list[bytes]:
-        released: list[bytes] = []
+    def _release(self) -> list[tuple[bytes, Dependencies]]:
+        released: list[tuple[bytes, Dependencies]] = []
         progress = True
         while progress:
             progress = False
@@ -117,7 +120,7 @@ class Integrator:
                         # agrees. The sender of the update that released it did nothing wrong.
                         log.warning("a held update was refused once ready: %s", exc)
                     else:
-                        released.append(update)
+                        released.append((update, deps))
                     progress = True
                     break
         return released
@@ -133,9 +136,15 @@ class Integrator:
                 # pycrdt accepts it whole; the live Doc must never see a half-applied update.
                 self._trial(update)
         self._apply_unchecked(update)
-        deps.advance(self.state)
         if self._types is not None:
-            self._types |= deps.types
+            # Only types at clocks the Doc did not have (self.state is still as before the
+            # update): pycrdt skips what it has, so a type an update claims at a clock already
+            # taken by content of another kind is not one.
+            state = self.state
+            self._types |= {
+                key for key in deps.types if key & _CLOCK_MASK >= state.get(key >> 31, 0)
+            }
+        deps.advance(self.state)
 
     def _trial(self, update: bytes) -> None:
         copy: Doc[Any] = Doc()

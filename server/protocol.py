@@ -356,6 +356,9 @@ def _parse_awareness(payload: bytes) -> tuple[AwarenessEntry, ...]:
             if client_id > MAX_CLIENT_ID:
                 raise _malformed("awareness client id exceeds 2**53-1")
             clock, pos = _read_uint(payload, pos)
+            if clock > MAX_CLIENT_ID:
+                # A JS number on the other side; the room's tombstone adds one to it.
+                raise _malformed("awareness clock exceeds 2**53-1")
             raw, pos = _read_var_bytes(payload, pos)
             try:
                 state = raw.decode("utf-8")
@@ -435,10 +438,11 @@ def read_state_vector(sv: bytes) -> dict[int, int]:
 class _Walk:
     """What a walk over an update's structs collects (see Dependencies)."""
 
-    __slots__ = ("holes", "parents", "refs", "sections", "types")
+    __slots__ = ("holes", "parents", "refs", "section_clients", "sections", "types")
 
     def __init__(self) -> None:
         self.sections: list[tuple[int, int, int]] = []
+        self.section_clients: set[int] = set()  # the clients whose sections were read
         self.refs: dict[int, int] = {}
         self.holes: dict[int, int] = {}
         self.parents: set[int] = set()
@@ -485,6 +489,11 @@ def _walk_structs(data: bytes, walk: _Walk) -> int:
         # Encoders only write clients that have structs; yrs can panic on an empty section.
         if num_structs == 0:
             raise _malformed("client section without structs")
+        # Encoders write each client once; yrs keeps structs of a client listed twice that it
+        # never integrates, and later corrupts its own memory over them.
+        if client in walk.section_clients:
+            raise _malformed("client section listed twice")
+        walk.section_clients.add(client)
         # Every struct takes at least two bytes (info byte plus a length or content).
         if num_structs > (n - pos) // 2:
             raise _malformed("struct count exceeds update size")
@@ -640,9 +649,13 @@ def _walk_rare_content(data: bytes, pos: int, ref: int) -> tuple[int, int]:
         return _skip_json(data, pos), 1
     if ref == _CONTENT_TYPE:
         type_ref, pos = _read_uint(data, pos)
+        if type_ref == _TYPE_XML_HOOK:
+            # yjs and yrs encode a hook differently (yrs failed to decode what yjs accepts,
+            # after it had been stored), and no editor makes one.
+            raise _malformed("XmlHook types are not supported")
         if type_ref > _MAX_TYPE_REF:
             raise _malformed(f"unknown type ref {type_ref}")
-        if type_ref == _TYPE_XML_ELEMENT or type_ref == _TYPE_XML_HOOK:
+        if type_ref == _TYPE_XML_ELEMENT:
             pos = _skip_string(data, pos)
         return pos, 1
     if ref == _CONTENT_DOC:
@@ -737,8 +750,12 @@ def _walk_delete_set(data: bytes, pos: int, refs: dict[int, int]) -> int:
     # Each client entry needs at least a client byte and a range-count byte.
     if num_clients > (n - pos) // 2:
         raise _malformed("delete set client count exceeds update size")
+    clients: set[int] = set()
     for _ in range(num_clients):
         client, pos = _read_uint(data, pos)
+        if client in clients:
+            raise _malformed("delete set lists a client twice")
+        clients.add(client)
         num_ranges, pos = _read_uint(data, pos)
         if num_ranges > (n - pos) // 2:
             raise _malformed("delete set range count exceeds update size")

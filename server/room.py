@@ -25,6 +25,7 @@ from .protocol import (
     Message,
     ProtocolError,
     QueryAwareness,
+    Sections,
     SyncStep1,
     SyncStep2,
     SyncUpdate,
@@ -33,6 +34,7 @@ from .protocol import (
     encode_sync_step1,
     encode_sync_step2,
     encode_update,
+    validate_update,
 )
 from .store.base import DocName, DocumentStore, User
 
@@ -82,11 +84,16 @@ class _RelayGroup:
 
 @dataclass(frozen=True, slots=True)
 class _Segment:
-    """The updates that committed between two relay turns, merged; `origin` is the peer that
-    sent all of them, None when several did (or the server)."""
+    """The updates that committed between two relay turns, merged into one part unless that is
+    not safe (see _segment); `origin` is the peer that sent all of them, None when several did
+    (or the server)."""
 
-    update: bytes
+    parts: tuple[_Relayed, ...]
     origin: Peer | None
+
+
+# An update to relay, with the client sections it holds (see protocol.Dependencies).
+_Relayed = tuple[bytes, Sections]
 
 
 @dataclass(slots=True)
@@ -141,7 +148,7 @@ class Room:
         self._tail: asyncio.Future[None] | None = None
         self._on_change = on_change
         # Updates committed since the last relay turn: (origin, update).
-        self._committed_since: list[tuple[Peer | None, bytes]] = []
+        self._committed_since: list[tuple[Peer | None, _Relayed]] = []
         # Segments some group has not had yet; `_segments_base` is the first one's position.
         self._segments: list[_Segment] = []
         self._segments_base = 0
@@ -240,7 +247,10 @@ class Room:
         self._integrator.changed(update)
         future = self.store.append(self.name, update)
         self._tail = future
-        future.add_done_callback(lambda f: self._committed(f, None, update, [(None, update)]))
+        relay: list[tuple[Peer | None, _Relayed]] = [
+            (None, (update, validate_update(update).sections))
+        ]
+        future.add_done_callback(lambda f: self._committed(f, None, update, relay))
         return future
 
     def _apply(self, peer: Peer, update: bytes, deps: Dependencies | None) -> None:
@@ -252,12 +262,18 @@ class Room:
         if released is not None:
             self._check_state()
         # Held updates are relayed only once integrated: some held pairs crash pycrdt clients.
-        relay = [] if released is None else [(peer, update), *((None, u) for u in released)]
+        relay: list[tuple[Peer | None, _Relayed]] = []
+        if released is not None:
+            own = deps if deps is not None else validate_update(update)
+            relay.append((peer, (update, own.sections)))
+            relay.extend((None, (u, d.sections)) for u, d in released)
         future = self.store.append(self.name, update)
         self._tail = future
         future.add_done_callback(lambda f: self._committed(f, peer, update, relay))
 
-    def integrate(self, update: bytes, deps: Dependencies | None = None) -> list[bytes] | None:
+    def integrate(
+        self, update: bytes, deps: Dependencies | None = None
+    ) -> list[tuple[bytes, Dependencies]] | None:
         """Apply an update to the live Doc whole, or hold it until what it depends on has
         arrived (see server.integrate); held updates are stored as usual, so nothing is lost.
         Returns None when the update is held, else the held updates it released. Raises
@@ -299,7 +315,7 @@ class Room:
         future: asyncio.Future[None],
         origin: Peer | None,
         update: bytes,
-        relay: list[tuple[Peer | None, bytes]],
+        relay: list[tuple[Peer | None, _Relayed]],
     ) -> None:
         if future.cancelled() or future.exception() is not None:
             error = "cancelled" if future.cancelled() else repr(future.exception())
@@ -379,7 +395,9 @@ class Room:
         self._turn = index + 1
         batch = self._segments[group.sent - self._segments_base :]
         group.sent = end
-        _send(group, _segment([(segment.origin, segment.update) for segment in batch]))
+        _send(
+            group, _segment([(segment.origin, part) for segment in batch for part in segment.parts])
+        )
         low = min(g.sent for g in self._groups)
         del self._segments[: low - self._segments_base]
         self._segments_base = low
@@ -486,22 +504,40 @@ class Room:
                 peer.send(frame)
 
 
-def _segment(pairs: list[tuple[Peer | None, bytes]]) -> _Segment:
+def _segment(pairs: list[tuple[Peer | None, _Relayed]]) -> _Segment:
     """(origin, update) pairs as one segment."""
     origins = {origin for origin, _ in pairs}
     origin = origins.pop() if len(origins) == 1 else None
-    if len(pairs) == 1:
-        return _Segment(pairs[0][1], origin)
-    return _Segment(merge_updates(*(update for _, update in pairs)), origin)
+    parts = tuple(part for _, part in pairs)
+    if len(parts) == 1 or _overlap(parts):
+        # Two updates claiming the same clocks of one client (only a forged one does) merge
+        # into content that neither the server nor any peer holds: they leave as they came,
+        # and each peer skips what it has, as the server did.
+        return _Segment(parts, origin)
+    merged = merge_updates(*(update for update, _ in parts))
+    sections = tuple(section for _, part_sections in parts for section in part_sections)
+    return _Segment(((merged, sections),), origin)
+
+
+def _overlap(parts: tuple[_Relayed, ...]) -> bool:
+    seen: dict[int, list[tuple[int, int]]] = {}
+    for _, sections in parts:
+        for client, start, end in sections:
+            ranges = seen.setdefault(client, [])
+            if any(start < other_end and other_start < end for other_start, other_end in ranges):
+                return True
+            ranges.append((start, end))
+    return False
 
 
 def _send(group: _RelayGroup, segment: _Segment) -> None:
-    frame = encode_update(segment.update)
+    frames = [encode_update(update) for update, _ in segment.parts]
     # A peer gets its own updates back only inside a frame that also holds others': Yjs
     # ignores what it already has, and one frame for everyone is far cheaper.
     for peer in group.peers:
         if peer is not segment.origin:
-            peer.send(frame)
+            for frame in frames:
+                peer.send(frame)
 
 
 def _display_name(state: str) -> str | None:

@@ -376,7 +376,6 @@ def test_hand_built_content_kinds_validate() -> None:
         b"\x03" + IN_ROOT_T + vs(b"\x00\x01\xff"),  # Binary
         b"\x05" + IN_ROOT_T + vs('{"image":"a.png"}'),  # Embed
         b"\x06" + IN_ROOT_T + vs("bold") + vs("true"),  # Format
-        b"\x07" + IN_ROOT_T + b"\x05" + vs("hook"),  # Type: XmlHook
         b"\x07" + IN_ROOT_T + b"\x03" + vs("p"),  # Type: XmlElement
         b"\x09" + IN_ROOT_T + vs("guid") + b"\x76\x01" + vs("gc") + b"\x78",  # Doc
         b"\x04" + IN_ROOT_T + vs(""),  # empty string item: yrs itself emits these
@@ -765,3 +764,31 @@ def test_random_mutations_only_raise_protocol_errors() -> None:
     assert accepted_updates > 50
     assert rss_growth_mb < 256
     assert panics == []
+
+
+def test_a_client_listed_twice_is_refused() -> None:
+    # Found by the fuzzer: yrs kept the second section's structs pending although the room
+    # counted them as integrated, then crashed the process on a later update.
+    section = b"\x01" + W(7) + W(0) + b"\x04" + IN_ROOT_T + vs("ab")
+    validate_update(b"\x01" + section + b"\x00")
+    rejects(validate_update, b"\x02" + section + section + b"\x00", CLOSE_PROTOCOL_ERROR)
+    deletes = b"\x01" + W(7) + b"\x01\x00\x01"
+    validate_update(b"\x00" + deletes)
+    twice = b"\x00\x02" + W(7) + b"\x01\x00\x01" + W(7) + b"\x01\x01\x01"
+    rejects(validate_update, twice, CLOSE_PROTOCOL_ERROR)
+
+
+def test_an_awareness_clock_past_what_a_js_number_holds_is_refused() -> None:
+    # Found by the fuzzer: the room's tombstone for it (clock + 1) could not be encoded.
+    for clock, ok in ((2**53 - 1, True), (2**53, False), (2**64 - 1, False)):
+        frame = b"\x01" + vs(W(1) + W(5) + W(clock) + vs("{}"))
+        if ok:
+            decode(frame)
+        else:
+            rejects(decode, frame, CLOSE_PROTOCOL_ERROR)
+
+
+def test_an_xml_hook_is_refused() -> None:
+    # yrs could not decode the hook yjs encodes (found by the fuzzer, after it was stored).
+    hook = one_struct(b"\x07" + IN_ROOT_T + b"\x05" + vs("hook"))
+    rejects(validate_update, hook, CLOSE_PROTOCOL_ERROR)

@@ -643,3 +643,27 @@ async def test_text_into_a_type_made_by_an_earlier_update_needs_no_trial(
     room.receive(peer, decode(encode_update(filled)))
     assert trials == []
     assert str(room.doc.get("prosemirror", type=XmlFragment)) == "<paragraph>hello</paragraph>"
+
+
+async def test_a_forged_update_claiming_known_clocks_changes_nothing_anyone_sees(
+    store: MemoryStore,
+) -> None:
+    # Merged with the real update of the same clocks, it made content nobody held ("xyllo").
+    real = crafted(string_item(7, 0, "hello", None))
+    forged = crafted(string_item(7, 0, "xy", None))
+    room = make_room(store)
+    writer, attacker, reader = FakePeer("writer"), FakePeer("attacker"), FakePeer("reader")
+    for peer in (writer, attacker, reader):
+        room.join(peer)
+    reader.take()
+    room.receive(writer, decode(encode_update(real)))
+    room.receive(attacker, decode(encode_update(forged)))  # in the same relay turn
+    await store.flush()
+    seen: Doc[Any] = Doc()
+    async with asyncio.timeout(5):
+        while str(seen.get("t", type=Text)) != "hello":
+            for message in reader.take():
+                assert isinstance(message, SyncUpdate)
+                seen.apply_update(message.update)
+            await asyncio.sleep(0.001)
+    assert str(room.doc.get("t", type=Text)) == "hello"

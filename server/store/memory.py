@@ -204,7 +204,7 @@ class MemoryStore:
     async def durable_state(self, name: DocName) -> bytes | None:
         self._check_open()
         await self.flush()
-        return await full_state(name, await self.load(name))
+        return await full_state(name, await self.load(name), self._fold)
 
     async def add_version(
         self,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from pycrdt import merge_updates
 
-from server.store.base import EMPTY_UPDATE, DocName, StoredDoc, StoreError
+from server.store.base import EMPTY_UPDATE, DocName, Fold, StoredDoc, StoreError
 
 
 async def fold_in_thread(
@@ -28,16 +28,26 @@ async def merge_parts(parts: Sequence[bytes]) -> bytes:
     return await asyncio.to_thread(merge_updates, *parts)
 
 
-async def full_state(name: DocName, stored: StoredDoc | None) -> bytes | None:
-    """What ``DocumentStore.durable_state`` returns for this stored document."""
+async def full_state(name: DocName, stored: StoredDoc | None, fold: Fold) -> bytes | None:
+    """What ``DocumentStore.durable_state`` returns for this stored document: what the live
+    room holds, folded as a reload folds it (a raw merge of the rows could differ: updates that
+    claim clocks the document already has merge into something nobody saw), with the updates
+    it still holds merged in raw, so that nothing stored is left out."""
     if stored is None:
         return None
     parts = stored.parts
     if not parts:
         return EMPTY_UPDATE
-    if len(parts) == 1:
+    if len(parts) == 1 and stored.snapshot_complete:
         return parts[0]
+    pending_first = stored.snapshot is not None and not stored.snapshot_complete
     try:
-        return await merge_parts(parts)
+        state, held = await fold(parts, pending_first)
+    except ValueError as exc:
+        raise StoreError(f"cannot fold the state of {name!r}: {exc}") from exc
+    if not held:
+        return state
+    try:
+        return await merge_parts([state, *held])
     except ValueError as exc:
         raise StoreError(f"cannot merge the state of {name!r}: {exc}") from exc

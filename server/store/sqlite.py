@@ -684,7 +684,7 @@ class SqliteStore:
 
     async def durable_state(self, name: DocName) -> bytes | None:
         await self.flush()
-        return await full_state(name, await self.load(name))
+        return await full_state(name, await self.load(name), self._fold)
 
     async def add_version(
         self,

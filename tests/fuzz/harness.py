@@ -545,7 +545,7 @@ async def run_seed(
     engine = Engine(seed)
     report = Report(seed=seed, honest=engine.honest_ids)
     budget = minimize_seconds  # for the whole seed, however many documents fail
-    server = ServerProcess(workdir / "fuzz.db")
+    server = ServerProcess(workdir / "fuzz.db", log_path=workdir / "server.log")
     server.start()
     try:
         part = 0
