@@ -18,16 +18,15 @@ from typing import Any, Final, Self, cast
 
 import aiosqlite
 
+from server.store.appendqueue import AppendQueue, PendingAppend
 from server.store.base import (
     Access,
-    AppendQueue,
     DocInfo,
     DocName,
     DocumentNotFound,
     Fold,
     Link,
     LogStats,
-    PendingAppend,
     StoredDoc,
     StoreError,
     User,
