@@ -42,6 +42,13 @@ async def on_thread(conn: aiosqlite.Connection, function: Callable[..., Any], *a
     return await run(function, conn._conn, *args)
 
 
+def find_doc_id(db: sqlite3.Connection, name: DocName) -> int | None:
+    """The id of the document named `name`, or None; on the connection's own thread (on_thread):
+    the writer's batch of appends and Database.lookup_id share it."""
+    row = db.execute("SELECT id FROM documents WHERE name = ?", (name,)).fetchone()
+    return None if row is None else int(row[0])
+
+
 @contextmanager
 def translate(action: str) -> Iterator[None]:
     # aiosqlite reports a closed connection as ValueError; UnicodeEncodeError (a ValueError)
@@ -239,10 +246,8 @@ class Database:
             logger.exception("rollback on %s failed", self.path)
 
     async def lookup_id(self, conn: aiosqlite.Connection, name: DocName) -> int | None:
-        async with conn.execute("SELECT id FROM documents WHERE name = ?", (name,)) as cursor:
-            row = await cursor.fetchone()
-        if row is None:
-            return None
-        doc_id = int(row[0])
-        self.doc_ids[name] = doc_id
+        """The document's id, read inside write_tx (`conn` is the writer) and cached."""
+        doc_id: int | None = await on_thread(conn, find_doc_id, name)
+        if doc_id is not None:
+            self.doc_ids[name] = doc_id
         return doc_id

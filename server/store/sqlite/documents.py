@@ -22,7 +22,7 @@ from server.store.base import (
     check_limit,
 )
 from server.store.merge import full_state
-from server.store.sqlite.database import Database, on_thread, translate
+from server.store.sqlite.database import Database, find_doc_id, on_thread, translate
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +51,10 @@ def _append_rows(
                 continue
             doc_id = found.get(item.name, known.get(item.name))
             if doc_id is None:
-                row = db.execute("SELECT id FROM documents WHERE name = ?", (item.name,)).fetchone()
-                if row is None:
+                doc_id = find_doc_id(db, item.name)
+                if doc_id is None:
                     missing.add(item.name)
                     continue
-                doc_id = int(row[0])
             found[item.name] = doc_id
             rows.append((doc_id, item.update))
             counts = touched.setdefault(doc_id, [0, 0])
