@@ -203,33 +203,33 @@ class Database:
 
     @asynccontextmanager
     async def write_tx(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self.tx_lock:
-            conn = self.conn(self.writer)
-            try:
-                # IMMEDIATE takes the write lock up front, so busy_timeout covers it instead of
-                # the transaction failing half way when another process holds the lock.
-                await conn.execute("BEGIN IMMEDIATE")
-                yield conn
-                await conn.commit()
-                self.written.set()
-            except BaseException:
-                # Also on cancellation: the next user of this connection must not find a
-                # transaction left open. aiosqlite runs calls in order, so this rollback runs
-                # after whatever statement the cancelled await had already queued.
-                await self._rollback(conn)
-                raise
+        # IMMEDIATE takes the write lock up front, so busy_timeout covers it instead of the
+        # transaction failing half way when another process holds the lock.
+        async with self.tx_lock, self._transaction(self.writer, "BEGIN IMMEDIATE") as conn:
+            yield conn
+        self.written.set()  # only once committed: it wakes the checkpointer
 
     @asynccontextmanager
     async def read_tx(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._read_lock:
-            conn = self.conn(self._reader)
-            try:
-                await conn.execute("BEGIN")
-                yield conn
-                await conn.commit()
-            except BaseException:
-                await self._rollback(conn)
-                raise
+        async with self._read_lock, self._transaction(self._reader, "BEGIN") as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _transaction(
+        self, conn: aiosqlite.Connection | None, begin: str
+    ) -> AsyncIterator[aiosqlite.Connection]:
+        """`begin` ... COMMIT on `conn`, whose lock the caller holds."""
+        conn = self.conn(conn)
+        try:
+            await conn.execute(begin)
+            yield conn
+            await conn.commit()
+        except BaseException:
+            # Also on cancellation: the next user of this connection must not find a
+            # transaction left open. aiosqlite runs calls in order, so this rollback runs
+            # after whatever statement the cancelled await had already queued.
+            await self._rollback(conn)
+            raise
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[aiosqlite.Connection]:
