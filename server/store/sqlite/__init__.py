@@ -15,7 +15,7 @@ from server.store.appendqueue import AppendQueue
 from server.store.base import Fold, StoreError
 from server.store.merge import fold_in_thread
 from server.store.sqlite.accounts import SqliteAccounts
-from server.store.sqlite.database import CHECKPOINT_SECONDS, Database, translate
+from server.store.sqlite.database import CHECKPOINT_SECONDS, Database
 from server.store.sqlite.documents import SqliteDocuments
 from server.store.sqlite.versions import SqliteVersions
 
@@ -74,7 +74,4 @@ class SqliteStore(SqliteDocuments, SqliteVersions, SqliteAccounts):
     async def ping(self) -> None:
         if not self._queue.running:
             raise StoreError(f"{self._db.path}: writer is not running")
-        with translate(f"pinging {self._db.path}"):
-            async with self._db.read() as conn:
-                async with conn.execute("SELECT 1") as cursor:
-                    await cursor.fetchone()
+        await self._db.read_one(f"pinging {self._db.path}", "SELECT 1")

@@ -43,13 +43,11 @@ class SqliteAccounts:
 
     async def find_user(self, username: str) -> tuple[User, str] | None:
         """The user and their password hash."""
-        with translate(f"reading user {username!r}"):
-            async with self._db.read() as conn:
-                async with conn.execute(
-                    "SELECT id, username, password_hash FROM users WHERE username = ?",
-                    (username,),
-                ) as cursor:
-                    row = await cursor.fetchone()
+        row = await self._db.read_one(
+            f"reading user {username!r}",
+            "SELECT id, username, password_hash FROM users WHERE username = ?",
+            (username,),
+        )
         return None if row is None else (User(row[0], row[1]), row[2])
 
     async def create_session(self, user: User, token_hash: str, expires_at: float) -> None:
@@ -62,14 +60,12 @@ class SqliteAccounts:
                 )
 
     async def session_user(self, token_hash: str) -> User | None:
-        with translate("reading a session"):
-            async with self._db.read() as conn:
-                async with conn.execute(
-                    "SELECT u.id, u.username FROM sessions s JOIN users u ON u.id = s.user_id"
-                    " WHERE s.token_hash = ? AND s.expires_at > ?",
-                    (token_hash, self._clock()),
-                ) as cursor:
-                    row = await cursor.fetchone()
+        row = await self._db.read_one(
+            "reading a session",
+            "SELECT u.id, u.username FROM sessions s JOIN users u ON u.id = s.user_id"
+            " WHERE s.token_hash = ? AND s.expires_at > ?",
+            (token_hash, self._clock()),
+        )
         return None if row is None else User(row[0], row[1])
 
     async def delete_session(self, token_hash: str) -> None:
@@ -137,9 +133,7 @@ class SqliteAccounts:
             f"SELECT {INFO_COLUMNS} FROM documents WHERE {where}"
             " ORDER BY updated_at DESC, name DESC LIMIT ?"
         )
-        with translate("listing documents"):
-            async with self._db.read() as conn:
-                rows = await conn.execute_fetchall(sql, (*params, limit))
+        rows = await self._db.read_all("listing documents", sql, (*params, limit))
         return [doc_info(row) for row in rows]
 
     async def set_share(self, name: DocName, username: str, role: str | None) -> User:
@@ -170,13 +164,12 @@ class SqliteAccounts:
 
     async def shares(self, name: DocName) -> list[tuple[str, str]]:
         """(username, role) of everyone the document is shared with."""
-        with translate(f"listing shares of {name!r}"):
-            async with self._db.read() as conn:
-                rows = await conn.execute_fetchall(
-                    "SELECT u.username, s.role FROM shares s JOIN users u ON u.id = s.user_id"
-                    " JOIN documents d ON d.id = s.doc_id WHERE d.name = ? ORDER BY u.username",
-                    (name,),
-                )
+        rows = await self._db.read_all(
+            f"listing shares of {name!r}",
+            "SELECT u.username, s.role FROM shares s JOIN users u ON u.id = s.user_id"
+            " JOIN documents d ON d.id = s.doc_id WHERE d.name = ? ORDER BY u.username",
+            (name,),
+        )
         return [(row[0], row[1]) for row in rows]
 
     async def active_link(self, name: DocName, role: str, token: str) -> Link:
@@ -205,14 +198,13 @@ class SqliteAccounts:
 
     async def links(self, name: DocName) -> list[Link]:
         """The document's unrevoked links."""
-        with translate(f"listing links of {name!r}"):
-            async with self._db.read() as conn:
-                rows = await conn.execute_fetchall(
-                    "SELECT l.id, l.role, l.token, l.created_at FROM links l"
-                    " JOIN documents d ON d.id = l.doc_id"
-                    " WHERE d.name = ? AND l.revoked_at IS NULL ORDER BY l.id",
-                    (name,),
-                )
+        rows = await self._db.read_all(
+            f"listing links of {name!r}",
+            "SELECT l.id, l.role, l.token, l.created_at FROM links l"
+            " JOIN documents d ON d.id = l.doc_id"
+            " WHERE d.name = ? AND l.revoked_at IS NULL ORDER BY l.id",
+            (name,),
+        )
         return [Link(row[0], row[1], row[2], row[3]) for row in rows]
 
     async def revoke_link(self, name: DocName, link_id: int) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, Final, cast
@@ -236,6 +236,22 @@ class Database:
         """Single-statement reads: just the lock, so they never run inside load()'s snapshot."""
         async with self._read_lock:
             yield self.conn(self._reader)
+
+    async def read_one(
+        self, action: str, sql: str, params: Sequence[Any] = ()
+    ) -> sqlite3.Row | None:
+        """The first row of one read statement; failures raise StoreError naming `action`."""
+        with translate(action):
+            async with self.read() as conn, conn.execute(sql, params) as cursor:
+                return await cursor.fetchone()
+
+    async def read_all(
+        self, action: str, sql: str, params: Sequence[Any] = ()
+    ) -> Iterable[sqlite3.Row]:
+        """Every row of one read statement; failures raise StoreError naming `action`."""
+        with translate(action):
+            async with self.read() as conn:
+                return await conn.execute_fetchall(sql, params)
 
     async def _rollback(self, conn: aiosqlite.Connection) -> None:
         try:

@@ -143,21 +143,19 @@ class SqliteDocuments:
         return StoredDoc(snapshot, [data for (data,) in updates], epoch, bool(complete))
 
     async def info(self, name: DocName) -> DocInfo | None:
-        with translate(f"reading info of {name!r}"):
-            async with self._db.read() as conn:
-                async with conn.execute(
-                    f"SELECT {INFO_COLUMNS} FROM documents WHERE name = ?", (name,)
-                ) as cursor:
-                    row = await cursor.fetchone()
+        row = await self._db.read_one(
+            f"reading info of {name!r}",
+            f"SELECT {INFO_COLUMNS} FROM documents WHERE name = ?",
+            (name,),
+        )
         return None if row is None else doc_info(row)
 
     async def log_stats(self, name: DocName) -> LogStats:
-        with translate(f"reading log stats of {name!r}"):
-            async with self._db.read() as conn:
-                async with conn.execute(
-                    "SELECT log_rows, log_bytes FROM documents WHERE name = ?", (name,)
-                ) as cursor:
-                    row = await cursor.fetchone()
+        row = await self._db.read_one(
+            f"reading log stats of {name!r}",
+            "SELECT log_rows, log_bytes FROM documents WHERE name = ?",
+            (name,),
+        )
         if row is None:
             raise DocumentNotFound(f"no document {name!r}")
         return LogStats(rows=row[0], bytes=row[1])
@@ -175,9 +173,7 @@ class SqliteDocuments:
                 " ORDER BY updated_at DESC, name DESC LIMIT ?"
             )
             params = (before[0], before[1], limit)
-        with translate("listing documents"):
-            async with self._db.read() as conn:
-                rows = await conn.execute_fetchall(sql, params)
+        rows = await self._db.read_all("listing documents", sql, params)
         return [doc_info(row) for row in rows]
 
     # -- other writes ----------------------------------------------------------------------

@@ -89,14 +89,12 @@ class SqliteVersions:
         return [_version(r) for r in rows]
 
     async def get_version(self, name: DocName, version_id: int) -> Version | None:
-        with translate(f"reading version {version_id} of {name!r}"):
-            async with self._db.read() as conn:
-                async with conn.execute(
-                    f"SELECT {_VERSION_COLUMNS}, v.state FROM versions v"
-                    " JOIN documents d ON d.id = v.doc_id WHERE d.name = ? AND v.id = ?",
-                    (name, version_id),
-                ) as cursor:
-                    row = await cursor.fetchone()
+        row = await self._db.read_one(
+            f"reading version {version_id} of {name!r}",
+            f"SELECT {_VERSION_COLUMNS}, v.state FROM versions v"
+            " JOIN documents d ON d.id = v.doc_id WHERE d.name = ? AND v.id = ?",
+            (name, version_id),
+        )
         if row is None:
             return None
         info = _version(tuple(row)[:-1])
