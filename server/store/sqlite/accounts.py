@@ -140,9 +140,7 @@ class SqliteAccounts:
         """Share with a user as viewer/editor, or unshare (role None). Raises UserNotFound."""
         with translate(f"sharing {name!r}"):
             async with self._db.write_tx() as conn:
-                doc_id = await self._db.lookup_id(conn, name)
-                if doc_id is None:
-                    raise DocumentNotFound(f"no document {name!r}")
+                doc_id = await self._db.require_id(conn, name)
                 async with conn.execute(
                     "SELECT id, username FROM users WHERE username = ?", (username,)
                 ) as cursor:
@@ -176,9 +174,7 @@ class SqliteAccounts:
         """The document's unrevoked link with this role; created with `token` if none."""
         with translate(f"creating a link to {name!r}"):
             async with self._db.write_tx() as conn:
-                doc_id = await self._db.lookup_id(conn, name)
-                if doc_id is None:
-                    raise DocumentNotFound(f"no document {name!r}")
+                doc_id = await self._db.require_id(conn, name)
                 async with conn.execute(
                     "SELECT id, role, token, created_at FROM links"
                     " WHERE doc_id = ? AND role = ? AND revoked_at IS NULL",

@@ -13,7 +13,7 @@ from typing import Any, Final, cast
 
 import aiosqlite
 
-from server.store.base import DocName, StoreError
+from server.store.base import DocName, DocumentNotFound, StoreError
 from server.store.sqlite.schema import MIGRATIONS
 
 logger = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ async def on_thread(conn: aiosqlite.Connection, function: Callable[..., Any], *a
 
 def find_doc_id(db: sqlite3.Connection, name: DocName) -> int | None:
     """The id of the document named `name`, or None; on the connection's own thread (on_thread):
-    the writer's batch of appends and Database.lookup_id share it."""
+    the writer's batch of appends, Database.lookup_id and list_versions share it."""
     row = db.execute("SELECT id FROM documents WHERE name = ?", (name,)).fetchone()
     return None if row is None else int(row[0])
 
@@ -266,4 +266,11 @@ class Database:
         doc_id: int | None = await on_thread(conn, find_doc_id, name)
         if doc_id is not None:
             self.doc_ids[name] = doc_id
+        return doc_id
+
+    async def require_id(self, conn: aiosqlite.Connection, name: DocName) -> int:
+        """lookup_id for writes that need the document: DocumentNotFound if it is missing."""
+        doc_id = await self.lookup_id(conn, name)
+        if doc_id is None:
+            raise DocumentNotFound(f"no document {name!r}")
         return doc_id

@@ -19,7 +19,7 @@ from server.store.base import (
     check_kind,
     check_limit,
 )
-from server.store.sqlite.database import Database, translate
+from server.store.sqlite.database import Database, find_doc_id, on_thread, translate
 
 # Level 6 (zlib's default): Yjs updates are mostly short strings and ids; higher levels cost
 # several times the CPU for a few percent.
@@ -53,9 +53,7 @@ class SqliteVersions:
         compressed = await asyncio.to_thread(zlib.compress, state, VERSION_COMPRESSION)
         with translate(f"recording a version of {name!r}"):
             async with self._db.write_tx() as conn:
-                doc_id = await self._db.lookup_id(conn, name)
-                if doc_id is None:
-                    raise DocumentNotFound(f"no document {name!r}")
+                doc_id = await self._db.require_id(conn, name)
                 cursor = await conn.execute(
                     "INSERT INTO versions (doc_id, created_at, kind, label, authors, size, state)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -78,13 +76,10 @@ class SqliteVersions:
         sql += " ORDER BY v.id DESC LIMIT ?"
         with translate(f"listing versions of {name!r}"):
             async with self._db.read_tx() as conn:
-                async with conn.execute(
-                    "SELECT id FROM documents WHERE name = ?", (name,)
-                ) as cursor:
-                    row = await cursor.fetchone()
-                if row is None:
+                doc_id: int | None = await on_thread(conn, find_doc_id, name)
+                if doc_id is None:
                     raise DocumentNotFound(f"no document {name!r}")
-                params: tuple[Any, ...] = (row[0],) if before is None else (row[0], before)
+                params: tuple[Any, ...] = (doc_id,) if before is None else (doc_id, before)
                 rows = await conn.execute_fetchall(sql, (*params, -1 if limit is None else limit))
         return [_version(r) for r in rows]
 
