@@ -29,7 +29,7 @@ from server.store import (
     StoreError,
 )
 from server.store.base import VersionInfo
-from server.store.sqlite import MIGRATIONS
+from server.store.sqlite.schema import MIGRATIONS
 
 
 class StoreFactory(Protocol):

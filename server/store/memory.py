@@ -11,14 +11,13 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
+from server.store.appendqueue import AppendQueue, PendingAppend
 from server.store.base import (
-    AppendQueue,
     DocInfo,
     DocName,
     DocumentNotFound,
     Fold,
     LogStats,
-    PendingAppend,
     StoredDoc,
     StoreError,
     Version,

@@ -1,0 +1,107 @@
+"""The SQLite schema as the steps that build it, one per `user_version`; nothing else."""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Step N (1-based) moves a database from user_version N-1 to N. Never edit a released step;
+# append a new one.
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    (
+        # AUTOINCREMENT so ids are never reused: a stale cached doc id can then only miss (and
+        # fail loudly), never write into another document; and update ids stay strictly
+        # increasing, which compaction relies on to delete exactly the rows it merged.
+        # log_rows/log_bytes/snapshot_bytes are maintained in the same transactions as the rows
+        # they count, so stats and sizes never need a scan. snapshot is the last column because
+        # SQLite must walk a large blob's overflow pages to reach any column stored after it.
+        """
+        CREATE TABLE documents (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL UNIQUE,
+            epoch TEXT NOT NULL,
+            title TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            log_rows INTEGER NOT NULL DEFAULT 0,
+            log_bytes INTEGER NOT NULL DEFAULT 0,
+            snapshot_bytes INTEGER NOT NULL DEFAULT 0,
+            snapshot BLOB
+        ) STRICT
+        """,
+        "CREATE INDEX documents_by_updated ON documents (updated_at, name)",
+        """
+        CREATE TABLE updates (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            doc_id INTEGER NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+            data BLOB NOT NULL
+        ) STRICT
+        """,
+        "CREATE INDEX updates_by_doc ON updates (doc_id, id)",
+    ),
+    (
+        # Version history. AUTOINCREMENT so a version id is never reused: a link to a version
+        # that thinning deleted then misses instead of showing another version. state is a
+        # zlib-compressed full Yjs update and the last column (see snapshot above); size is its
+        # length before compression; authors is a JSON array of display names.
+        """
+        CREATE TABLE versions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            doc_id INTEGER NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+            created_at REAL NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('auto', 'named', 'restore-backup')),
+            label TEXT,
+            authors TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(authors)),
+            size INTEGER NOT NULL,
+            state BLOB NOT NULL
+        ) STRICT
+        """,
+        "CREATE INDEX versions_by_doc ON versions (doc_id, id)",
+    ),
+    (
+        # Accounts and sharing. Sessions are stored as token digests, so a leaked database
+        # hands out no sessions; share-link tokens are stored as they are, because the owner
+        # copies the same link again later. Revoked links stay, marked, so that the room can
+        # tell whose connections to drop.
+        """
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            password_hash TEXT NOT NULL,
+            created_at REAL NOT NULL
+        ) STRICT
+        """,
+        """
+        CREATE TABLE sessions (
+            token_hash TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+            expires_at REAL NOT NULL
+        ) STRICT
+        """,
+        "ALTER TABLE documents ADD COLUMN owner_id INTEGER REFERENCES users (id)",
+        """
+        CREATE TABLE shares (
+            doc_id INTEGER NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+            user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('viewer', 'editor')),
+            PRIMARY KEY (doc_id, user_id)
+        ) STRICT
+        """,
+        "CREATE INDEX shares_by_user ON shares (user_id)",
+        """
+        CREATE TABLE links (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            doc_id INTEGER NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+            token TEXT NOT NULL UNIQUE,
+            role TEXT NOT NULL CHECK (role IN ('viewer', 'editor')),
+            created_at REAL NOT NULL,
+            revoked_at REAL
+        ) STRICT
+        """,
+        "CREATE INDEX links_by_doc ON links (doc_id)",
+    ),
+    (
+        # 1 when the snapshot was written by a Fold that found nothing pending: such a snapshot
+        # loads with one apply and no validation walk.
+        "ALTER TABLE documents ADD COLUMN snapshot_complete INTEGER NOT NULL DEFAULT 0",
+    ),
+)
