@@ -257,6 +257,48 @@ async def read_close_code(reader: asyncio.StreamReader) -> int:
                 return int.from_bytes(body[:2], "big")
 
 
+def handshake(host: str, path: str, method: str = "GET", extra: str = "") -> bytes:
+    key = base64.b64encode(os.urandom(16)).decode()
+    return (
+        f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        f"{extra}\r\n"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "extra", "status"),
+    [
+        ("/ws/" + "x" * 9000, "GET", "", 414),
+        ("/ws/" + "%C3%A9" * 2000, "GET", "", 414),
+        ("/ws/" + NAME + "?token=" + "t" * 9000, "GET", "", 414),
+        ("/ws/" + NAME, "GET", "X-Big: " + "y" * 9000 + "\r\n", 431),
+        ("/ws/" + NAME, "GET", "".join(f"X-{i}: {i}\r\n" for i in range(130)), 431),
+        ("/ws/" + NAME, "POST", "", 405),
+        ("/ws/" + NAME, "GET", "Content-Length: 1\r\n", 400),
+    ],
+    ids=["long-name", "long-utf8-name", "long-query", "big-header", "many-headers", "post", "body"],
+)
+async def test_handshake_websockets_refuses_gets_an_answer(
+    server: ServerProcess, path: str, method: str, extra: str, status: int
+) -> None:
+    """uvicorn used to leave these unanswered: the client hung until its own timeout."""
+    async with bystanders(server) as (same, other):
+        host, port = server.http.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            writer.write(handshake(f"{host}:{port}", path, method, extra))
+            await writer.drain()
+            # Everything up to EOF: an answer, then the server hangs up.
+            answer = await asyncio.wait_for(reader.read(), 10)
+        finally:
+            writer.close()
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(f"HTTP/1.1 {status} ".encode()), answer[:200]
+        assert body.startswith(b"Failed to open a WebSocket connection"), answer[:400]
+        await assert_undisturbed(server, same, other)
+
+
 async def test_update_pair_that_crashes_pycrdt_does_not_crash_the_server(
     server: ServerProcess,
 ) -> None:
