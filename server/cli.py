@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -29,7 +30,8 @@ SETTINGS_FIELDS = frozenset(f.name for f in dataclasses.fields(Settings))
 
 
 class HttpProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP protocol, minus the garbage each WebSocket leaves.
+    """uvicorn's HTTP protocol, minus the garbage each WebSocket leaves, and with an answer for
+    each handshake websockets refuses (see `_answer_refused_handshake`).
 
     After an upgrade the connection belongs to the WebSocket protocol, and this object lives on
     only in a reference cycle with its parser, which uvicorn breaks in connection_lost, never
@@ -40,6 +42,36 @@ class HttpProtocol(HttpToolsProtocol):
     def handle_websocket_upgrade(self) -> None:
         super().handle_websocket_upgrade()
         self.parser = None  # type: ignore[assignment]
+        protocol: Any = self.transport.get_protocol()
+        _answer_refused_handshake(protocol)
+
+
+def _answer_refused_handshake(protocol: Any) -> None:
+    """Send the answer websockets wrote for a handshake it refused itself, and hang up.
+
+    httptools takes any request line and header size; websockets then refuses a request line or
+    header line over 8 KiB (414, 431), more than 128 headers (431), or a request it cannot parse.
+    It only queues that response: uvicorn writes what websockets queued after a request or
+    frame it received, and a refusal is neither, so the client waited for its own timeout.
+    """
+    conn: Any = getattr(protocol, "conn", None)
+    if (
+        conn is None
+        or getattr(protocol, "handshake_initiated", True)
+        or getattr(conn, "handshake_exc", None) is None
+    ):
+        return
+    transport: asyncio.Transport = protocol.transport
+    answer = b"".join(conn.data_to_send())
+    if not answer:  # a request websockets could not parse: it queued nothing to say
+        body = b"Failed to open a WebSocket connection: invalid HTTP request.\n"
+        answer = (
+            b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+        )
+    log.info("refused a WebSocket handshake: %s", conn.handshake_exc)
+    transport.write(answer)
+    transport.close()
 
 
 class _Server(uvicorn.Server):

@@ -49,6 +49,8 @@ class YClient:
         self._changed = asyncio.Event()
         self._step1_sent = 1
         self._step2_received = 0
+        # Bytes per second this client reads at, like one on a slow link; None: as fast as it can.
+        self.read_pace: float | None = None
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -101,6 +103,8 @@ class YClient:
                     for entry in entries:
                         self.awareness[entry.client_id] = json.loads(entry.state)
             self._changed.set()
+            if self.read_pace is not None:
+                await asyncio.sleep(len(frame) / self.read_pace)  # the link's pace, not a wait
 
     def _apply(self, update: bytes) -> None:
         self._applying_remote = True

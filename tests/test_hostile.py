@@ -5,7 +5,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import fcntl
 import os
+import re
+import socket
+import struct
+import termios
 from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
@@ -22,6 +27,7 @@ from server.protocol import (
     encode_update,
     write_var_uint,
 )
+from server.ws import STALLED_CLOSE_SECONDS
 from tests.client import YClient, ws_url
 from tests.live import ServerProcess
 
@@ -170,10 +176,13 @@ async def test_step1_flood_closes_with_1008(server: ServerProcess) -> None:
         await assert_undisturbed(server, same, other)
 
 
-async def test_client_that_stops_reading_is_closed_with_1013(tmp_path: Path) -> None:
+async def test_client_that_stops_reading_learns_why_if_it_reads_again_in_time(
+    tmp_path: Path,
+) -> None:
     """Kernel socket buffers absorb a few MiB each way, so the burst is larger than that.
 
-    The no-progress timer path is covered with a blocking fake socket in tests/test_ws.py.
+    The no-progress timer path is covered with a blocking fake socket in tests/test_ws.py and
+    against a live server in test_client_that_stops_reading_is_reset below.
     """
     env = {"COEDIT_SEND_STALL_SECONDS": "0.5", "COEDIT_SEND_BUFFER_BYTES": str(2**20)}
     server = ServerProcess(tmp_path / "coedit.db", env=env)
@@ -181,10 +190,120 @@ async def test_client_that_stops_reading_is_closed_with_1013(tmp_path: Path) -> 
     try:
         async with bystanders(server) as (same, other):
             reader, writer = await stalled_client(server)
-            await burst(same, 80)
-            # Once it reads again it finds its data, then a close frame saying why.
+            flood = asyncio.create_task(burst(same, 80))
+            await logged(server, "too far behind")
+            # Once it reads again (within STALLED_CLOSE_SECONDS) it finds its data, then a
+            # close frame saying why.
             assert await read_close_code(reader) == 1013
             writer.close()
+            await flood
+            await clear(same)
+            await assert_undisturbed(server, same, other)
+    finally:
+        server.kill()
+
+
+async def logged(server: ServerProcess, text: str, timeout: float = 60) -> str:
+    """The first server log line containing `text`, waiting for it with a deadline."""
+    async with asyncio.timeout(timeout):
+        while True:
+            for line in server.log:
+                if text in line:
+                    return line
+            await asyncio.sleep(0.02)  # the log arrives on a thread: nothing to await
+
+
+def tcp_state(sock: socket.socket) -> int:
+    """The kernel's TCP state of `sock` (1 established, 7 closed by a reset, 8 peer sent FIN),
+    read without reading the socket."""
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+
+
+def unread_bytes(sock: socket.socket) -> int:
+    """What the kernel holds for `sock` that the application has not read."""
+    raw = fcntl.ioctl(sock, termios.FIONREAD, b"\0\0\0\0")
+    return int(struct.unpack("i", raw)[0])
+
+
+def raw_handshake(server: ServerProcess, name: str = NAME) -> socket.socket:
+    """A blocking socket past the WebSocket handshake, with not a byte of data read."""
+    host, port = server.http.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    sock.sendall(handshake(f"{host}:{port}", f"/ws/{name}"))
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        head += sock.recv(1)  # one byte at a time, so as to read none of the frames after it
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock
+
+
+@pytest.mark.parametrize("update_kib", [8, 32])
+async def test_client_that_stops_reading_is_reset(tmp_path: Path, update_kib: int) -> None:
+    """Issue 11: with small updates the direct sends went to the kernel and the stall timer
+    never started; when it did close, the close frame sat behind the unread data and the
+    socket stayed open until uvicorn's keepalive (which could not close it either)."""
+    stall, budget = 1.0, 2**20
+    env = {
+        "COEDIT_SEND_STALL_SECONDS": str(stall),
+        "COEDIT_SEND_BUFFER_BYTES": str(budget),
+        "COEDIT_RELAY_WINDOW_SECONDS": "0",  # one frame per update, as the report had it
+    }
+    server = ServerProcess(tmp_path / "coedit.db", env=env)
+    server.start()
+    try:
+        async with (
+            bystanders(server) as (same, other),
+            YClient.connect(server.ws, NAME) as slow,
+        ):
+            await asyncio.wait_for(slow.synced.wait(), 10)
+            slow.read_pace = 600_000  # slower than the flood below, but always reading
+            stalled = raw_handshake(server)
+            text = same.doc.get("t", type=Text)
+            size, rate = update_kib * 1024, 1_000_000  # bytes per second: stall * rate < 3 budgets
+            started = asyncio.get_running_loop().time()
+            sent = 0
+
+            async def flood() -> None:
+                nonlocal sent
+                loop = asyncio.get_running_loop()
+                while True:
+                    text.insert(0, "u" * (size - 1) + str(sent // size % 10))
+                    sent += size
+                    await asyncio.sleep(max(0, started + sent / rate - loop.time()))  # pace
+
+            flooding = asyncio.create_task(flood())
+            try:
+                line = await logged(server, "closing 127.0.0.1:", 90)
+                decided = asyncio.get_running_loop().time()
+                sent_at_close = sent
+                unread = unread_bytes(stalled)
+                async with asyncio.timeout(STALLED_CLOSE_SECONDS + 10):
+                    while tcp_state(stalled) == 1:  # noqa: ASYNC110 (kernel state: no event)
+                        await asyncio.sleep(0.02)
+                torn_down = asyncio.get_running_loop().time()
+            finally:
+                flooding.cancel()
+                await asyncio.gather(flooding, return_exceptions=True)
+            state = tcp_state(stalled)
+            stalled.close()
+            match = re.search(
+                r"stopped reading, (\d+) bytes behind, nothing taken for ([\d.]+)", line
+            )
+            assert match is not None, line  # the stall rule, not four budgets: see `rate`
+            behind, idle = int(match.group(1)), float(match.group(2))
+            print(
+                f"\n{update_kib} KiB updates: closed {decided - started:.1f} s into the flood "
+                f"with {sent_at_close / 2**20:.1f} MiB relayed, {behind} bytes behind "
+                f"({behind / 2**20:.2f} MiB, budget {budget / 2**20:.0f} MiB), nothing taken for "
+                f"{idle:.1f} s (stall {stall} s); TCP torn down {torn_down - decided:.1f} s "
+                f"later (state {state}); {unread} bytes unread in its own kernel buffer"
+            )
+            assert budget < behind < 4 * budget
+            assert stall <= idle < stall + 3  # the watch ticks every stall / 4
+            await logged(server, "(close 1013)", 10)  # logged once the endpoint has ended
+            slow.read_pace = None  # catch up
+            await slow.wait_until(partial(same_text, slow, same), 60)
+            assert slow.ws.close_code is None, "a slow client that keeps reading stays"
             await clear(same)
             await assert_undisturbed(server, same, other)
     finally:
@@ -255,6 +374,48 @@ async def read_close_code(reader: asyncio.StreamReader) -> int:
             body = await reader.readexactly(length)
             if opcode == 0x8:
                 return int.from_bytes(body[:2], "big")
+
+
+def handshake(host: str, path: str, method: str = "GET", extra: str = "") -> bytes:
+    key = base64.b64encode(os.urandom(16)).decode()
+    return (
+        f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        f"{extra}\r\n"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "extra", "status"),
+    [
+        ("/ws/" + "x" * 9000, "GET", "", 414),
+        ("/ws/" + "%C3%A9" * 2000, "GET", "", 414),
+        ("/ws/" + NAME + "?token=" + "t" * 9000, "GET", "", 414),
+        ("/ws/" + NAME, "GET", "X-Big: " + "y" * 9000 + "\r\n", 431),
+        ("/ws/" + NAME, "GET", "".join(f"X-{i}: {i}\r\n" for i in range(130)), 431),
+        ("/ws/" + NAME, "POST", "", 405),
+        ("/ws/" + NAME, "GET", "Content-Length: 1\r\n", 400),
+    ],
+    ids=["long-name", "long-utf8-name", "long-query", "big-header", "many-headers", "post", "body"],
+)
+async def test_handshake_websockets_refuses_gets_an_answer(
+    server: ServerProcess, path: str, method: str, extra: str, status: int
+) -> None:
+    """uvicorn used to leave these unanswered: the client hung until its own timeout."""
+    async with bystanders(server) as (same, other):
+        host, port = server.http.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            writer.write(handshake(f"{host}:{port}", path, method, extra))
+            await writer.drain()
+            # Everything up to EOF: an answer, then the server hangs up.
+            answer = await asyncio.wait_for(reader.read(), 10)
+        finally:
+            writer.close()
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(f"HTTP/1.1 {status} ".encode()), answer[:200]
+        assert body.startswith(b"Failed to open a WebSocket connection"), answer[:400]
+        await assert_undisturbed(server, same, other)
 
 
 async def test_update_pair_that_crashes_pycrdt_does_not_crash_the_server(

@@ -113,8 +113,9 @@ async def test_documents_are_isolated(server: ServerProcess) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["", "x" * 513, "bad\x00name", "tab\tname", "é" * 257],
-    ids=["empty", "long", "nul", "tab", "long-utf8"],
+    ["", "x" * 513, "bad\x00name", "tab\tname", "é" * 257, "x" * 8000],
+    # The last is just within the 8 KiB request line that a handshake may have.
+    ids=["empty", "long", "nul", "tab", "long-utf8", "near-line-limit"],
 )
 async def test_bad_names_are_refused_with_1008(server: ServerProcess, name: str) -> None:
     async with websockets.connect(ws_url(server.ws, name)) as ws:
