@@ -1,6 +1,7 @@
 // A stock Yjs client for the server tests: yjs 13 + y-websocket's WebsocketProvider over `ws`.
 // Driven by JSON lines on stdin; answers with JSON lines on stdout.
 //   {"cmd": "insert", "index": 0, "text": "..."}  insert into the Y.Text "t"
+//   {"cmd": "delete", "index": 0, "length": 1}   delete from the Y.Text "t"
 //   {"cmd": "map", "key": "k", "value": 1}        set a key of the Y.Map "m"
 //   {"cmd": "awareness", "state": {...}}           set the local awareness state
 //   {"cmd": "wait_text", "contains": "..."}        answer once "t" contains the string
@@ -48,6 +49,7 @@ lines.on('line', (line) => {
   const msg = JSON.parse(line)
   switch (msg.cmd) {
     case 'insert': text.insert(msg.index, msg.text); say({ ok: 'insert' }); break
+    case 'delete': text.delete(msg.index, msg.length); say({ ok: 'delete' }); break
     case 'map': map.set(msg.key, msg.value); say({ ok: 'map' }); break
     case 'awareness': provider.awareness.setLocalState(msg.state); say({ ok: 'awareness' }); break
     case 'wait_text': waiters.push(msg.contains); checkWaiters(); break
