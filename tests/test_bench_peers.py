@@ -12,7 +12,7 @@ import pytest
 
 from bench.peers import TARGETS, parse_targets
 from bench.peers.compare import compare_entries, comparison
-from bench.peers.report import BEGIN, END, render, update
+from bench.peers.tables import BEGIN, END, render, update
 from bench.proc import BenchError
 
 
@@ -94,7 +94,7 @@ def fanout_entry(clients: int, p99: float, delivered: float = 100) -> dict[str, 
 
 def test_fanout_capacity_is_the_largest_n_before_the_first_miss() -> None:
     from bench.peers.compare import fanout_capacity
-    from bench.peers.report import capacity_table
+    from bench.peers.tables import capacity_table
 
     results = {"fanout": [fanout_entry(n, p) for n, p in ((800, 30), (400, 9), (1200, 150))]}
     never_missed = {"fanout": [fanout_entry(n, 5) for n in (400, 800, 1200)]}
