@@ -35,13 +35,13 @@ unit: $(VENV)/.installed
 e2e: setup
 	$(PY) -m pytest -q e2e
 
-# Installs its own Node packages (bench/package.json) and the peers it compares against
-# (bench/peers): every scenario against Coedit, Hocuspocus, the y-websocket server and
-# pycrdt-websocket, medians of 3 runs; the comparison tables go into bench/RESULTS.md.
+# Installs its Node packages (bench/package.json: the load generator and the Node peers) and the
+# Python peer (bench/peers): every scenario against Coedit, Hocuspocus, the y-websocket server and
+# pycrdt-websocket, medians of 3 runs; prints every table, the comparison goes into bench/RESULTS.md.
 BENCH_JSON ?= bench/out/latest.json
 bench: $(VENV)/.installed
 	$(PY) -m bench --targets all --json $(BENCH_JSON)
-	$(PY) -m bench.peers.report $(BENCH_JSON) --update bench/RESULTS.md
+	$(PY) -m bench.report $(BENCH_JSON) --update bench/RESULTS.md
 
 # The fuzzer for longer than CI runs it (tests/test_fuzz.py): new failures are minimized into
 # tests/fuzz/corpus/, which CI replays. FUZZ_SECONDS=3600 FUZZ_SEED=42 make fuzz-soak

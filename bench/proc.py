@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 OUT = BENCH / "out"
 LOADGEN = BENCH / "loadgen.mjs"
-NODE_DEPS = ("ws", "yjs", "lib0", "y-protocols")
+NODE_MODULES = BENCH / "node_modules"
+# What loadgen.mjs imports; the peers add theirs (bench/peers, Target.packages).
+LOADGEN_PACKAGES = ("ws", "yjs", "lib0", "y-protocols")
 NOFILE_TARGET = 65536
 MIB = 1024 * 1024
 
@@ -167,17 +169,20 @@ def node_version() -> str:
     return out.stdout.strip()
 
 
-def ensure_node_deps() -> None:
-    """Run `npm ci --prefix bench` when bench/node_modules lacks the load generator's packages."""
-    missing = [dep for dep in NODE_DEPS if not (BENCH / "node_modules" / dep).is_dir()]
+def ensure_node_deps(packages: Iterable[str] = LOADGEN_PACKAGES) -> None:
+    """Run `npm ci --prefix bench` when bench/node_modules lacks any of `packages`.
+
+    The load generator and the Node peers share one package.json and lock: one install gives
+    both, whichever asks first."""
+    missing = sorted(p for p in packages if not (NODE_MODULES / p).is_dir())
     if not missing:
         return
     npm = shutil.which("npm")
     if npm is None:
         raise BenchError("bench/node_modules is missing and `npm` is not on PATH")
     log(
-        f"bench/node_modules lacks {', '.join(missing)}: running "
-        "`npm ci --prefix bench` (pinned versions from bench/package-lock.json)"
+        f"bench/node_modules lacks {', '.join(missing)}: running `npm ci --prefix bench` "
+        "(pinned in bench/package-lock.json; better-sqlite3 may compile, about a minute)"
     )
     cmd = [npm, "ci", "--prefix", str(BENCH), "--no-audit", "--no-fund"]
     result = subprocess.run(cmd, cwd=ROOT, stdout=sys.stderr, stderr=sys.stderr, check=False)

@@ -1,7 +1,15 @@
-"""`python -m bench.report RESULTS.json`: Markdown tables of the medians in a bench JSON file."""
+"""``python -m bench.report RESULTS.json [--update bench/RESULTS.md]``: a bench result as Markdown.
+
+Prints the tables of Coedit's medians, then, when the file holds runs of the peers
+(``python -m bench --targets ...``), the comparison with them (``bench/peers/tables.py``). With
+``--update FILE`` the comparison also replaces what is between the markers
+``<!-- peers:begin -->`` and ``<!-- peers:end -->`` in FILE (appended with the markers if
+absent), so the rest of RESULTS.md stays as written.
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -156,12 +164,30 @@ def render(document: Mapping[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 1:
-        print("usage: python -m bench.report RESULTS.json", file=sys.stderr)
-        return 2
-    document = json.loads(Path(args[0]).read_text(encoding="utf-8"))
+    # Imported here: the peers' tables format their numbers with this module's `fmt`.
+    from .peers import tables
+
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.report",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("json", type=Path, help="a JSON document written by python -m bench")
+    parser.add_argument(
+        "--update", type=Path, metavar="FILE", help="write the comparison into FILE's marked block"
+    )
+    args = parser.parse_args(argv)
+    document = tables.recomputed(json.loads(args.json.read_text(encoding="utf-8")))
+    compared = tables.render(document) if document.get("comparison") else None
     print(render(document))
+    if compared is not None:
+        print(f"### Compared with other servers\n\n{compared}")
+    if args.update is not None:
+        if compared is None:
+            print("no comparison to write (run python -m bench --targets ...)", file=sys.stderr)
+            return 1
+        tables.update(args.update, compared)
+        print(f"updated {args.update}", file=sys.stderr)
     return 0
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from starlette.applications import Starlette
 
+from server.config import Settings
+from tests import inproc
 from tests.live import ServerProcess
 
 
@@ -19,3 +23,17 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
         yield proc
     finally:
         proc.kill()
+
+
+@pytest.fixture
+async def app(tmp_path: Path) -> AsyncIterator[Starlette]:
+    """The application in process (open mode, a fresh SQLite file), its store and rooms open."""
+    async with inproc.running(Settings(db=tmp_path / "coedit.db")) as app:
+        yield app
+
+
+@pytest.fixture
+async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """HTTP requests to `app`, in process."""
+    async with inproc.client(app) as http:
+        yield http

@@ -1,4 +1,5 @@
-"""The documents API against a live server: create, open, rename, delete, export, bad input."""
+"""The documents API: create, open, rename, delete, export, bad input; in process, and against a
+live server where WebSocket clients take part."""
 
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ print("hi")
 
 
 @pytest.fixture
-async def http(server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
+async def live_http(server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
+    """HTTP to the real server, for tests whose clients also hold WebSockets to it (the other
+    tests use `http`, the application in process)."""
     async with httpx.AsyncClient(base_url=server.http, timeout=10) as client:
         yield client
 
@@ -59,9 +62,9 @@ async def test_create_with_markdown_then_export(http: httpx.AsyncClient) -> None
 
 
 async def test_created_content_reaches_a_live_client(
-    http: httpx.AsyncClient, server: ServerProcess
+    live_http: httpx.AsyncClient, server: ServerProcess
 ) -> None:
-    name = (await http.post("/api/docs", json={"markdown": "hello *world*"})).json()["name"]
+    name = (await live_http.post("/api/docs", json={"markdown": "hello *world*"})).json()["name"]
     async with YClient.connect(server.ws, name) as client:
         await asyncio.wait_for(client.synced.wait(), 10)
         fragment = client.doc.get("default", type=XmlFragment)
@@ -93,34 +96,36 @@ async def test_names_with_slashes_do_not_collide_with_sub_resources(
     )
 
 
-async def test_rename_reaches_open_editors(http: httpx.AsyncClient, server: ServerProcess) -> None:
-    name = (await http.post("/api/docs", json={"title": "Old"})).json()["name"]
+async def test_rename_reaches_open_editors(
+    live_http: httpx.AsyncClient, server: ServerProcess
+) -> None:
+    name = (await live_http.post("/api/docs", json={"title": "Old"})).json()["name"]
     async with YClient.connect(server.ws, name) as client:
         await client.synced.wait()
-        response = await http.patch(path(name), json={"title": "New title"})
+        response = await live_http.patch(path(name), json={"title": "New title"})
         assert response.status_code == 200 and response.json()["title"] == "New title"
         meta = client.doc.get("meta", type=Map)
         await client.wait_until(lambda: meta.get("title") == "New title")
-    listed = (await http.get("/api/docs")).json()["docs"]
+    listed = (await live_http.get("/api/docs")).json()["docs"]
     assert [d["title"] for d in listed if d["name"] == name] == ["New title"]
 
 
 async def test_delete_closes_clients_with_4404_and_forgets_the_document(
-    http: httpx.AsyncClient, server: ServerProcess
+    live_http: httpx.AsyncClient, server: ServerProcess
 ) -> None:
-    name = (await http.post("/api/docs", json={"markdown": "secret"})).json()["name"]
+    name = (await live_http.post("/api/docs", json={"markdown": "secret"})).json()["name"]
     async with YClient.connect(server.ws, name) as client:
         await client.synced.wait()
         client.doc.get("t", type=Text).insert(0, "more")
         await client.roundtrip()
-        assert (await http.delete(path(name))).status_code == 204
+        assert (await live_http.delete(path(name))).status_code == 204
         await asyncio.wait_for(client.ws.wait_closed(), 5)
         assert client.ws.close_code == 4404
-    assert (await http.get(path(name))).status_code == 404
-    assert name not in [d["name"] for d in (await http.get("/api/docs")).json()["docs"]]
-    assert (await http.delete(path(name))).status_code == 404
+    assert (await live_http.get(path(name))).status_code == 404
+    assert name not in [d["name"] for d in (await live_http.get("/api/docs")).json()["docs"]]
+    assert (await live_http.delete(path(name))).status_code == 404
     # Re-created under the same name: a new epoch and none of the old content.
-    info = (await http.put(path(name))).json()
+    info = (await live_http.put(path(name))).json()
     async with YClient.connect(server.ws, name) as fresh:
         await fresh.synced.wait()
         assert str(fresh.doc.get("t", type=Text)) == ""
@@ -180,19 +185,19 @@ async def test_list_pages_newest_first(http: httpx.AsyncClient) -> None:
 
 
 async def test_a_stale_epoch_is_refused_so_old_local_copies_never_merge(
-    http: httpx.AsyncClient, server: ServerProcess
+    live_http: httpx.AsyncClient, server: ServerProcess
 ) -> None:
     name = "recycled"
-    old_epoch = (await http.put(path(name))).json()["epoch"]
+    old_epoch = (await live_http.put(path(name))).json()["epoch"]
     url = f"{server.ws}/ws/{quote(name, safe='')}"
     async with websockets.connect(f"{url}?epoch={old_epoch}") as ws:
         assert isinstance(await asyncio.wait_for(ws.recv(), 10), bytes)  # current: accepted
-    assert (await http.delete(path(name))).status_code == 204
+    assert (await live_http.delete(path(name))).status_code == 204
     async with websockets.connect(f"{url}?epoch={old_epoch}") as ws:
         await asyncio.wait_for(ws.wait_closed(), 10)
     assert ws.close_code == 4404  # deleted: and not re-created by the stale client
-    assert (await http.get(path(name))).status_code == 404
-    new_epoch = (await http.put(path(name))).json()["epoch"]
+    assert (await live_http.get(path(name))).status_code == 404
+    new_epoch = (await live_http.put(path(name))).json()["epoch"]
     assert new_epoch != old_epoch
     async with websockets.connect(f"{url}?epoch={old_epoch}") as ws:
         await asyncio.wait_for(ws.wait_closed(), 10)

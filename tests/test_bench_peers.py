@@ -5,14 +5,16 @@ Pure functions only; the peers themselves are exercised by `python -m bench.peer
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench import report
 from bench.peers import TARGETS, parse_targets
 from bench.peers.compare import compare_entries, comparison
-from bench.peers.report import BEGIN, END, render, update
+from bench.peers.tables import BEGIN, END, render, update
 from bench.proc import BenchError
 
 
@@ -94,7 +96,7 @@ def fanout_entry(clients: int, p99: float, delivered: float = 100) -> dict[str, 
 
 def test_fanout_capacity_is_the_largest_n_before_the_first_miss() -> None:
     from bench.peers.compare import fanout_capacity
-    from bench.peers.report import capacity_table
+    from bench.peers.tables import capacity_table
 
     results = {"fanout": [fanout_entry(n, p) for n, p in ((800, 30), (400, 9), (1200, 150))]}
     never_missed = {"fanout": [fanout_entry(n, 5) for n in (400, 800, 1200)]}
@@ -120,3 +122,30 @@ def test_fanout_capacity_is_the_largest_n_before_the_first_miss() -> None:
     assert "| **largest N** | 800 | ≥ 1,200 |" in text
     two_sizes = {"fanout": never_missed["fanout"][:2]}
     assert not capacity_table({"results": two_sizes, "peers": {}})
+
+
+def test_one_command_reports_medians_and_comparison(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = {"storm": [entry({"clients": 3, "time_to_all_synced_s": 1.0})]}
+    document = {
+        "meta": {"runs": 1, "targets": {"coedit": {}, "ywebsocket": {}}},
+        "results": results,
+        "peers": {"ywebsocket": {"storm": [entry({"time_to_all_synced_s": 4.0})]}},
+    }
+    saved = tmp_path / "bench.json"
+    saved.write_text(json.dumps(document), encoding="utf-8")
+    md = tmp_path / "RESULTS.md"
+    md.write_text(f"# Results\n\n{BEGIN}\nold\n{END}\n", encoding="utf-8")
+
+    assert report.main([str(saved), "--update", str(md)]) == 0
+    printed = capsys.readouterr().out
+    assert "\n### storm\n" in printed and "| 3 | 1.00 |" in printed  # Coedit's medians
+    assert "| time until all synced, s ↓ | 1.00 | 4.00 (0.25) |" in printed  # the comparison
+    written = md.read_text(encoding="utf-8")
+    assert "\nold\n" not in written and "4.00 (0.25)" in written and "\n### storm\n" not in written
+
+    del document["peers"]
+    saved.write_text(json.dumps(document), encoding="utf-8")
+    assert report.main([str(saved)]) == 0  # Coedit alone: its medians, nothing to compare
+    assert report.main([str(saved), "--update", str(md)]) == 1

@@ -1,5 +1,5 @@
 """Version history over HTTP against a real server process and SQLite file, with YClients as the
-browser tabs."""
+browser tabs; in process where no tab is needed."""
 
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ from urllib.parse import quote
 import httpx
 import pytest
 from pycrdt import Doc, XmlElement, XmlFragment, XmlText
+from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
 
 from server import access
-from server.app import create_app
-from server.config import Settings
 from server.content import FRAGMENT, doc_to_json, normalize_json, write_json
 from server.store.base import DocName
+from tests import inproc
 from tests.client import YClient
 from tests.live import ServerProcess
 
@@ -370,28 +370,25 @@ async def test_shutdown_records_a_version_of_open_documents(
 
 
 async def test_viewers_may_read_history_but_not_change_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    app: Starlette, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def viewer(self: access.Gatekeeper, conn: HTTPConnection, name: DocName) -> access.Grant:
         del self, conn, name
         return access.Grant("viewer")
 
     monkeypatch.setattr(access.Gatekeeper, "grant", viewer)
-    app = create_app(Settings(db=tmp_path / "roles.db"))
-    async with app.router.lifespan_context(app):
-        store = app.state.rooms.store
-        await store.ensure(DocName("doc"))
-        saved = await app.state.recorder.save_named(DocName("doc"), "v1")
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as api:
-            assert (await api.get(url("doc"))).status_code == 200
-            assert (await api.get(url("doc", str(saved.id)))).status_code == 200
-            assert (await api.get(url("doc", str(saved.id), "diff"))).status_code == 200
-            for path, body in (
-                (url("doc"), {"label": "x"}),
-                (url("doc", str(saved.id), "restore"), {}),
-            ):
-                response = await api.post(path, json=body)
-                assert response.status_code == 403
-                assert "editor" in response.json()["error"]
-        assert [v.id for v in await store.list_versions(DocName("doc"))] == [saved.id]
+    store = app.state.rooms.store
+    await store.ensure(DocName("doc"))
+    saved = await app.state.recorder.save_named(DocName("doc"), "v1")
+    async with inproc.client(app) as api:
+        assert (await api.get(url("doc"))).status_code == 200
+        assert (await api.get(url("doc", str(saved.id)))).status_code == 200
+        assert (await api.get(url("doc", str(saved.id), "diff"))).status_code == 200
+        for path, body in (
+            (url("doc"), {"label": "x"}),
+            (url("doc", str(saved.id), "restore"), {}),
+        ):
+            response = await api.post(path, json=body)
+            assert response.status_code == 403
+            assert "editor" in response.json()["error"]
+    assert [v.id for v in await store.list_versions(DocName("doc"))] == [saved.id]

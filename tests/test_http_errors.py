@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.routing import Route
@@ -15,6 +14,7 @@ from starlette.routing import Route
 from server.app import create_app
 from server.config import Settings
 from server.store.base import AccountStore, DocumentStore, StoreError
+from tests import inproc
 
 # Every API route with a path that reaches it and a body it accepts: a route missing here
 # fails `test_every_route_is_covered`.
@@ -60,9 +60,8 @@ def store_methods() -> Iterator[str]:
 
 @pytest.fixture(params=["open", "accounts"])
 async def app(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Starlette]:
-    """The application with its store and rooms open, without a server: requests go in process."""
-    app = create_app(Settings(db=tmp_path / "coedit.db", auth=request.param))
-    async with app.router.lifespan_context(app):
+    """The application in process, in each auth mode."""
+    async with inproc.running(Settings(db=tmp_path / "coedit.db", auth=request.param)) as app:
         yield app
 
 
@@ -90,12 +89,9 @@ async def test_a_failing_store_is_a_json_503_on_every_route(
     for name in store_methods():
         monkeypatch.setattr(store, name, broken)
     mode = app.state.gate.mode
-    transport = httpx.ASGITransport(app=app)
     # A session cookie makes accounts mode look the caller up in the store on every route.
     cookies = {"coedit_session": "token"} if mode == "accounts" else None
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://test", cookies=cookies
-    ) as http:
+    async with inproc.client(app, cookies=cookies) as http:
         for method, template, path, body in REQUESTS:
             if mode == "open" and any(part in template for part in NEEDS_ACCOUNTS):
                 continue
@@ -111,8 +107,7 @@ async def test_a_bug_is_a_json_500(app: Starlette, monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(app.state.rooms.store, "list_docs", buggy)
     # Starlette re-raises a bug after answering, so that the server logs it.
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+    async with inproc.client(app, raise_app_exceptions=False) as http:
         response = await http.get("/api/docs")
     assert response.status_code == 500
     assert response.json() == {"error": "internal error"}

@@ -1,9 +1,10 @@
 """Comparison peers: other y-websocket-style servers run through the same scenarios as Coedit.
 
 Each peer is installed by package name, never vendored: the Node peers from
-``bench/peers/package.json`` + lock (``npm ci --prefix bench/peers``), the Python peer from the
-pinned ``bench/peers/requirements.txt`` into its own virtual environment ``bench/peers/.venv``.
-``ensure_deps`` does both on demand, as ``proc.ensure_node_deps`` does for the load generator.
+``bench/package.json`` + lock, which they share with the load generator (``npm ci --prefix
+bench``; the launchers here find ``bench/node_modules`` as Node walks up from their directory),
+the Python peer from the pinned ``bench/peers/requirements.txt`` into its own virtual
+environment ``bench/peers/.venv``. ``ensure_deps`` does both on demand.
 
 A launcher per peer (``hocuspocus.mjs``, ``ywebsocket.mjs``, ``pycrdt_ws.py``) listens on
 127.0.0.1 on the port it is given (0: the kernel picks; the ready line says which), stores in the
@@ -15,6 +16,7 @@ limits), and ``PeerContext`` makes every scenario use it and frame its load acco
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -26,7 +28,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from ..proc import BENCH, BenchError, Server, log, node_binary
+from ..proc import BENCH, BenchError, Server, ensure_node_deps, log, node_binary
 from ..scenarios import Context, RunFiles
 
 PEERS = BENCH / "peers"
@@ -168,25 +170,9 @@ def _run(cmd: list[str], what: str) -> None:
         raise BenchError(f"{what} failed with exit code {result.returncode}")
 
 
-def _node_package_dir(package: str) -> Path:
-    return PEERS / "node_modules" / package
-
-
 def ensure_deps(targets: list[Target]) -> None:
     """Install what the chosen peers need when it is missing (or the pins changed)."""
-    if any(t.runtime == "node" for t in targets):
-        needed = {p for t in targets if t.runtime == "node" for p in t.packages}
-        missing = sorted(p for p in needed if not _node_package_dir(p).is_dir())
-        if missing:
-            npm = shutil.which("npm")
-            if npm is None:
-                raise BenchError("bench/peers/node_modules is missing and `npm` is not on PATH")
-            log(
-                f"bench/peers/node_modules lacks {', '.join(missing)}: running `npm ci --prefix "
-                "bench/peers` (pinned in bench/peers/package-lock.json; better-sqlite3 compiles, "
-                "about a minute)"
-            )
-            _run([npm, "ci", "--prefix", str(PEERS), "--no-audit", "--no-fund"], "npm ci")
+    ensure_node_deps(p for t in targets if t.runtime == "node" for p in t.packages)
     if any(t.runtime == "python" for t in targets):
         wanted = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
         have = VENV_STAMP.read_text(encoding="utf-8").strip() if VENV_STAMP.is_file() else ""
@@ -206,21 +192,38 @@ def ensure_deps(targets: list[Target]) -> None:
             VENV_STAMP.write_text(wanted + "\n", encoding="utf-8")
 
 
+def _resolve(package: str, start: Path) -> Path | None:
+    """The manifest of `package` as Node finds it from a file in `start`: the nearest
+    node_modules/<package> walking up (bench/ is as far up as the bench installs)."""
+    for directory in (start, *start.parents):
+        manifest = directory / "node_modules" / package / "package.json"
+        if manifest.is_file():
+            return manifest
+        if directory == BENCH:
+            break
+    return None
+
+
 def installed_versions(target: Target) -> dict[str, str | None]:
-    """The versions of the target's packages that are really installed (several when npm
-    installed more than one copy)."""
+    """The versions of the target's packages that the peer really loads."""
     versions: dict[str, str | None] = {}
     if target.runtime == "node":
+        # One node_modules holds the load generator's packages too, and npm nests a peer's own
+        # copy where their versions differ (the y-websocket server's ws 6 beside the load
+        # generator's ws 8): a dependency is looked up from the packages listed before it,
+        # then from the launcher's directory, as Node resolves it.
+        found: list[Path] = []
         for package in target.packages:
-            found = set()
-            for manifest in PEERS.glob(f"node_modules/**/{package}/package.json"):
-                try:
+            manifest = next(
+                (m for d in (*found, PEERS) if (m := _resolve(package, d)) is not None), None
+            )
+            version = None
+            if manifest is not None:
+                found.append(manifest.parent)
+                with contextlib.suppress(OSError, ValueError):
                     info = json.loads(manifest.read_text(encoding="utf-8"))
-                except (OSError, ValueError):
-                    continue
-                if info.get("name") == package and isinstance(info.get("version"), str):
-                    found.add(info["version"])
-            versions[package] = ", ".join(sorted(found)) or None
+                    version = info.get("version") if isinstance(info, dict) else None
+            versions[package] = version if isinstance(version, str) else None
     elif target.runtime == "python" and VENV_PYTHON.is_file():
         code = (
             "import importlib.metadata as m, json, sys\n"

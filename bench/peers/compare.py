@@ -251,7 +251,7 @@ def runs_coedit(args: argparse.Namespace) -> bool:
 
 
 def ensure_peer_deps(args: argparse.Namespace) -> None:
-    """Install the chosen peers when missing (``npm ci --prefix bench/peers``, the venv)."""
+    """Install the chosen peers when missing (``npm ci --prefix bench``, the venv)."""
     ensure_deps(chosen_targets(args))
 
 

@@ -1,5 +1,5 @@
 // Benchmark peer: Hocuspocus (npm @hocuspocus/server) with its SQLite extension
-// (@hocuspocus/extension-sqlite), both installed by package name from bench/peers/package.json.
+// (@hocuspocus/extension-sqlite), both installed by package name from bench/package.json.
 //
 // Usage: node bench/peers/hocuspocus.mjs --port PORT --db FILE [--host 127.0.0.1]
 //

@@ -1,17 +1,13 @@
-"""``python -m bench.peers.report RESULTS.json [--update bench/RESULTS.md]``: Coedit vs the peers.
+"""The comparison of Coedit with the peers as Markdown (``python -m bench.report`` prints it).
 
-Prints Markdown tables of a ``python -m bench --targets ...`` JSON document's ``comparison``:
-per scenario variant, every target's median and, for each peer, Coedit's value ÷ the peer's.
-With ``--update FILE`` the tables replace what is between the markers
-``<!-- peers:begin -->`` and ``<!-- peers:end -->`` in FILE (appended with the markers if absent),
-so the rest of RESULTS.md stays as written.
+Tables of a ``python -m bench --targets ...`` JSON document's ``comparison``: per scenario
+variant, every target's median and, for each peer, Coedit's value ÷ the peer's. ``update``
+writes them between the markers ``<!-- peers:begin -->`` and ``<!-- peers:end -->`` of a file
+(appended with the markers if absent), so the rest of RESULTS.md stays as written.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -157,29 +153,12 @@ def update(path: Path, text: str) -> None:
     path.write_text(new, encoding="utf-8")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.peers.report", description=__doc__)
-    parser.add_argument("json", type=Path, help="a JSON document written by python -m bench")
-    parser.add_argument("--update", type=Path, help="replace the marked block in this file")
-    args = parser.parse_args(argv)
-    document = json.loads(args.json.read_text(encoding="utf-8"))
-    if document.get("peers"):
-        # Recomputed, so that a file written before a change of the headline metrics renders
-        # with the current ones.
-        names = list(document.get("meta", {}).get("targets") or TARGETS)
-        targets = [TARGETS.get(name) or Target(name, name, "unknown") for name in names]
-        document["comparison"] = comparison(document.get("results", {}), document["peers"], targets)
-    if not document.get("comparison"):
-        print("no comparison in this file (run python -m bench --targets ...)", file=sys.stderr)
-        return 1
-    text = render(document)
-    if args.update is not None:
-        update(args.update, text)
-        print(f"updated {args.update}", file=sys.stderr)
-    else:
-        print(text)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+def recomputed(document: Mapping[str, Any]) -> dict[str, Any]:
+    """`document` with its comparison computed again from the per-target results, so that a
+    file written before a change of the headline metrics renders with the current ones."""
+    if not document.get("peers"):
+        return dict(document)
+    names = list(document.get("meta", {}).get("targets") or TARGETS)
+    targets = [TARGETS.get(name) or Target(name, name, "unknown") for name in names]
+    results = document.get("results", {})
+    return {**document, "comparison": comparison(results, document["peers"], targets)}
