@@ -372,7 +372,6 @@ def test_multi_client_state_vector() -> None:
 def test_hand_built_content_kinds_validate() -> None:
     cases = [
         b"\x01" + IN_ROOT_T + W(3),  # Deleted
-        b"\x02" + IN_ROOT_T + b"\x03" + vs("1") + vs('"x"') + vs("undefined"),  # JSON
         b"\x03" + IN_ROOT_T + vs(b"\x00\x01\xff"),  # Binary
         b"\x05" + IN_ROOT_T + vs('{"image":"a.png"}'),  # Embed
         b"\x06" + IN_ROOT_T + vs("bold") + vs("true"),  # Format
@@ -644,6 +643,8 @@ def test_invalid_utf8_inside_updates(struct: bytes) -> None:
         b"\x06" + IN_ROOT_T + vs("bold") + vs("tru"),
         b"\x06" + IN_ROOT_T + vs("bold") + vs(""),
         b"\x02" + IN_ROOT_T + b"\x01" + vs("{'a':1}"),
+        # Legacy JSON content, even valid: yrs decodes it differently (found by the fuzzer).
+        b"\x02" + IN_ROOT_T + b"\x03" + vs("1") + vs('"x"') + vs("undefined"),
     ],
 )
 def test_invalid_json_inside_updates(struct: bytes) -> None:
