@@ -19,8 +19,7 @@ import {
   signInUrl,
   whoAmI,
   withCredentials,
-} from "./api";
-import { ACTIONS, type ActionId, createEditor, type EditorHandle } from "./editor";
+} from "../api";
 import {
   type DocAccess,
   deleteOtherCopies,
@@ -29,12 +28,13 @@ import {
   localDbName,
   openDocument,
   rememberAccess,
-} from "./epoch";
-import { HistoryPanel } from "./history";
-import { cleanName, randomPersonName, rememberName, storedName, type User, userFor } from "./identity";
-import { LocalSaveTracker } from "./local";
-import { SaveTracker } from "./saved";
-import { ShareDialog } from "./share";
+} from "../doc/epoch";
+import { HistoryPanel } from "../doc/history";
+import { LocalSaveTracker } from "../doc/local";
+import { SaveTracker } from "../doc/saved";
+import { ShareDialog } from "../doc/share";
+import { ACTIONS, type ActionId, createEditor, type EditorHandle } from "../editor/editor";
+import { cleanName, randomPersonName, rememberName, storedName, type User, userFor } from "../identity";
 
 function byId<T extends HTMLElement>(id: string): T {
   const el = document.getElementById(id);

@@ -13,7 +13,7 @@ import { Decoration, DecorationSet } from "@tiptap/pm/view";
 import StarterKit from "@tiptap/starter-kit";
 import type { Awareness } from "y-protocols/awareness";
 import type * as Y from "yjs";
-import type { User } from "./identity";
+import type { User } from "../identity";
 
 /** Name of the XmlFragment inside the Y.Doc that holds the rich text. */
 export const FRAGMENT_NAME = "default";

@@ -1,7 +1,7 @@
 // The share dialog (document owners, accounts mode): links that let anyone
 // view or edit without signing in, and people the document is shared with.
 
-import { api, ApiError, type Credentials, docPath, relativeTime } from "./api";
+import { api, ApiError, type Credentials, docPath, relativeTime } from "../api";
 
 type ShareRole = "viewer" | "editor";
 

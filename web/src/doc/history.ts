@@ -5,8 +5,8 @@
 // A restore is a normal live change made by the server: the editor updates by
 // itself, like it does for any collaborator's edit.
 
-import { api, ApiError, type Credentials, docPath } from "./api";
-import { createPreview, type DiffSegment, type PreviewHandle } from "./editor";
+import { api, ApiError, type Credentials, docPath } from "../api";
+import { createPreview, type DiffSegment, type PreviewHandle } from "../editor/editor";
 
 interface Version {
   id: number;
