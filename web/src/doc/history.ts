@@ -6,7 +6,8 @@
 // itself, like it does for any collaborator's edit.
 
 import { api, ApiError, type Credentials, docPath } from "../api";
-import { createPreview, type DiffSegment, type PreviewHandle } from "../editor/editor";
+import { byId } from "../dom";
+import { createPreview, type DiffSegment, type PreviewHandle } from "../editor/preview";
 
 interface Version {
   id: number;
@@ -51,12 +52,6 @@ const KIND_BADGES: Record<string, string> = {
   auto: "Auto",
   "restore-backup": "Before restore",
 };
-
-function byId<T extends HTMLElement>(id: string): T {
-  const el = document.getElementById(id);
-  if (!el) throw new Error(`missing #${id}`);
-  return el as T;
-}
 
 function versionTitle(v: Version): string {
   if (v.label) return v.label;

@@ -16,7 +16,6 @@ import {
   type Me,
   ROLE_LABELS,
   type Role,
-  signInUrl,
   whoAmI,
   withCredentials,
 } from "../api";
@@ -29,18 +28,17 @@ import {
   openDocument,
   rememberAccess,
 } from "../doc/epoch";
+import { type AccessState, refusalText, showAccess, signInAction } from "../doc/access";
 import { HistoryPanel } from "../doc/history";
 import { LocalSaveTracker } from "../doc/local";
 import { SaveTracker } from "../doc/saved";
+import { jwtName } from "../doc/me";
 import { ShareDialog } from "../doc/share";
+import { SYNC_HINTS, SYNC_LABELS, type SyncState } from "../doc/status";
+import { linkIcon } from "../doc/toolbar";
+import { byId, setIfChanged, setText } from "../dom";
 import { ACTIONS, type ActionId, createEditor, type EditorHandle } from "../editor/editor";
 import { cleanName, randomPersonName, rememberName, storedName, type User, userFor } from "../identity";
-
-function byId<T extends HTMLElement>(id: string): T {
-  const el = document.getElementById(id);
-  if (!el) throw new Error(`missing #${id}`);
-  return el as T;
-}
 
 function docNameFromLocation(): string {
   const raw = location.pathname.replace(/^\/d\//, "");
@@ -50,24 +48,6 @@ function docNameFromLocation(): string {
     return raw;
   }
 }
-
-type SyncState = "synced" | "connecting" | "offline" | "closed";
-
-const SYNC_LABELS: Record<SyncState, string> = {
-  synced: "Online",
-  connecting: "Connecting…",
-  offline: "Offline",
-  closed: "Not connected",
-};
-const SYNC_HINTS: Record<SyncState, string> = {
-  synced: "Connected to the server. Changes are shared live.",
-  connecting: "Trying to reach the server. You can keep editing.",
-  offline: "Offline. Keep editing: changes are kept on this device and sent when you're back.",
-  closed: "The server ended the connection.",
-};
-
-/** Why the page can't show or keep showing the document (`data-access` on body). */
-type AccessState = "pending" | "ok" | "signin" | "denied" | "lost" | "deleted" | "unreachable";
 
 // Close codes the server uses (4400-4499: reconnecting as-is can't help).
 const CLOSE_SIGN_IN = 4401;
@@ -79,64 +59,6 @@ const MESSAGE_AWARENESS = 1;
 const docName = docNameFromLocation();
 const creds = credentialsFromLocation();
 const body = document.body;
-
-function setIfChanged(target: DOMStringMap, key: string, value: string): void {
-  if (target[key] !== value) target[key] = value;
-}
-
-function setText(el: HTMLElement, text: string): void {
-  if (el.textContent !== text) el.textContent = text;
-}
-
-// ---------------------------------------------------------------- access problems
-
-const accessBanner = byId("access-banner");
-const accessText = byId("access-text");
-const accessAction = byId<HTMLAnchorElement>("access-action");
-
-function showAccess(state: AccessState, text = "", action?: { label: string; href: string }): void {
-  setIfChanged(body.dataset, "access", state);
-  accessBanner.hidden = !text;
-  accessText.textContent = text;
-  accessAction.hidden = !action;
-  if (action) {
-    accessAction.textContent = action.label;
-    accessAction.href = action.href;
-  }
-}
-
-function refusalText(status: number, message: string, mode: AuthMode): { state: AccessState; text: string } {
-  if (status === 401) {
-    return {
-      state: "signin",
-      text: mode === "jwt"
-        ? "This page needs a valid access token. Open the document again from the application that links to it."
-        : "Sign in to open this document.",
-    };
-  }
-  if (status === 404) return { state: "deleted", text: "This document doesn't exist (it may have been deleted)." };
-  const detail = message && !/^HTTP \d+$/.test(message) ? ` (${message})` : "";
-  return { state: "denied", text: `You don't have access to this document${detail}.` };
-}
-
-function signInAction(mode: AuthMode): { label: string; href: string } | undefined {
-  return mode === "accounts" ? { label: "Sign in", href: signInUrl() } : undefined;
-}
-
-// ---------------------------------------------------------------- identity
-
-/** The token's `name` claim (JWT mode): the server shows that name to others. */
-function jwtName(token: string | null): string | null {
-  if (!token) return null;
-  try {
-    const payload = token.split(".")[1] ?? "";
-    const json = atob(payload.replace(/-/g, "+").replace(/_/g, "/"));
-    const name: unknown = (JSON.parse(json) as { name?: unknown }).name;
-    return typeof name === "string" && name.trim() ? cleanName(name) : null;
-  } catch {
-    return null;
-  }
-}
 
 // ---------------------------------------------------------------- start
 
@@ -815,23 +737,6 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
   };
 
   renderStatus();
-}
-
-function linkIcon(): SVGSVGElement {
-  const ns = "http://www.w3.org/2000/svg";
-  const svg = document.createElementNS(ns, "svg");
-  svg.setAttribute("viewBox", "0 0 24 24");
-  svg.setAttribute("width", "16");
-  svg.setAttribute("height", "16");
-  svg.setAttribute("aria-hidden", "true");
-  const path = document.createElementNS(ns, "path");
-  path.setAttribute("d", "M10 14a4 4 0 0 0 5.7 0l3-3a4 4 0 0 0-5.7-5.7l-1 1M14 10a4 4 0 0 0-5.7 0l-3 3a4 4 0 0 0 5.7 5.7l1-1");
-  path.setAttribute("fill", "none");
-  path.setAttribute("stroke", "currentColor");
-  path.setAttribute("stroke-width", "2");
-  path.setAttribute("stroke-linecap", "round");
-  svg.append(path);
-  return svg;
 }
 
 void main();
