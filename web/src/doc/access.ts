@@ -1,5 +1,4 @@
-// Why the page can't show (or keep showing) the document: the banner, `data-access` on body,
-// and the words for each refusal.
+// Why the page can't show (or keep showing) the document: banner, `data-access`, refusal texts.
 
 import { type AuthMode, signInUrl } from "../api";
 import { byId, setIfChanged } from "../dom";
@@ -7,11 +6,17 @@ import { byId, setIfChanged } from "../dom";
 /** Why the page can't show or keep showing the document (`data-access` on body). */
 export type AccessState = "pending" | "ok" | "signin" | "denied" | "lost" | "deleted" | "unreachable";
 
+/** A link the banner offers (sign in, reload, all documents). */
+export interface AccessAction {
+  label: string;
+  href: string;
+}
+
 const accessBanner = byId("access-banner");
 const accessText = byId("access-text");
 const accessAction = byId<HTMLAnchorElement>("access-action");
 
-export function showAccess(state: AccessState, text = "", action?: { label: string; href: string }): void {
+export function showAccess(state: AccessState, text = "", action?: AccessAction): void {
   setIfChanged(document.body.dataset, "access", state);
   accessBanner.hidden = !text;
   accessText.textContent = text;
@@ -36,6 +41,6 @@ export function refusalText(status: number, message: string, mode: AuthMode): { 
   return { state: "denied", text: `You don't have access to this document${detail}.` };
 }
 
-export function signInAction(mode: AuthMode): { label: string; href: string } | undefined {
+export function signInAction(mode: AuthMode): AccessAction | undefined {
   return mode === "accounts" ? { label: "Sign in", href: signInUrl() } : undefined;
 }

@@ -1,6 +1,7 @@
-// The live, collaborative editor behind a small EditorHandle. editor/ holds the only modules
-// that import the editor library (Tiptap / ProseMirror), so the library could be swapped
-// without touching the rest of the app.
+// The live, collaborative editor behind a small EditorHandle.
+//
+// editor/ holds the only modules that import the editor library (Tiptap / ProseMirror), so the
+// library could be swapped without touching the rest of the app.
 
 import { Editor } from "@tiptap/core";
 import Collaboration from "@tiptap/extension-collaboration";

@@ -1,5 +1,6 @@
-// The document's plain text as the server writes it, with where each character sits in the
-// ProseMirror document (the version preview places the server's diff with it).
+// The document's plain text as the server writes it, mapped to ProseMirror positions.
+//
+// The version preview places the server's text diff with it.
 
 import type { Node as PMNode } from "@tiptap/pm/model";
 

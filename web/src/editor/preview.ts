@@ -1,5 +1,4 @@
-// The read-only version preview: a second editor without collaboration that shows one
-// version, with its differences from the current document highlighted.
+// The read-only version preview, with its differences from the current document highlighted.
 
 import { Editor, Extension } from "@tiptap/core";
 import { TaskItem, TaskList } from "@tiptap/extension-list";
