@@ -6,6 +6,7 @@
 import type { IndexeddbPersistence } from "y-indexeddb";
 import type { WebsocketProvider } from "y-websocket";
 import type { AuthMode, Credentials, Role } from "../api";
+import { Close } from "../closecodes";
 import { type AccessAction, type AccessState, signInAction } from "./access";
 import { type DocAccess, fetchAccess, forget, rememberAccess } from "./epoch";
 import type { SyncState } from "./status";
@@ -42,12 +43,6 @@ export interface ConnectionOptions {
   /** The server confirmed `access` since the page opened (not just remembered from last time). */
   verified: boolean;
 }
-
-// Close codes the server uses (4400-4499: reconnecting as-is can't help).
-const CLOSE_SIGN_IN = 4401;
-const CLOSE_ACCESS_CHANGED = 4403;
-const CLOSE_DELETED = 4404;
-const CLOSE_STALE_EPOCH = 4410;
 
 /** While the server can't be reached, ask again after 1 s, 2 s, 4 s, then every 5 s. */
 const FIRST_RETRY_MS = 1000;
@@ -159,23 +154,20 @@ export class Connection {
     this.events.changed();
   }
 
-  /** A 44xx close code (y-websocket does not reconnect after those). */
+  /**
+   * A 44xx close code (y-websocket does not reconnect after those). An ended session or an
+   * expired token has none: the server refuses the handshake (HTTP 403), and the re-check a
+   * failing socket brings (tick) gets the 401 that says so.
+   */
   private closed(code: number, reason: string): void {
     switch (code) {
-      case CLOSE_STALE_EPOCH:
+      case Close.STALE_EPOCH:
         void this.discardLocalCopy("The document was deleted and created again. Reloading…");
         break;
-      case CLOSE_DELETED:
+      case Close.DELETED:
         void this.dropDocument();
         break;
-      case CLOSE_SIGN_IN:
-        this.stop(
-          "signin",
-          this.opts.mode === "jwt" ? "Your access token expired. Reopen the document." : "Your session ended. Sign in again to keep editing.",
-          signInAction(this.opts.mode),
-        );
-        break;
-      case CLOSE_ACCESS_CHANGED:
+      case Close.REVOKED:
         // Our role changed (or a link was revoked): find out what we may do now.
         if (this.state === "live") this.state = "verifying";
         void this.recheck();
