@@ -17,9 +17,9 @@ await mkdir(assetsDir, { recursive: true });
 
 const result = await esbuild.build({
   entryPoints: {
-    home: path.join(webDir, "src/home.ts"),
-    doc: path.join(webDir, "src/doc.ts"),
-    signin: path.join(webDir, "src/signin.ts"),
+    home: path.join(webDir, "src/pages/home.ts"),
+    doc: path.join(webDir, "src/pages/doc.ts"),
+    signin: path.join(webDir, "src/pages/signin.ts"),
     style: path.join(webDir, "src/style.css"),
   },
   outdir: assetsDir,

@@ -1,7 +1,7 @@
 """The document model: the names the editor stores, its node and mark types with their attrs and
 nesting rules, and how ProseMirror JSON is checked, normalized and repaired to fit them.
 
-The schema is the editor's (web/src/editor.ts): StarterKit with headings 1-3, TaskList and
+The schema is the editor's (web/src/editor/editor.ts): StarterKit with headings 1-3, TaskList and
 TaskItem (nested). JSON produced here is shaped like `editor.getJSON()`: every attr of the node
 type present (defaults included), marks sorted in the schema's order, adjacent text merged.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-# The Y.Doc's shared types, as the browser names them (web/src/editor.ts, web/src/doc.ts).
+# The Y.Doc's shared types, as the browser names them (web/src/editor/editor.ts, web/src/doc/title.ts).
 FRAGMENT = "default"  # the XmlFragment the editor binds to
 META = "meta"  # a Map of document properties
 TITLE = "title"  # the document's title, in META

@@ -27,7 +27,7 @@ from server.protocol import (
 from tests.fuzz import yupdate
 from tests.fuzz.yupdate import ID, Struct, Update
 
-FRAGMENT = "default"  # web/src/editor.ts FRAGMENT_NAME
+FRAGMENT = "default"  # web/src/editor/editor.ts FRAGMENT_NAME
 MAX_FRAME = 16 * 1024 * 1024  # the server's default max_message_bytes
 BLOCKS = ("paragraph", "heading", "blockquote", "codeBlock", "bulletList", "listItem")
 WORDS = ("lorem", "ipsum", "ümlaut", "日本語", "a\u0301", "😀🎉", "x", " ", "\n", "tab\t")

@@ -1,7 +1,8 @@
 // The share dialog (document owners, accounts mode): links that let anyone
 // view or edit without signing in, and people the document is shared with.
 
-import { api, ApiError, type Credentials, docPath, relativeTime } from "./api";
+import { api, ApiError, type Credentials, docPath, relativeTime } from "../api";
+import { byId } from "../dom";
 
 type ShareRole = "viewer" | "editor";
 
@@ -22,12 +23,6 @@ const LINK_LABELS: Record<ShareRole, string> = {
   editor: "Anyone with this link can edit",
 };
 const USER_ROLES: Record<ShareRole, string> = { editor: "Can edit", viewer: "Can view" };
-
-function byId<T extends HTMLElement>(id: string): T {
-  const el = document.getElementById(id);
-  if (!el) throw new Error(`missing #${id}`);
-  return el as T;
-}
 
 function errorText(err: unknown): string {
   if (err instanceof ApiError) return err.network ? "the server can't be reached" : err.message;

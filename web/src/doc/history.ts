@@ -5,8 +5,9 @@
 // A restore is a normal live change made by the server: the editor updates by
 // itself, like it does for any collaborator's edit.
 
-import { api, ApiError, type Credentials, docPath } from "./api";
-import { createPreview, type DiffSegment, type PreviewHandle } from "./editor";
+import { api, ApiError, type Credentials, docPath } from "../api";
+import { byId } from "../dom";
+import { createPreview, type DiffSegment, type PreviewHandle } from "../editor/preview";
 
 interface Version {
   id: number;
@@ -51,12 +52,6 @@ const KIND_BADGES: Record<string, string> = {
   auto: "Auto",
   "restore-backup": "Before restore",
 };
-
-function byId<T extends HTMLElement>(id: string): T {
-  const el = document.getElementById(id);
-  if (!el) throw new Error(`missing #${id}`);
-  return el as T;
-}
 
 function versionTitle(v: Version): string {
   if (v.label) return v.label;

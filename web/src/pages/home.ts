@@ -2,8 +2,8 @@
 // Markdown / HTML / text files. In accounts mode it shows who is signed in (or
 // sends people to sign in first).
 
-import { api, ApiError, relativeTime, signInUrl, whoAmI } from "./api";
-import { randomDocName } from "./identity";
+import { api, ApiError, relativeTime, signInUrl, whoAmI } from "../api";
+import { randomDocName } from "../identity";
 
 interface DocInfo {
   name: string;

@@ -1,7 +1,7 @@
 // /signin and /signup (one page; the path picks the form). After success, go
 // to ?next= (a path on this site) or home.
 
-import { api, ApiError } from "./api";
+import { api, ApiError } from "../api";
 
 const signingUp = location.pathname.replace(/\/+$/, "") === "/signup";
 const form = document.getElementById("auth-form") as HTMLFormElement;

@@ -7,7 +7,7 @@
 // epoch so the server can refuse a stale copy (close code 4410). The last epoch
 // and role are remembered so the page still opens offline.
 
-import { api, ApiError, type Credentials, docPath, isRole, type Role } from "./api";
+import { api, ApiError, type Credentials, docPath, isRole, type Role } from "../api";
 
 export interface DocAccess {
   epoch: string;

@@ -1,0 +1,190 @@
+// The document page, /d/<name>: the composition root that wires doc/'s parts together.
+//
+// Asks the server for the document's epoch and our role (PUT), then wires the Y.Doc to the
+// server (y-websocket), to IndexedDB (this device's copy of that epoch) and to the editor.
+
+import { IndexeddbPersistence } from "y-indexeddb";
+import { WebsocketProvider } from "y-websocket";
+import * as Y from "yjs";
+import { type AuthMode, credentialParams, credentialsFromLocation, type Me, type Role, whoAmI } from "../api";
+import { refusalText, showAccess, signInAction } from "../doc/access";
+import { Connection } from "../doc/connection";
+import { type DocAccess, deleteOtherCopies, localDbName, openDocument } from "../doc/epoch";
+import { mountExportMenu } from "../doc/exportmenu";
+import { HistoryPanel } from "../doc/history";
+import { mountLinkForm } from "../doc/linkform";
+import { LocalSaveTracker } from "../doc/local";
+import { followStampedColour, TabUser } from "../doc/me";
+import { mountNamePrompt } from "../doc/nameprompt";
+import { leaveWhenHidden, mountPresence } from "../doc/presence";
+import { renderRole } from "../doc/role";
+import { SaveTracker } from "../doc/saved";
+import { ShareDialog } from "../doc/share";
+import { renderStatus, renderSyncOnly } from "../doc/status";
+import { mountTitle } from "../doc/title";
+import { mountToolbar } from "../doc/toolbar";
+import { byId, setIfChanged } from "../dom";
+import { createEditor, type EditorHandle } from "../editor/editor";
+
+function docNameFromLocation(): string {
+  const raw = location.pathname.replace(/^\/d\//, "");
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
+const docName = docNameFromLocation();
+const creds = credentialsFromLocation();
+const body = document.body;
+
+async function main(): Promise<void> {
+  let [me, opened] = await Promise.all([
+    whoAmI().catch((): Me | null => null),
+    openDocument(docName, creds),
+  ]);
+  // Never opened on this device and the server can't be reached: nothing to show
+  // yet. Keep asking (1 s, 2 s, 4 s, then every 5 s) instead of giving up.
+  for (let wait = 1000; opened.kind === "unreachable"; wait = Math.min(wait * 2, 5000)) {
+    showAccess("unreachable", "Can't reach the server to open this document. Trying again…");
+    renderSyncOnly("offline");
+    body.classList.add("no-document");
+    await new Promise((resolve) => setTimeout(resolve, wait));
+    [me, opened] = await Promise.all([me ? me : whoAmI().catch((): Me | null => null), openDocument(docName, creds)]);
+  }
+  const mode: AuthMode = me?.mode ?? (creds.token ? "jwt" : "open");
+  if (opened.kind === "denied") {
+    const { state, text } = refusalText(opened.status, opened.message, mode);
+    showAccess(state, text, state === "signin" ? signInAction(mode) : undefined);
+    renderSyncOnly("closed");
+    body.classList.add("no-document");
+    return;
+  }
+  body.classList.remove("no-document");
+  showAccess("ok");
+  start(opened.access, opened.verified, mode, me?.user?.username ?? null);
+}
+
+function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, username: string | null): void {
+  setIfChanged(body.dataset, "epoch", initial.epoch);
+  const me = new TabUser(username, creds.token);
+
+  // -------------------------------------------------------------- Y.Doc and its connections
+  const ydoc = new Y.Doc();
+  const wsBase = `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`;
+  const room = encodeURIComponent(docName);
+  const provider = new WebsocketProvider(wsBase, room, ydoc, {
+    connect: false,
+    maxBackoffTime: 3000,
+    params: { epoch: initial.epoch, ...credentialParams(creds) },
+  });
+  // Tabs of this browser sync over BroadcastChannel: only tabs on the same epoch.
+  provider.bcChannel = `${wsBase}/${room}#${initial.epoch}`;
+  const saveTracker = new SaveTracker(ydoc, provider);
+  const dbName = localDbName(docName, initial.epoch);
+  const persistence = new IndexeddbPersistence(dbName, ydoc);
+  const localTracker = new LocalSaveTracker(ydoc, persistence);
+  void deleteOtherCopies(docName, initial.epoch);
+  if (me.fixedName) followStampedColour(provider, () => ydoc.clientID, me);
+
+  const connection = new Connection(
+    { docName, creds, mode, username, provider, persistence, access: initial, verified: initiallyVerified },
+    { role: applyRole, stopped: showAccess, changed: showStatus },
+  );
+  leaveWhenHidden(provider.awareness, () => me.user);
+
+  let saved = false;
+  let savedLocally = false;
+  function showStatus(): void {
+    renderStatus(connection.syncState(), saved, savedLocally);
+  }
+  saveTracker.onChange((s) => {
+    saved = s;
+    showStatus();
+  });
+  localTracker.onChange((s) => {
+    savedLocally = s;
+    showStatus();
+  });
+  setInterval(() => connection.tick(), 1000);
+
+  const role = (): Role => connection.access.role;
+  const canEdit = (): boolean => !connection.stopped && role() !== "viewer";
+
+  // -------------------------------------------------------------- the header's parts
+  const title = mountTitle(ydoc, () => editor.focus());
+  const editor: EditorHandle = createEditor({
+    element: byId("editor"),
+    ydoc,
+    provider,
+    user: me.user,
+    editable: initial.role !== "viewer",
+    onStateChange: () => toolbar.render(),
+    onContentError: (error) => {
+      console.error("coedit: the document has content this editor can't show", error);
+      const banner = byId("error-banner");
+      banner.textContent = "This document contains content this version of the editor can't show. "
+        + "Editing is paused so nothing gets lost; try reloading the page.";
+      banner.hidden = false;
+    },
+  });
+  const linkForm = mountLinkForm(editor, canEdit);
+  const toolbar = mountToolbar(editor, () => linkForm.open());
+  mountExportMenu(docName, creds);
+  const history = new HistoryPanel({
+    docName,
+    creds,
+    canEdit,
+    onPreview: (previewing) => {
+      byId("editor").hidden = previewing;
+      body.classList.toggle("previewing", previewing);
+    },
+  });
+  const share = new ShareDialog(docName, creds);
+  byId("share-button").addEventListener("click", () => share.open());
+  const presence = mountPresence(provider.awareness, () => ydoc.clientID, role);
+  me.onChange((user) => {
+    editor.setUser(user);
+    presence.render();
+  });
+  me.render();
+  mountNamePrompt(me, username, () => editor.focus());
+
+  /** Viewers, and everyone once the connection stopped, get a read-only page. */
+  function applyRole(r: Role): void {
+    const viewer = r === "viewer" || connection.stopped;
+    renderRole(r, viewer, mode);
+    editor.setEditable(!viewer);
+    title.setReadOnly(viewer);
+    toolbar.setHidden(viewer);
+    if (viewer) linkForm.hide();
+    history.renderPermissions();
+    presence.render();
+  }
+
+  applyRole(role());
+  connection.start();
+
+  // -------------------------------------------------------------- debugging hook
+  // Exposed for tests and the console; not an API.
+  (window as unknown as { coedit: unknown }).coedit = {
+    Y,
+    ydoc,
+    provider,
+    persistence,
+    editor,
+    docName,
+    dbName,
+    get access() {
+      return connection.access;
+    },
+    get saved() {
+      return saved;
+    },
+  };
+
+  showStatus();
+}
+
+void main();
