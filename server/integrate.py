@@ -134,7 +134,7 @@ class Integrator:
                 # A parent that is not a shared type we know of: rare for honest clients (one
                 # inserting into a type deleted meanwhile). Only a trial on a copy says whether
                 # pycrdt accepts it whole; the live Doc must never see a half-applied update.
-                self._trial(update)
+                self._trial(update, deps)
         self._apply_unchecked(update)
         if self._types is not None:
             # Only types at clocks the Doc did not have (self.state is still as before the
@@ -146,7 +146,7 @@ class Integrator:
             }
         deps.advance(self.state)
 
-    def _trial(self, update: bytes) -> None:
+    def _trial(self, update: bytes, deps: Dependencies) -> None:
         copy: Doc[Any] = Doc()
         try:
             copy.apply_update(self.doc.get_update())
@@ -157,6 +157,10 @@ class Integrator:
             raise ProtocolError(
                 CLOSE_INVALID_PAYLOAD, "update rejected by the CRDT engine"
             ) from exc
+        # Taken without an error is not enough: pycrdt may keep part of it pending for good.
+        reached = read_state_vector(copy.get_state())
+        if any(reached.get(client, 0) < end for client, _, end in deps.sections):
+            raise ProtocolError(CLOSE_INVALID_PAYLOAD, "update does not integrate")
 
     def _apply_unchecked(self, update: bytes) -> None:
         try:

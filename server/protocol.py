@@ -521,10 +521,18 @@ def _walk_structs(data: bytes, walk: _Walk) -> int:
                 if ref == _STRUCT_SKIP and clock > walk.holes.get(client, 0):
                     walk.holes[client] = clock
                 continue
+            # An item points only at items that existed when it was made: one of its own
+            # client's at its own clock or later never integrates (yrs keeps it pending
+            # unseen while the room counts it as integrated).
+            own = client << 31 | clock
             if info & 0x80:  # origin ID
                 pos = _read_id(data, pos, seen, refs)
+                if client == seen.last_id >> 31 and seen.last_id >= own:
+                    raise _malformed("an item points at itself or a later item")
             if info & 0x40:  # right origin ID
                 pos = _read_id(data, pos, seen, refs)
+                if client == seen.last_id >> 31 and seen.last_id >= own:
+                    raise _malformed("an item points at itself or a later item")
             if not info & 0xC0:
                 # Without origins the parent is spelled out (a root type name or an item ID),
                 # and only then is the parent-sub key present.
@@ -534,6 +542,8 @@ def _walk_structs(data: bytes, walk: _Walk) -> int:
                     pos = _skip_string(data, pos)
                 elif parent_info == 0:
                     pos = _read_id(data, pos, seen, refs)
+                    if client == seen.last_id >> 31 and seen.last_id >= own:
+                        raise _malformed("an item points at itself or a later item")
                     walk.parents.add(seen.last_id)
                 else:
                     raise _malformed("invalid parent info")

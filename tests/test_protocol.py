@@ -793,3 +793,22 @@ def test_an_xml_hook_is_refused() -> None:
     # yrs could not decode the hook yjs encodes (found by the fuzzer, after it was stored).
     hook = one_struct(b"\x07" + IN_ROOT_T + b"\x05" + vs("hook"))
     rejects(validate_update, hook, CLOSE_PROTOCOL_ERROR)
+
+
+def test_an_item_pointing_at_itself_or_a_later_item_of_its_client_is_refused() -> None:
+    # Found by the fuzzer: yrs kept such an item pending unseen, and the room's state drifted.
+    text = b"\x04" + IN_ROOT_T + vs("ab")  # clocks 0-1 of client 1
+    for pointer in (b"\x84\x01\x02", b"\x84\x01\x05", b"\x44\x01\x02"):  # origin, right origin
+        rejects(
+            validate_update,
+            one_struct(text + pointer + vs("c"), clock=0).replace(
+                b"\x01\x01\x01\x00", b"\x01\x02\x01\x00", 1
+            ),
+            CLOSE_PROTOCOL_ERROR,
+        )
+    parent_self = b"\x04\x00\x01\x00" + vs("x")  # parent: its own ID
+    rejects(validate_update, one_struct(parent_self), CLOSE_PROTOCOL_ERROR)
+    earlier = b"\x84\x01\x01" + vs("c")  # origin: the "b" before it
+    validate_update(
+        one_struct(text + earlier, clock=0).replace(b"\x01\x01\x01\x00", b"\x01\x02\x01\x00", 1)
+    )

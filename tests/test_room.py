@@ -638,7 +638,7 @@ async def test_text_into_a_type_made_by_an_earlier_update_needs_no_trial(
     peer = FakePeer()
     room.join(peer)
     trials: list[bytes] = []
-    monkeypatch.setattr(Integrator, "_trial", lambda self, update: trials.append(update))
+    monkeypatch.setattr(Integrator, "_trial", lambda self, update, deps: trials.append(update))
     room.receive(peer, decode(encode_update(made)))
     room.receive(peer, decode(encode_update(filled)))
     assert trials == []

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-# The Y.Doc's shared types, as the browser names them (web/src/editor/editor.ts, web/src/doc/title.ts).
+# The Y.Doc's shared types, as the browser names them (web/src/editor/editor.ts and
+# web/src/doc/title.ts).
 FRAGMENT = "default"  # the XmlFragment the editor binds to
 META = "meta"  # a Map of document properties
 TITLE = "title"  # the document's title, in META
