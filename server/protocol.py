@@ -339,7 +339,7 @@ def _is_json(text: str) -> bool:
 # More entries than one awareness message may hold. Not a multiple of the ids a connection may
 # own: y-websocket clients echo every change they receive, so a client joining a document
 # answers the server's snapshot with every state present there (2,000 in a crowded document).
-# Checked before any entry is built: 100,000 of them took 1.3 s and ~20 MB to parse.
+# Checked before any entry is built: 100,000 of them took 1.1 s and 26 MiB to parse.
 MAX_AWARENESS_ENTRIES = 10_000
 CLOSE_POLICY = 1008
 
