@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -44,6 +45,11 @@ EMPTY_UPDATE = b"\x00\x00"
 CLOSE_POLICY = 1008
 CLOSE_INTERNAL = 1011
 CLOSE_INVALID_PAYLOAD = 1007
+# How long a departed client's awareness clock is remembered: y-protocols clients drop a state
+# nobody renewed for 30 s, so an echo of it cannot come later than that.
+TOMBSTONE_SECONDS = 30.0
+# Tombstones kept per document at most, oldest forgotten first, whatever churns client ids.
+MAX_TOMBSTONES = 10_000
 
 
 class Standing(Protocol):
@@ -108,6 +114,11 @@ class _PeerState:
     name: str | None = None
     tokens: float = 0.0
     refilled_at: float = 0.0
+    # Awareness relay budget, and the changes waiting for it: the latest entry per client id.
+    awareness_tokens: float = 0.0
+    awareness_refilled_at: float = 0.0
+    awareness_pending: dict[int, AwarenessEntry] | None = None
+    awareness_timer: asyncio.TimerHandle | None = None
 
 
 @dataclass(slots=True)
@@ -136,6 +147,8 @@ class Room:
         self.settings = settings
         self.peers: dict[Peer, _PeerState] = {}
         self.awareness: dict[int, _AwarenessState] = {}
+        # (expiry, client id, tombstone) in the order they were made, to forget them.
+        self._tombstones: deque[tuple[float, int, _AwarenessState]] = deque()
         self.failed = False
         # Rows and bytes appended since the last compaction, for the compaction thresholds.
         self.log_rows = 0
@@ -175,6 +188,8 @@ class Room:
             stamp=stamp,
             tokens=float(self.settings.step1_burst),
             refilled_at=now,
+            awareness_tokens=float(self.settings.awareness_burst),
+            awareness_refilled_at=now,
         )
         peer.send(encode_sync_step1(self.doc.get_state()))
         if self.present:
@@ -187,14 +202,16 @@ class Room:
         del state.group.peers[peer]
         if not state.group.peers:
             self._groups.remove(state.group)
-        gone: list[AwarenessEntry] = []
+        if state.awareness_timer is not None:
+            state.awareness_timer.cancel()
+        # Removals still waiting for a token must reach the others too.
+        gone = [e for e in (state.awareness_pending or {}).values() if e.removed]
         for client_id in state.awareness_ids:
             current = self.awareness.get(client_id)
             if current is not None and current.owner is peer and current.state != "null":
-                # A tombstone keeps the clock, so a late echo of the old state is not revived.
-                tomb = _AwarenessState(current.clock + 1, "null", None)
-                self.awareness[client_id] = tomb
-                gone.append(AwarenessEntry(client_id=client_id, clock=tomb.clock, state="null"))
+                clock = current.clock + 1
+                self._bury(client_id, clock)
+                gone.append(AwarenessEntry(client_id=client_id, clock=clock, state="null"))
         if gone:
             self._broadcast(encode_awareness_entries(gone), exclude=None)
 
@@ -214,7 +231,14 @@ class Room:
             case AwarenessUpdate():
                 self._apply_awareness(peer, message)
             case QueryAwareness():
-                if self.present:
+                # y-websocket never sends it; an answer is O(everyone present), so a flood of
+                # them shares the awareness budget and the excess goes unanswered.
+                state = self.peers[peer]
+                if (
+                    self.present
+                    and state.awareness_pending is None
+                    and self._awareness_token(state)
+                ):
                     peer.send(self._awareness_snapshot())
 
     def close_all(self, code: int, reason: str) -> None:
@@ -436,6 +460,7 @@ class Room:
         state.tokens -= 1.0
 
     def _apply_awareness(self, peer: Peer, message: AwarenessUpdate) -> None:
+        self._forget_tombstones()
         state = self.peers[peer]
         owned = state.awareness_ids
         # y-websocket clients resend every awareness change they receive: an entry another
@@ -445,21 +470,70 @@ class Room:
         new_ids = {e.client_id for e in claimed if not e.removed} - owned
         if len(owned) + len(new_ids) > self.settings.max_awareness_ids:
             raise ProtocolError(CLOSE_POLICY, "too many awareness client ids on one connection")
-        accepted = [e for e in claimed if self._is_newer(e)]
+        accepted = [e for e in claimed if self._is_newer(e) and self._changes_something(e)]
         if not accepted:
             return
+        pending = state.awareness_pending
+        if pending is not None and len(pending.keys() | {e.client_id for e in accepted}) > (
+            2 * self.settings.max_awareness_ids
+        ):
+            # Only a connection churning through client ids gets here: each waiting removal
+            # would otherwise be kept until the next token, however many there are.
+            raise ProtocolError(CLOSE_POLICY, "too many awareness client ids on one connection")
         if state.stamp is not None:
             accepted = [_stamped(entry, state.stamp) for entry in accepted]
         for entry in accepted:
             self._store_awareness(peer, owned, entry)
-        untouched = state.stamp is None and len(accepted) == len(message.entries)
-        frame = (
-            encode_awareness(message.payload) if untouched else encode_awareness_entries(accepted)
-        )
-        # The sender too, as the reference server does: y-websocket clients reconnect after
-        # 30 s without a message, and their own 15 s awareness renewal echoed back keeps an
-        # idle tab's connection alive.
-        self._broadcast(frame, exclude=None)
+        if pending is None and self._awareness_token(state):
+            untouched = state.stamp is None and len(accepted) == len(message.entries)
+            frame = (
+                encode_awareness(message.payload)
+                if untouched
+                else encode_awareness_entries(accepted)
+            )
+            # The sender too, as the reference server does: y-websocket clients reconnect
+            # after 30 s without a message, and their own 15 s awareness renewal echoed back
+            # keeps an idle tab's connection alive.
+            self._broadcast(frame, exclude=None)
+            return
+        # Over budget: coalesce rather than refuse. Stored already (joiners see the latest),
+        # relayed once a token is due, only the newest entry per client id, so the others
+        # miss intermediate cursor positions but never the final one.
+        if pending is None:
+            pending = state.awareness_pending = {}
+        for entry in accepted:
+            pending[entry.client_id] = entry
+        if state.awareness_timer is None:
+            wait = (1.0 - state.awareness_tokens) / self.settings.awareness_per_second
+            state.awareness_timer = asyncio.get_running_loop().call_later(
+                wait, self._relay_pending_awareness, peer
+            )
+
+    def _awareness_token(self, state: _PeerState) -> bool:
+        now = self._clock()
+        rate, burst = self.settings.awareness_per_second, float(self.settings.awareness_burst)
+        elapsed = now - state.awareness_refilled_at
+        state.awareness_tokens = min(burst, state.awareness_tokens + elapsed * rate)
+        state.awareness_refilled_at = now
+        if state.awareness_tokens < 1.0:
+            return False
+        state.awareness_tokens -= 1.0
+        return True
+
+    def _relay_pending_awareness(self, peer: Peer) -> None:
+        state = self.peers.get(peer)
+        if state is None:
+            return
+        state.awareness_timer = None
+        pending, state.awareness_pending = state.awareness_pending, None
+        if not pending:
+            return
+        if not self._awareness_token(state):
+            # The timer was set for when the next token is due; a clock read a moment later
+            # may still be short of it. Spend what there is, so the rate holds and this relay
+            # does not wait a second time.
+            state.awareness_tokens = 0.0
+        self._broadcast(encode_awareness_entries(pending.values()), exclude=None)
 
     def _claimable(self, peer: Peer, client_id: int) -> bool:
         current = self.awareness.get(client_id)
@@ -475,9 +549,17 @@ class Room:
             return True
         return entry.clock == current.clock and entry.removed and current.state != "null"
 
+    def _changes_something(self, entry: AwarenessEntry) -> bool:
+        # Removing a state nobody shows (unknown, or already a tombstone) is a no-op for every
+        # peer: storing it would let one message plant any number of tombstones.
+        if not entry.removed:
+            return True
+        current = self.awareness.get(entry.client_id)
+        return current is not None and current.state != "null"
+
     def _store_awareness(self, peer: Peer, owned: set[int], entry: AwarenessEntry) -> None:
         if entry.removed:
-            self.awareness[entry.client_id] = _AwarenessState(entry.clock, "null", None)
+            self._bury(entry.client_id, entry.clock)
             owned.discard(entry.client_id)
             return
         self.awareness[entry.client_id] = _AwarenessState(entry.clock, entry.state, peer)
@@ -485,6 +567,22 @@ class Room:
         name = _display_name(entry.state)
         if name is not None:
             self.peers[peer].name = name
+
+    def _bury(self, client_id: int, clock: int) -> None:
+        """Replace a client's state with a tombstone, which keeps its clock so that a late echo
+        of the old state is not revived; tombstones are forgotten after TOMBSTONE_SECONDS."""
+        tomb = _AwarenessState(clock, "null", None)
+        self.awareness[client_id] = tomb
+        self._tombstones.append((self._clock() + TOMBSTONE_SECONDS, client_id, tomb))
+        self._forget_tombstones()
+
+    def _forget_tombstones(self) -> None:
+        tombstones = self._tombstones
+        now = self._clock()
+        while tombstones and (tombstones[0][0] <= now or len(tombstones) > MAX_TOMBSTONES):
+            _, cid, old = tombstones.popleft()
+            if self.awareness.get(cid) is old:  # not revived or buried again since
+                del self.awareness[cid]
 
     @property
     def present(self) -> int:

@@ -72,7 +72,7 @@ class Rooms:
         self.hooks = list(hooks)
         # Big documents fold in a worker process; without one (unit tests) they fold inline.
         self._fold = fold
-        self._release_pending = False
+        self._release_timer: asyncio.TimerHandle | None = None
         self._settle_pending = False
         self._departures = 0
         self._rooms: dict[DocName, Room] = {}
@@ -145,6 +145,11 @@ class Rooms:
         self._departures += 1
         if self._departures >= RELEASE_AFTER_DEPARTURES:
             self._release_soon()
+        else:
+            # A departed connection's garbage holds what it last received (a frame of up to
+            # max_message_bytes) and, settled, waits for a release: bound how long, not only
+            # how many, at one full collection per this interval at most.
+            self._release_soon(self.settings.memory_release_seconds)
         if self._closing and self._connections == 0:
             self._drained.set()
         if room.peers or self._closing or self._rooms.get(room.name) is not room:
@@ -200,6 +205,9 @@ class Rooms:
             for handle in timers.values():
                 handle.cancel()
             timers.clear()
+        if self._release_timer is not None:
+            self._release_timer.cancel()
+            self._release_timer = None
         await self.store.flush()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -250,10 +258,15 @@ class Rooms:
         await self._compact(room)
         self._release_soon()  # idle documents should leave memory, not just the map
 
-    def _release_soon(self) -> None:
-        if not self._release_pending:  # once per burst of unloads or departures
-            self._release_pending = True
-            asyncio.get_running_loop().call_later(1.0, self._release_memory)
+    def _release_soon(self, delay: float = 1.0) -> None:
+        # Once per burst of unloads or departures: a release already due sooner covers this.
+        loop = asyncio.get_running_loop()
+        timer = self._release_timer
+        if timer is not None:
+            if timer.when() <= loop.time() + delay:
+                return
+            timer.cancel()
+        self._release_timer = loop.call_later(delay, self._release_memory)
 
     def _settle(self) -> None:
         self._settle_pending = False
@@ -335,7 +348,7 @@ class Rooms:
         room.log_bytes -= size
 
     def _release_memory(self) -> None:
-        self._release_pending = False
+        self._release_timer = None
         self._departures = 0
         memory.release()
 

@@ -17,6 +17,7 @@ from server.protocol import (
     CLOSE_INVALID_PAYLOAD,
     CLOSE_PROTOCOL_ERROR,
     CLOSE_UNSUPPORTED,
+    MAX_AWARENESS_ENTRIES,
     AwarenessEntry,
     AwarenessUpdate,
     Message,
@@ -301,6 +302,20 @@ def test_awareness_empty_update() -> None:
 )
 def test_awareness_removed(state: str, removed: bool) -> None:
     assert AwarenessEntry(1, 1, state).removed is removed
+
+
+def test_awareness_entry_count_is_capped_before_parsing() -> None:
+    most = [AwarenessEntry(i, 1, "{}") for i in range(MAX_AWARENESS_ENTRIES)]
+    message = decode(encode_awareness_entries(most))
+    assert isinstance(message, AwarenessUpdate) and len(message.entries) == len(most)
+    too_many = encode_awareness_entries([*most, AwarenessEntry(2**40, 1, "{}")])
+    with pytest.raises(ProtocolError) as info:
+        decode(too_many)
+    assert info.value.code == 1008
+    # Refused on the count alone: the entries after it are not even looked at.
+    with pytest.raises(ProtocolError) as info:
+        decode(b"\x01" + W(3 * 100_000 + 3) + W(100_000) + b"\xff" * 300_000)
+    assert info.value.code == 1008
 
 
 def test_encode_awareness_entries_refuses_unsafe_client_id() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText
 
+from server import room as room_module
 from server.config import Settings
 from server.fold import fold
 from server.integrate import Integrator
@@ -667,3 +668,133 @@ async def test_a_forged_update_claiming_known_clocks_changes_nothing_anyone_sees
                 seen.apply_update(message.update)
             await asyncio.sleep(0.001)
     assert str(room.doc.get("t", type=Text)) == "hello"
+
+
+def clocked_room(store: MemoryStore, now: list[float], **settings: object) -> Room:
+    return Room(NAME, Doc(), store, Settings().with_overrides(settings), clock=lambda: now[0])
+
+
+def awareness_states(peer: FakePeer) -> list[tuple[int, int, str]]:
+    return [
+        (e.client_id, e.clock, e.state)
+        for m in peer.take()
+        if isinstance(m, AwarenessUpdate)
+        for e in m.entries
+    ]
+
+
+async def test_awareness_over_budget_is_coalesced_and_the_latest_state_arrives(
+    store: MemoryStore,
+) -> None:
+    # The room's clock stands still: only the relay timer (1/50 s) lets a change through.
+    room = clocked_room(store, [0.0], awareness_per_second=50, awareness_burst=3)
+    a, b = FakePeer("a"), FakePeer("b")
+    room.join(a)
+    room.join(b)
+    b.take()
+    for clock in range(1, 21):
+        room.receive(a, awareness(7, clock, {"cursor": clock}))
+    assert [c for _, c, _ in awareness_states(b)] == [1, 2, 3], "the burst, then nothing"
+    assert room.awareness[7].clock == 20, "stored at once: a joiner sees the latest"
+    async with asyncio.timeout(5):
+        while not b.frames:  # noqa: ASYNC110 (no event for it)
+            await asyncio.sleep(0.005)
+    assert awareness_states(b) == [(7, 20, json.dumps({"cursor": 20}))], "one, the newest"
+    room.receive(a, awareness(7, 21, {"cursor": 21}))
+    assert b.frames == [], "the relay spent the token: the next change waits for its own"
+    async with asyncio.timeout(5):
+        while not b.frames:  # noqa: ASYNC110 (no event for it)
+            await asyncio.sleep(0.005)
+    assert [c for _, c, _ in awareness_states(b)] == [21]
+
+
+async def test_echoes_cost_no_awareness_budget(store: MemoryStore) -> None:
+    room = clocked_room(store, [0.0], awareness_burst=2)
+    a, b = FakePeer("a"), FakePeer("b")
+    room.join(a)
+    room.join(b)
+    room.receive(a, awareness(1, 1, {"x": 1}))
+    for _ in range(10):  # y-websocket resends what it receives
+        room.receive(b, awareness(1, 1, {"x": 1}))
+    room.receive(b, awareness(2, 1, {"y": 1}))
+    assert (2, 1, json.dumps({"y": 1})) in awareness_states(a)
+
+
+async def test_a_waiting_removal_still_reaches_the_others_when_its_sender_leaves(
+    store: MemoryStore,
+) -> None:
+    room = clocked_room(store, [0.0], awareness_per_second=0.001, awareness_burst=1)
+    a, b = FakePeer("a"), FakePeer("b")
+    room.join(a)
+    room.join(b)
+    room.receive(a, awareness(1, 1, {"x": 1}))
+    room.receive(a, awareness(1, 2, None))  # over budget: waits
+    b.take()
+    room.leave(a)
+    assert awareness_states(b) == [(1, 2, "null")]
+    assert room.present == 0
+
+
+async def test_removals_of_states_nobody_shows_plant_no_tombstones(store: MemoryStore) -> None:
+    room = make_room(store)
+    a, b = FakePeer("a"), FakePeer("b")
+    room.join(a)
+    room.join(b)
+    b.take()
+    gone = [AwarenessEntry(i, 1, "null") for i in range(5000)]
+    room.receive(a, decode(encode_awareness_entries(gone)))
+    assert room.awareness == {} and b.take() == []
+
+
+async def test_tombstones_are_forgotten_after_the_outdated_timeout(store: MemoryStore) -> None:
+    now = [0.0]
+    room = clocked_room(store, now)
+    b = FakePeer("b")
+    room.join(b)
+    for cid in range(100):
+        gone = FakePeer(f"gone{cid}")
+        room.join(gone)
+        room.receive(gone, awareness(cid, 1, {"x": 1}))
+        room.leave(gone)
+    assert len(room.awareness) == 100 and room.present == 0
+    # Within the timeout, a late echo of a departed state is still refused.
+    room.receive(b, awareness(5, 1, {"x": 1}))
+    assert room.present == 0
+    now[0] += 30.0
+    room.receive(b, awareness(1000, 1, {"me": 1}))
+    assert list(room.awareness) == [1000]
+
+
+async def test_tombstones_are_capped(store: MemoryStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(room_module, "MAX_TOMBSTONES", 10)
+    room = clocked_room(store, [0.0])
+    for cid in range(50):
+        gone = FakePeer(f"gone{cid}")
+        room.join(gone)
+        room.receive(gone, awareness(cid, 1, {"x": 1}))
+        room.leave(gone)
+    assert sorted(room.awareness) == list(range(40, 50)), "the newest ten"
+
+
+async def test_churning_awareness_ids_while_over_budget_is_refused(store: MemoryStore) -> None:
+    room = clocked_room(store, [0.0], awareness_burst=1, max_awareness_ids=2)
+    a = FakePeer("a")
+    room.join(a)
+    with pytest.raises(ProtocolError) as info:
+        for cid in range(1, 100):
+            room.receive(a, awareness(cid, 1, {"x": 1}))
+            room.receive(a, awareness(cid, 2, None))
+    assert info.value.code == 1008
+    assert len(room.peers[a].awareness_pending or {}) <= 4
+
+
+async def test_query_awareness_flood_shares_the_awareness_budget(store: MemoryStore) -> None:
+    room = clocked_room(store, [0.0], awareness_burst=5)
+    a, b = FakePeer("a"), FakePeer("b")
+    room.join(a)
+    room.join(b)
+    room.receive(a, awareness(1, 1, {"x": 1}))
+    b.take()
+    for _ in range(100):
+        room.receive(b, QueryAwareness())
+    assert len(b.take()) == 5

@@ -209,3 +209,24 @@ async def test_close_where_matches_grants_and_leaves_peers_without_one() -> None
         assert rooms.close_where(DocName("not loaded"), lambda grant: True, 4403, "") == 0
         for peer in peers:
             rooms.leave(room, peer)
+
+
+async def test_a_lone_departure_is_released_within_the_release_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(memory, "settle", lambda: None)
+    monkeypatch.setattr(memory, "release", lambda: calls.append("release"))
+    settings = Settings().with_overrides(
+        {"unload_grace_seconds": 3600, "memory_release_seconds": 0.05}
+    )
+    async with MemoryStore() as store, Rooms(store, settings) as rooms:
+        stays, leaves = FakePeer("stays"), FakePeer("leaves")
+        room = await rooms.join(NAME, stays)
+        await rooms.join(NAME, leaves)
+        rooms.leave(room, leaves)
+        async with asyncio.timeout(5):
+            while not calls:  # noqa: ASYNC110 (no event for it)
+                await asyncio.sleep(0.01)
+        assert calls == ["release"]
+        rooms.leave(room, stays)
