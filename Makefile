@@ -48,7 +48,7 @@ bench: $(VENV)/.installed
 FUZZ_SECONDS ?= 600
 FUZZ_SEED ?= $(shell date +%s)
 fuzz-soak: $(VENV)/.installed
-	$(PY) -m bench.fuzz --seconds $(FUZZ_SECONDS) --seed $(FUZZ_SEED)
+	COEDIT_FUZZ_WRITE_CORPUS=1 $(PY) -m bench.fuzz --seconds $(FUZZ_SECONDS) --seed $(FUZZ_SEED)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import statistics
 import subprocess
@@ -830,7 +831,9 @@ async def save_failure(
     if budget > 0:
         small, reproduced = await minimize(workdir, conns, honest, kind, budget)
     note = f"{kind}, found by {origin}"
-    if reproduced:
+    if reproduced and os.environ.get("COEDIT_FUZZ_WRITE_CORPUS") == "1":
+        # The soak writes into the source tree; a CI or test run never does (its finds stay in
+        # its own directory, named in the report, to be moved here by hand).
         path = CORPUS / f"{kind}-{origin}.hexlog"
     else:
         # Not (yet) reproduced alone: keep the whole run's log out of the corpus.
