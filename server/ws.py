@@ -19,10 +19,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from .access import Grant, gate, origin_allowed
 from .config import Settings
 from .names import name_problem
-from .protocol import ProtocolError, decode
-from .room import Room
-from .rooms import Rooms, ShuttingDown
 from .store.base import DocName
+from .sync.protocol import ProtocolError, decode
+from .sync.room import Room
+from .sync.rooms import Rooms, ShuttingDown
 
 log = logging.getLogger("coedit.ws")
 

@@ -21,7 +21,7 @@ import pytest
 import websockets
 from pycrdt import Doc, Text
 
-from server.protocol import (
+from server.sync.protocol import (
     AwarenessEntry,
     encode_awareness_entries,
     encode_update,

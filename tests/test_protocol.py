@@ -1,4 +1,4 @@
-"""Tests for server.protocol: the y-websocket codec and the Yjs update validator."""
+"""Tests for server.sync.protocol: the y-websocket codec and the Yjs update validator."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pycrdt
 import pytest
 from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText
 
-from server.protocol import (
+from server.sync.protocol import (
     CLOSE_INVALID_PAYLOAD,
     CLOSE_PROTOCOL_ERROR,
     CLOSE_UNSUPPORTED,

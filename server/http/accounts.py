@@ -26,8 +26,8 @@ from ..auth import (
     verify_password,
 )
 from ..config import Settings
-from ..rooms import CLOSE_REVOKED, Rooms
 from ..store.base import AccountStore, DocName, Link, User
+from ..sync.rooms import CLOSE_REVOKED, Rooms
 from .errors import HTTPError, error
 from .params import doc_name, json_body, optional_str
 

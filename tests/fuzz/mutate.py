@@ -18,7 +18,7 @@ from typing import Any
 
 from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText, merge_updates
 
-from server.protocol import (
+from server.sync.protocol import (
     encode_sync_step1,
     encode_sync_step2,
     encode_update,

@@ -13,11 +13,11 @@ from typing import Any, Protocol
 
 from pycrdt import Doc
 
-from . import memory
-from .config import Settings
+from .. import memory
+from ..config import Settings
+from ..store.base import DocName, DocumentNotFound, DocumentStore
 from .fold import Folded, fold
 from .room import Peer, Room, Standing
-from .store.base import DocName, DocumentNotFound, DocumentStore
 
 log = logging.getLogger("coedit.rooms")
 

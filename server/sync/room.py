@@ -16,8 +16,9 @@ from typing import Any, Protocol
 
 from pycrdt import Doc, Map, merge_updates
 
-from .config import Settings
-from .content.schema import META, TITLE
+from ..config import Settings
+from ..content.schema import META, TITLE
+from ..store.base import DocName, DocumentStore, User
 from .integrate import HalfApplied, Integrator
 from .protocol import (
     AwarenessEntry,
@@ -37,7 +38,6 @@ from .protocol import (
     encode_update,
     validate_update,
 )
-from .store.base import DocName, DocumentStore, User
 
 log = logging.getLogger("coedit.room")
 
@@ -299,7 +299,7 @@ class Room:
         self, update: bytes, deps: Dependencies | None = None
     ) -> list[tuple[bytes, Dependencies]] | None:
         """Apply an update to the live Doc whole, or hold it until what it depends on has
-        arrived (see server.integrate); held updates are stored as usual, so nothing is lost.
+        arrived (see server.sync.integrate); held updates are stored as usual, so nothing is lost.
         Returns None when the update is held, else the held updates it released. Raises
         ProtocolError for an update pycrdt would refuse: nothing of it was applied."""
         try:
@@ -313,7 +313,7 @@ class Room:
             ) from exc
 
     def load(self, state: bytes, held: tuple[bytes, ...] = ()) -> None:
-        """Seed the live Doc when the room opens with a fold's result (see server.fold)."""
+        """Seed the live Doc when the room opens with a fold's result (see server.sync.fold)."""
         self._integrator.load(state, held)
 
     def _check_state(self) -> None:
