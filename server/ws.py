@@ -20,7 +20,8 @@ from .access import Grant, gate, origin_allowed
 from .config import Settings
 from .names import name_problem
 from .store.base import DocName
-from .sync.protocol import ProtocolError, decode
+from .sync.lib0 import ProtocolError
+from .sync.protocol import decode
 from .sync.room import Room
 from .sync.rooms import Rooms, ShuttingDown
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from pycrdt import Doc, Text
 
-from server.sync.protocol import encode_update, write_var_uint
+from server.sync.lib0 import write_var_uint
+from server.sync.protocol import encode_update
 from tests.client import YClient
 from tests.live import ServerProcess
 

@@ -1,4 +1,5 @@
-"""Tests for server.sync.protocol: the y-websocket codec and the Yjs update validator."""
+"""Tests for server.sync.protocol, lib0 and yupdate: the y-websocket codec and the Yjs update
+validator."""
 
 from __future__ import annotations
 
@@ -13,15 +14,14 @@ import pycrdt
 import pytest
 from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText
 
+from server.sync.lib0 import CLOSE_PROTOCOL_ERROR, ProtocolError, read_var_uint, write_var_uint
 from server.sync.protocol import (
     CLOSE_INVALID_PAYLOAD,
-    CLOSE_PROTOCOL_ERROR,
     CLOSE_UNSUPPORTED,
     MAX_AWARENESS_ENTRIES,
     AwarenessEntry,
     AwarenessUpdate,
     Message,
-    ProtocolError,
     QueryAwareness,
     SyncStep1,
     SyncStep2,
@@ -33,11 +33,8 @@ from server.sync.protocol import (
     encode_sync_step1,
     encode_sync_step2,
     encode_update,
-    read_var_uint,
-    validate_state_vector,
-    validate_update,
-    write_var_uint,
 )
+from server.sync.yupdate import validate_state_vector, validate_update
 
 W = write_var_uint
 

@@ -17,10 +17,10 @@ from server.store.memory import MemoryStore
 from server.sync import room as room_module
 from server.sync.fold import fold
 from server.sync.integrate import Integrator
+from server.sync.lib0 import ProtocolError, write_var_uint
 from server.sync.protocol import (
     AwarenessEntry,
     AwarenessUpdate,
-    ProtocolError,
     QueryAwareness,
     SyncStep1,
     SyncStep2,
@@ -28,7 +28,6 @@ from server.sync.protocol import (
     decode,
     encode_awareness_entries,
     encode_update,
-    write_var_uint,
 )
 from server.sync.room import Room
 from tests.fakes import FakePeer
@@ -359,7 +358,7 @@ async def test_stamped_presence_overrides_the_client_claim(store: MemoryStore) -
 
 
 def read_sv(doc: Doc[Any]) -> dict[int, int]:
-    from server.sync.protocol import read_state_vector
+    from server.sync.yupdate import read_state_vector
 
     return read_state_vector(doc.get_state())
 

@@ -1,7 +1,8 @@
 """Folding a stored document (snapshot + log) into one update, in a worker process.
 
 pycrdt holds the GIL while it merges or applies, so a big document folded on the event loop (or
-in a thread) stalls every other document; a process does not. Imports pycrdt and protocol only.
+in a thread) stalls every other document; a process does not. Imports pycrdt and the codec
+(lib0, protocol, yupdate) only.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from typing import Any, Self
 from pycrdt import Doc, merge_updates
 
 from .integrate import HalfApplied, Integrator
-from .protocol import CLOSE_INVALID_PAYLOAD, ProtocolError, read_state_vector, validate_update
+from .lib0 import ProtocolError
+from .protocol import CLOSE_INVALID_PAYLOAD
+from .yupdate import read_state_vector, validate_update
 
 log = logging.getLogger(__name__)
 

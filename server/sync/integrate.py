@@ -14,19 +14,15 @@ from typing import Any
 
 from pycrdt import Doc
 
-from .protocol import (
-    CLOSE_INVALID_PAYLOAD,
-    Dependencies,
-    ProtocolError,
-    read_state_vector,
-    update_dependencies,
-)
+from .lib0 import ProtocolError
+from .protocol import CLOSE_INVALID_PAYLOAD
+from .yupdate import Dependencies, read_state_vector, update_dependencies
 
 log = logging.getLogger(__name__)
 
 # A connection whose updates wait for predecessors that never come is closed with this.
 CLOSE_POLICY = 1008
-_CLOCK_MASK = (1 << 31) - 1  # the clock of a protocol.id_key
+_CLOCK_MASK = (1 << 31) - 1  # the clock of a yupdate.id_key
 
 
 class HalfApplied(RuntimeError):
@@ -53,7 +49,7 @@ class Integrator:
         self.held_bytes = 0
         self._max_held = max_held
         self._max_held_bytes = max_held_bytes
-        # Every shared type the Doc holds, as protocol.id_key; None until an update first names
+        # Every shared type the Doc holds, as yupdate.id_key; None until an update first names
         # a parent from outside itself (building it walks the whole Doc once).
         self._types: set[int] | None = None
 

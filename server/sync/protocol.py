@@ -1,5 +1,6 @@
-"""Owns the y-websocket wire format (strict validation of incoming frames, encoding of outgoing
-ones) and must stay pure: it must not import asyncio, starlette or pycrdt, nor do any I/O."""
+"""The y-websocket messages (sync step 1, step 2 and update, awareness, query awareness): each
+incoming frame decoded strictly, outgoing ones encoded. Must stay pure: it must not import
+asyncio, starlette or pycrdt, nor do any I/O (lib0 reads the bytes, yupdate walks the updates)."""
 
 # Every byte a client sends is validated here *before* pycrdt sees it: pycrdt (yrs) trusts
 # declared lengths and counts when pre-allocating, is lenient about over-long varints and
@@ -9,23 +10,29 @@ ones) and must stay pure: it must not import asyncio, starlette or pycrdt, nor d
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import NoReturn, TypeAlias
+from typing import TypeAlias
+
+from .lib0 import (
+    ProtocolError,
+    expect_end,
+    is_json,
+    malformed,
+    read_uint,
+    read_var_bytes,
+    var_bytes,
+    write_var_uint,
+)
+from .yupdate import Dependencies, validate_state_vector, validate_update
 
 __all__ = [
     "CLOSE_INVALID_PAYLOAD",
-    "CLOSE_PROTOCOL_ERROR",
     "CLOSE_UNSUPPORTED",
-    "MAX_ANY_DEPTH",
-    "MAX_CLIENT_ID",
-    "MAX_CLOCK",
+    "MAX_AWARENESS_ENTRIES",
     "AwarenessEntry",
     "AwarenessUpdate",
-    "Dependencies",
     "Message",
-    "ProtocolError",
     "QueryAwareness",
     "SyncStep1",
     "SyncStep2",
@@ -37,16 +44,9 @@ __all__ = [
     "encode_sync_step1",
     "encode_sync_step2",
     "encode_update",
-    "id_key",
-    "read_state_vector",
-    "read_var_uint",
-    "update_dependencies",
-    "validate_state_vector",
-    "validate_update",
-    "write_var_uint",
 ]
 
-CLOSE_PROTOCOL_ERROR = 1002
+
 CLOSE_UNSUPPORTED = 1003
 CLOSE_INVALID_PAYLOAD = 1007
 
@@ -61,70 +61,11 @@ SYNC_UPDATE = 2
 
 # Awareness client IDs are JS numbers on the other side; larger ones would be silently rounded.
 MAX_CLIENT_ID = 2**53 - 1
-# Bounds recursion in our walker, and keeps nesting far below what would overflow the native
-# stack of the Rust decoder that later recurses over the same value.
-MAX_ANY_DEPTH = 64
-
-_U64_LIMIT = 1 << 64
-# yrs stores clocks as u32, wraps on overflow, and casts them to i32 while integrating
-# (clocks >= 2**31 made it panic in our fuzzing). No real client gets anywhere near this.
-MAX_CLOCK = 2**31 - 1
-
-_STRUCT_GC = 0
-_STRUCT_SKIP = 10
-
-_CONTENT_DELETED = 1
-_CONTENT_JSON = 2
-_CONTENT_BINARY = 3
-_CONTENT_STRING = 4
-_CONTENT_EMBED = 5
-_CONTENT_FORMAT = 6
-_CONTENT_TYPE = 7
-_CONTENT_ANY = 8
-_CONTENT_DOC = 9
-
-_TYPE_XML_ELEMENT = 3
-_TYPE_XML_HOOK = 5
-_MAX_TYPE_REF = 6
-
-_ANY_UNDEFINED = 127
-_ANY_NULL = 126
-_ANY_VAR_INT = 125
-_ANY_FLOAT32 = 124
-_ANY_FLOAT64 = 123
-_ANY_BIGINT64 = 122
-_ANY_FALSE = 121
-_ANY_TRUE = 120
-_ANY_STRING = 119
-_ANY_OBJECT = 118
-_ANY_ARRAY = 117
-_ANY_BYTES = 116
-
-_Buffer: TypeAlias = bytes | bytearray | memoryview
-
-
-class ProtocolError(Exception):
-    """A frame violated the protocol; `code` is the WebSocket close code to answer with."""
-
-    code: int
-    reason: str
-
-    def __init__(self, code: int, reason: str) -> None:
-        super().__init__(code, reason)
-        self.code = code
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.reason}"
 
 
 @dataclass(frozen=True, slots=True)
 class SyncStep1:
     state_vector: bytes
-
-
-# (client, first clock, clock after the last struct) for each client section of an update.
-Sections = tuple[tuple[int, int, int], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,103 +109,24 @@ class QueryAwareness:
 Message: TypeAlias = SyncStep1 | SyncStep2 | SyncUpdate | AwarenessUpdate | QueryAwareness
 
 
-def _malformed(reason: str) -> ProtocolError:
-    return ProtocolError(CLOSE_PROTOCOL_ERROR, reason)
-
-
-# --------------------------------------------------------------------------- varints
-
-
-def _uint_tail(data: _Buffer, pos: int) -> tuple[int, int]:
-    """Finish a varUint whose first byte (at `pos`) has the continuation bit set.
-
-    Raises IndexError when the buffer ends mid-varint; callers translate that into 1002.
-    """
-    result = data[pos] & 0x7F
-    shift = 7
-    pos += 1
-    while True:
-        b = data[pos]
-        pos += 1
-        if b < 0x80:
-            # A zero final group adds nothing: no lib0 encoder emits it, and accepting it would
-            # let one value have many encodings.
-            if b == 0:
-                raise _malformed("non-minimal varUint encoding")
-            result |= b << shift
-            if result >= _U64_LIMIT:
-                raise _malformed("varUint exceeds 64 bits")
-            return result, pos
-        result |= (b & 0x7F) << shift
-        shift += 7
-        if shift > 63:
-            raise _malformed("varUint longer than 10 bytes")
-
-
-def read_var_uint(buf: bytes | memoryview, pos: int) -> tuple[int, int]:
-    """Strictly read one lib0 varUint at `pos`; returns (value, position after it)."""
-    if pos < 0:
-        raise ValueError("pos must be non-negative")
-    try:
-        b = buf[pos]
-        if b < 0x80:
-            return b, pos + 1
-        return _uint_tail(buf, pos)
-    except IndexError:
-        raise _malformed("truncated varUint") from None
-
-
-def write_var_uint(n: int) -> bytes:
-    """Encode `n` (0 <= n < 2**64) as a minimal lib0 varUint."""
-    if not 0 <= n < _U64_LIMIT:
-        raise ValueError(f"varUint out of range: {n}")
-    if n < 0x80:
-        return bytes((n,))
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _read_uint(data: bytes, pos: int) -> tuple[int, int]:
-    b = data[pos]
-    if b < 0x80:
-        return b, pos + 1
-    return _uint_tail(data, pos)
-
-
-def _read_var_bytes(data: bytes, pos: int) -> tuple[bytes, int]:
-    length, pos = _read_uint(data, pos)
-    end = pos + length
-    if end > len(data):
-        raise _malformed("declared length exceeds the bytes present")
-    return data[pos:end], end
-
-
 # --------------------------------------------------------------------------- encoders
 
 
-def _var_bytes(payload: bytes) -> bytes:
-    return write_var_uint(len(payload)) + payload
-
-
 def encode_sync_step1(state_vector: bytes) -> bytes:
-    return b"\x00\x00" + _var_bytes(state_vector)
+    return b"\x00\x00" + var_bytes(state_vector)
 
 
 def encode_sync_step2(update: bytes) -> bytes:
-    return b"\x00\x01" + _var_bytes(update)
+    return b"\x00\x01" + var_bytes(update)
 
 
 def encode_update(update: bytes) -> bytes:
-    return b"\x00\x02" + _var_bytes(update)
+    return b"\x00\x02" + var_bytes(update)
 
 
 def encode_awareness(payload: bytes) -> bytes:
     """Wrap an already-encoded awareness update payload as a type-1 message."""
-    return b"\x01" + _var_bytes(payload)
+    return b"\x01" + var_bytes(payload)
 
 
 def encode_awareness_entries(entries: Iterable[AwarenessEntry]) -> bytes:
@@ -276,7 +138,7 @@ def encode_awareness_entries(entries: Iterable[AwarenessEntry]) -> bytes:
             raise ValueError(f"awareness client id exceeds 2**53-1: {entry.client_id}")
         parts.append(write_var_uint(entry.client_id))
         parts.append(write_var_uint(entry.clock))
-        parts.append(_var_bytes(entry.state.encode("utf-8")))
+        parts.append(var_bytes(entry.state.encode("utf-8")))
     return encode_awareness(b"".join(parts))
 
 
@@ -291,21 +153,21 @@ def decode(frame: bytes) -> Message:
     """Parse and fully validate one binary WebSocket frame."""
     data = frame if type(frame) is bytes else bytes(frame)
     if not data:
-        raise _malformed("empty frame")
+        raise malformed("empty frame")
     try:
         return _decode(data)
     except IndexError:
-        raise _malformed("truncated frame") from None
+        raise malformed("truncated frame") from None
 
 
 def _decode(data: bytes) -> Message:
-    msg_type, pos = _read_uint(data, 0)
+    msg_type, pos = read_uint(data, 0)
     if msg_type == MSG_SYNC:
-        sync_type, pos = _read_uint(data, pos)
+        sync_type, pos = read_uint(data, pos)
         if sync_type > SYNC_UPDATE:
             raise ProtocolError(CLOSE_UNSUPPORTED, f"unknown sync message type {sync_type}")
-        payload, pos = _read_var_bytes(data, pos)
-        _expect_end(data, pos, "sync message")
+        payload, pos = read_var_bytes(data, pos)
+        expect_end(data, pos, "sync message")
         if sync_type == SYNC_STEP1:
             validate_state_vector(payload)
             return SyncStep1(payload)
@@ -314,528 +176,50 @@ def _decode(data: bytes) -> Message:
             return SyncStep2(payload, deps)
         return SyncUpdate(payload, deps)
     if msg_type == MSG_AWARENESS:
-        payload, pos = _read_var_bytes(data, pos)
-        _expect_end(data, pos, "awareness message")
+        payload, pos = read_var_bytes(data, pos)
+        expect_end(data, pos, "awareness message")
         return AwarenessUpdate(_parse_awareness(payload), payload)
     if msg_type == MSG_QUERY_AWARENESS:
-        _expect_end(data, pos, "query-awareness message")
+        expect_end(data, pos, "query-awareness message")
         return QueryAwareness()
     if msg_type == MSG_AUTH:
         raise ProtocolError(CLOSE_UNSUPPORTED, "auth messages are not supported")
     raise ProtocolError(CLOSE_UNSUPPORTED, f"unknown message type {msg_type}")
 
 
-def _expect_end(data: bytes, pos: int, what: str) -> None:
-    if pos != len(data):
-        raise _malformed(f"{len(data) - pos} trailing bytes after {what}")
-
-
-def _reject_json_constant(name: str) -> NoReturn:
-    # json.loads accepts NaN/Infinity, which JSON.parse in every browser peer rejects.
-    raise ValueError(f"non-standard JSON constant {name}")
-
-
-def _is_json(text: str) -> bool:
-    try:
-        json.loads(text, parse_constant=_reject_json_constant)
-    except (ValueError, RecursionError):
-        return False
-    return True
-
-
-# More entries than one awareness message may hold. Not a multiple of the ids a connection may
-# own: y-websocket clients echo every change they receive, so a client joining a document
-# answers the server's snapshot with every state present there (2,000 in a crowded document).
-# Checked before any entry is built: 100,000 of them took 1.1 s and 26 MiB to parse.
 MAX_AWARENESS_ENTRIES = 10_000
 CLOSE_POLICY = 1008
 
 
 def _parse_awareness(payload: bytes) -> tuple[AwarenessEntry, ...]:
     try:
-        count, pos = _read_uint(payload, 0)
+        count, pos = read_uint(payload, 0)
         end = len(payload)
         # Each entry needs at least a client byte, a clock byte and a length byte.
         if count > (end - pos) // 3:
-            raise _malformed("awareness entry count exceeds payload size")
+            raise malformed("awareness entry count exceeds payload size")
         if count > MAX_AWARENESS_ENTRIES:
             raise ProtocolError(CLOSE_POLICY, "too many entries in one awareness message")
         entries: list[AwarenessEntry] = []
         for _ in range(count):
-            client_id, pos = _read_uint(payload, pos)
+            client_id, pos = read_uint(payload, pos)
             if client_id > MAX_CLIENT_ID:
-                raise _malformed("awareness client id exceeds 2**53-1")
-            clock, pos = _read_uint(payload, pos)
+                raise malformed("awareness client id exceeds 2**53-1")
+            clock, pos = read_uint(payload, pos)
             if clock > MAX_CLIENT_ID:
                 # A JS number on the other side; the room's tombstone adds one to it.
-                raise _malformed("awareness clock exceeds 2**53-1")
-            raw, pos = _read_var_bytes(payload, pos)
+                raise malformed("awareness clock exceeds 2**53-1")
+            raw, pos = read_var_bytes(payload, pos)
             try:
                 state = raw.decode("utf-8")
             except UnicodeDecodeError:
                 raise ProtocolError(
                     CLOSE_INVALID_PAYLOAD, "awareness state is not valid UTF-8"
                 ) from None
-            if not _is_json(state):
+            if not is_json(state):
                 raise ProtocolError(CLOSE_INVALID_PAYLOAD, "awareness state is not valid JSON")
             entries.append(AwarenessEntry(client_id, clock, state))
     except IndexError:
-        raise _malformed("truncated awareness update") from None
-    _expect_end(payload, pos, "awareness update")
+        raise malformed("truncated awareness update") from None
+    expect_end(payload, pos, "awareness update")
     return tuple(entries)
-
-
-# --------------------------------------------------------------------------- Yjs structures
-
-
-def validate_state_vector(sv: bytes) -> None:
-    """Check that `sv` is exactly one encoded Yjs state vector."""
-    data = sv if type(sv) is bytes else bytes(sv)
-    try:
-        count, pos = _read_uint(data, 0)
-        if count > (len(data) - pos) // 2:
-            raise _malformed("state vector count exceeds its size")
-        for _ in range(count):
-            _, pos = _read_uint(data, pos)
-            clock, pos = _read_uint(data, pos)
-            if clock > MAX_CLOCK:
-                raise _malformed("state vector clock exceeds 2**31-1")
-    except IndexError:
-        raise _malformed("truncated state vector") from None
-    _expect_end(data, pos, "state vector")
-
-
-def validate_update(update: bytes) -> Dependencies:
-    """Walk a whole Yjs update (v1 encoding), reject anything malformed with 1002, and return
-    what the update depends on (one walk does both: the room needs both for every update).
-
-    Beyond the wire structure it rejects what yjs never emits and what yrs was seen to
-    mishandle: clocks above MAX_CLOCK, empty client sections, zero-length GC/Skip structs,
-    empty delete ranges, GC/Skip info bytes with flag bits (yjs and yrs parse those
-    differently), invalid UTF-8, unparsable JSON texts, and Any values nested deeper than
-    MAX_ANY_DEPTH.
-    """
-    data = update if type(update) is bytes else bytes(update)
-    walk = _Walk()
-    try:
-        pos = _walk_structs(data, walk)
-        pos = _walk_delete_set(data, pos, walk.refs)
-    except IndexError:
-        raise _malformed("truncated update") from None
-    except UnicodeDecodeError:
-        raise _malformed("update contains a string that is not valid UTF-8") from None
-    _expect_end(data, pos, "update")
-    return Dependencies(
-        tuple(walk.sections),
-        walk.refs,
-        walk.holes,
-        frozenset(walk.parents) if walk.parents else _NONE,
-        frozenset(walk.types) if walk.types else _NONE,
-    )
-
-
-def read_state_vector(sv: bytes) -> dict[int, int]:
-    """A state vector as {client: next clock}; the input must already be validated."""
-    count, pos = read_var_uint(sv, 0)
-    out: dict[int, int] = {}
-    for _ in range(count):
-        client, pos = read_var_uint(sv, pos)
-        clock, pos = read_var_uint(sv, pos)
-        out[client] = clock
-    return out
-
-
-class _Walk:
-    """What a walk over an update's structs collects (see Dependencies)."""
-
-    __slots__ = ("holes", "parents", "refs", "section_clients", "sections", "types")
-
-    def __init__(self) -> None:
-        self.sections: list[tuple[int, int, int]] = []
-        self.section_clients: set[int] = set()  # the clients whose sections were read
-        self.refs: dict[int, int] = {}
-        self.holes: dict[int, int] = {}
-        self.parents: set[int] = set()
-        self.types: set[int] = set()
-
-
-def _walk_structs(data: bytes, walk: _Walk) -> int:
-    # Hot path: varUint reads are inlined for the common single-byte case, and mostly only
-    # multi-byte values pay for a call. Reading past the end raises IndexError, which
-    # validate_update maps to "truncated"; slices are bounds-checked explicitly.
-    n = len(data)
-    refs = walk.refs
-    b = data[0]
-    if b < 0x80:
-        num_clients, pos = b, 1
-    else:
-        num_clients, pos = _uint_tail(data, 0)
-    # A client section is at least three bytes (struct count, client, clock).
-    if num_clients > (n - pos) // 3:
-        raise _malformed("client count exceeds update size")
-    seen = _Seen()
-    for _ in range(num_clients):
-        b = data[pos]
-        if b < 0x80:
-            num_structs = b
-            pos += 1
-        else:
-            num_structs, pos = _uint_tail(data, pos)
-        b = data[pos]
-        if b < 0x80:
-            client = b
-            pos += 1
-        else:
-            start = pos
-            client, pos = _uint_tail(data, pos)
-            seen.encoded, seen.client = data[start:pos], client
-        b = data[pos]
-        if b < 0x80:
-            clock = b
-            pos += 1
-        else:
-            clock, pos = _uint_tail(data, pos)
-        first_clock = clock
-        # Encoders only write clients that have structs; yrs can panic on an empty section.
-        if num_structs == 0:
-            raise _malformed("client section without structs")
-        # Encoders write each client once; yrs keeps structs of a client listed twice that it
-        # never integrates, and later corrupts its own memory over them.
-        if client in walk.section_clients:
-            raise _malformed("client section listed twice")
-        walk.section_clients.add(client)
-        # Every struct takes at least two bytes (info byte plus a length or content).
-        if num_structs > (n - pos) // 2:
-            raise _malformed("struct count exceeds update size")
-        for _ in range(num_structs):
-            info = data[pos]
-            pos += 1
-            ref = info & 0x1F
-            if ref == _STRUCT_GC or ref == _STRUCT_SKIP:
-                # yjs masks the info byte here but yrs compares it whole, so flag bits would
-                # make the two parse the rest of the update differently.
-                if info != ref:
-                    raise _malformed("GC/Skip struct with flag bits set")
-                b = data[pos]
-                if b < 0x80:
-                    # yjs never emits an empty GC/Skip (yrs rarely does, after collecting its
-                    # own empty items), and yrs panics on one that ends a client's structs.
-                    if b == 0:
-                        raise _malformed("zero-length GC/Skip struct")
-                    length = b
-                    pos += 1
-                else:
-                    length, pos = _uint_tail(data, pos)
-                clock += length
-                # A Skip is a hole in the update that only the document can fill.
-                if ref == _STRUCT_SKIP and clock > walk.holes.get(client, 0):
-                    walk.holes[client] = clock
-                continue
-            # An item points only at items that existed when it was made: one of its own
-            # client's at its own clock or later never integrates (yrs keeps it pending
-            # unseen while the room counts it as integrated).
-            own = client << 31 | clock
-            if info & 0x80:  # origin ID
-                pos = _read_id(data, pos, seen, refs)
-                if client == seen.last_id >> 31 and seen.last_id >= own:
-                    raise _malformed("an item points at itself or a later item")
-            if info & 0x40:  # right origin ID
-                pos = _read_id(data, pos, seen, refs)
-                if client == seen.last_id >> 31 and seen.last_id >= own:
-                    raise _malformed("an item points at itself or a later item")
-            if not info & 0xC0:
-                # Without origins the parent is spelled out (a root type name or an item ID),
-                # and only then is the parent-sub key present.
-                parent_info = data[pos]
-                pos += 1
-                if parent_info == 1:
-                    pos = _skip_string(data, pos)
-                elif parent_info == 0:
-                    pos = _read_id(data, pos, seen, refs)
-                    if client == seen.last_id >> 31 and seen.last_id >= own:
-                        raise _malformed("an item points at itself or a later item")
-                    walk.parents.add(seen.last_id)
-                else:
-                    raise _malformed("invalid parent info")
-                if info & 0x20:
-                    pos = _skip_string(data, pos)
-            if ref == _CONTENT_STRING:
-                b = data[pos]
-                if b < 0x80:
-                    length = b
-                    pos += 1
-                else:
-                    length, pos = _uint_tail(data, pos)
-                end = pos + length
-                if end > n:
-                    raise _malformed("declared length exceeds the bytes present")
-                chunk = data[pos:end]
-                pos = end
-                if not chunk.isascii():
-                    # Item length is counted in UTF-16 code units, as in yjs and yrs.
-                    length = len(chunk.decode("utf-8").encode("utf-16-le")) >> 1
-            elif ref == _CONTENT_ANY:
-                length, pos = _read_uint(data, pos)
-                if length > n - pos:
-                    raise _malformed("Any count exceeds update size")
-                for _ in range(length):
-                    pos = _skip_any(data, pos, 0)
-            else:
-                pos, length = _walk_rare_content(data, pos, ref)
-                if ref == _CONTENT_TYPE:
-                    walk.types.add(client << 31 | clock)
-            # Empty items are legal: yrs itself emits empty String/Deleted items after edits
-            # around non-ASCII text, and drops them again on decode.
-            clock += length
-        if clock > MAX_CLOCK:
-            raise _malformed("struct clocks exceed 2**31-1")
-        walk.sections.append((client, first_clock, clock))
-    return pos
-
-
-class _Seen:
-    """The last multi-byte client ID read (`encoded`, `client`), and the last ID's id_key."""
-
-    __slots__ = ("client", "encoded", "last_id")
-
-    def __init__(self) -> None:
-        # A lone 0x00 can never prefix a multi-byte varUint, so it is a safe "nothing yet".
-        self.encoded = b"\x00"
-        self.client = 0
-        self.last_id = 0
-
-
-def _read_id(data: bytes, pos: int, seen: _Seen, refs: dict[int, int]) -> int:
-    """Read an ID (client varUint, clock varUint), note that the document must hold it, and
-    return the position after it; `seen.last_id` is its id_key.
-
-    Client IDs are random 53-bit numbers (8 bytes on the wire) and an update mentions only a
-    few distinct ones, so the last one seen is kept. A varUint is self-delimiting, so if the
-    bytes at `pos` start with an already validated encoding, they are that same value.
-    """
-    b = data[pos]
-    if b < 0x80:
-        client = b
-        pos += 1
-    elif data.startswith(seen.encoded, pos):
-        client = seen.client
-        pos += len(seen.encoded)
-    else:
-        start = pos
-        client, pos = _uint_tail(data, pos)
-        seen.encoded, seen.client = data[start:pos], client
-    b = data[pos]
-    if b < 0x80:
-        clock = b
-        pos += 1
-    else:
-        # Clocks of long documents take two bytes; a zero last group is not minimal, and
-        # _uint_tail refuses it.
-        c = data[pos + 1]
-        if 0 < c < 0x80:
-            clock = b & 0x7F | c << 7
-            pos += 2
-        else:
-            clock, pos = _uint_tail(data, pos)
-            if clock > MAX_CLOCK:
-                raise _malformed("ID clock exceeds 2**31-1")
-    if clock >= refs.get(client, 0):
-        refs[client] = clock + 1
-    seen.last_id = client << 31 | clock
-    return pos
-
-
-def _walk_rare_content(data: bytes, pos: int, ref: int) -> tuple[int, int]:
-    """Skip item content other than String/Any; returns (new position, item length)."""
-    if ref == _CONTENT_DELETED:
-        length, pos = _read_uint(data, pos)
-        return pos, length
-    if ref == _CONTENT_JSON:
-        # Legacy yjs content (yjs 13 writes Any instead) that yrs decodes differently: it
-        # failed half-way through an update, after integrating the structs before it.
-        raise _malformed("JSON content is not supported (yjs 13 writes Any)")
-    if ref == _CONTENT_BINARY:
-        return _read_var_bytes(data, pos)[1], 1
-    if ref == _CONTENT_EMBED:
-        return _skip_json(data, pos), 1
-    if ref == _CONTENT_FORMAT:
-        pos = _skip_string(data, pos)
-        return _skip_json(data, pos), 1
-    if ref == _CONTENT_TYPE:
-        type_ref, pos = _read_uint(data, pos)
-        if type_ref == _TYPE_XML_HOOK:
-            # yjs and yrs encode a hook differently (yrs failed to decode what yjs accepts,
-            # after it had been stored), and no editor makes one.
-            raise _malformed("XmlHook types are not supported")
-        if type_ref > _MAX_TYPE_REF:
-            raise _malformed(f"unknown type ref {type_ref}")
-        if type_ref == _TYPE_XML_ELEMENT:
-            pos = _skip_string(data, pos)
-        return pos, 1
-    if ref == _CONTENT_DOC:
-        pos = _skip_string(data, pos)
-        return _skip_any(data, pos, 0), 1
-    raise _malformed(f"unknown content ref {ref}")
-
-
-def _read_string(data: bytes, pos: int) -> tuple[str, int]:
-    raw, pos = _read_var_bytes(data, pos)
-    return raw.decode("utf-8"), pos
-
-
-def _skip_string(data: bytes, pos: int) -> int:
-    raw, pos = _read_var_bytes(data, pos)
-    if not raw.isascii():
-        raw.decode("utf-8")
-    return pos
-
-
-def _skip_json(data: bytes, pos: int) -> int:
-    # Peers JSON.parse these while applying the update; one bad value would poison the
-    # document for every browser that loads it.
-    text, pos = _read_string(data, pos)
-    if not _is_json(text):
-        raise _malformed("embedded JSON is not valid JSON")
-    return pos
-
-
-def _skip_any(data: bytes, pos: int, depth: int) -> int:
-    """Skip one lib0 Any value starting at `pos`."""
-    tag = data[pos]
-    pos += 1
-    if tag == _ANY_STRING:
-        return _skip_string(data, pos)
-    if _ANY_STRING < tag <= _ANY_UNDEFINED:
-        if tag == _ANY_VAR_INT:
-            return _skip_var_int(data, pos)
-        if tag == _ANY_FLOAT32:
-            pos += 4
-        elif tag == _ANY_FLOAT64 or tag == _ANY_BIGINT64:
-            pos += 8
-        # undefined/null/true/false carry no payload
-        if pos > len(data):
-            raise _malformed("truncated Any number")
-        return pos
-    if tag == _ANY_OBJECT or tag == _ANY_ARRAY:
-        if depth >= MAX_ANY_DEPTH:
-            raise _malformed("Any value nested too deeply")
-        count, pos = _read_uint(data, pos)
-        if tag == _ANY_OBJECT:
-            # Each entry is at least a key-length byte and a tag byte.
-            if count > (len(data) - pos) // 2:
-                raise _malformed("Any object size exceeds update size")
-            for _ in range(count):
-                pos = _skip_string(data, pos)
-                pos = _skip_any(data, pos, depth + 1)
-        else:
-            if count > len(data) - pos:
-                raise _malformed("Any array size exceeds update size")
-            for _ in range(count):
-                pos = _skip_any(data, pos, depth + 1)
-        return pos
-    if tag == _ANY_BYTES:
-        return _read_var_bytes(data, pos)[1]
-    raise _malformed(f"unknown Any tag {tag}")
-
-
-def _skip_var_int(data: bytes, pos: int) -> int:
-    """Skip a lib0 signed varInt (6 data bits + sign in the first byte, then 7-bit groups)."""
-    b = data[pos]
-    pos += 1
-    if b < 0x80:
-        return pos
-    magnitude = b & 0x3F
-    shift = 6
-    for _ in range(9):
-        b = data[pos]
-        pos += 1
-        magnitude |= (b & 0x7F) << shift
-        if b < 0x80:
-            if magnitude >= _U64_LIMIT:
-                raise _malformed("varInt exceeds 64 bits")
-            return pos
-        shift += 7
-    raise _malformed("varInt longer than 10 bytes")
-
-
-def _walk_delete_set(data: bytes, pos: int, refs: dict[int, int]) -> int:
-    n = len(data)
-    num_clients, pos = _read_uint(data, pos)
-    # Each client entry needs at least a client byte and a range-count byte.
-    if num_clients > (n - pos) // 2:
-        raise _malformed("delete set client count exceeds update size")
-    clients: set[int] = set()
-    for _ in range(num_clients):
-        client, pos = _read_uint(data, pos)
-        if client in clients:
-            raise _malformed("delete set lists a client twice")
-        clients.add(client)
-        num_ranges, pos = _read_uint(data, pos)
-        if num_ranges > (n - pos) // 2:
-            raise _malformed("delete set range count exceeds update size")
-        for _ in range(num_ranges):
-            clock, pos = _read_uint(data, pos)
-            length, pos = _read_uint(data, pos)
-            # Never emitted by yjs or yrs; refused so yrs never sees an empty range.
-            if length == 0:
-                raise _malformed("empty delete range")
-            if clock + length > MAX_CLOCK:
-                raise _malformed("delete range exceeds clock 2**31-1")
-            # Deleting what the document does not hold yet waits until it does.
-            if clock + length > refs.get(client, 0):
-                refs[client] = clock + length
-    return pos
-
-
-@dataclass(frozen=True, slots=True)
-class Dependencies:
-    """What a document must already hold before pycrdt can integrate an update in one go.
-
-    `refs`: for each client, the clock it must have reached for every item the update points at
-    (origins, parents) and every range its delete set removes; the update's own structs count.
-    `holes`: Skip structs inside the update's own sections, which only the document can fill.
-    `parents`: the items (as `id_key`s) that the update names as the parent of a struct. Yrs
-    refuses an update half-way through applying it when such an item is neither a shared type
-    nor deleted, so the room checks these before pycrdt sees the update.
-    `types`: the shared types (as `id_key`s) the update creates, which later updates may name
-    as parents.
-    """
-
-    sections: Sections
-    refs: dict[int, int]
-    holes: dict[int, int]
-    parents: frozenset[int] = frozenset()
-    types: frozenset[int] = frozenset()
-
-    def ready(self, state: dict[int, int]) -> bool:
-        """True when an update with these dependencies integrates fully into `state`.
-
-        O(size of the update), not O(clients in the document): it runs on every update."""
-        own: dict[int, int] = {}
-        for client, start, end in self.sections:
-            have = state.get(client, 0)
-            if start > have or self.holes.get(client, 0) > have:
-                return False
-            own[client] = end
-        return all(
-            state.get(c, 0) >= clock or own.get(c, 0) >= clock for c, clock in self.refs.items()
-        )
-
-    def advance(self, state: dict[int, int]) -> None:
-        """Update `state` to what it is once this (ready) update is integrated."""
-        for client, _, end in self.sections:
-            if end > state.get(client, 0):
-                state[client] = end
-
-
-def id_key(client: int, clock: int) -> int:
-    """One int for an item ID (clocks stay below 2**31), cheaper to keep in a set than a pair."""
-    return client << 31 | clock
-
-
-def update_dependencies(update: bytes) -> Dependencies:
-    """What `update` depends on (see Dependencies); validates it on the way."""
-    return validate_update(update)
-
-
-_NONE: frozenset[int] = frozenset()

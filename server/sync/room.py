@@ -20,14 +20,12 @@ from ..config import Settings
 from ..content.schema import META, TITLE
 from ..store.base import DocName, DocumentStore, User
 from .integrate import HalfApplied, Integrator
+from .lib0 import ProtocolError
 from .protocol import (
     AwarenessEntry,
     AwarenessUpdate,
-    Dependencies,
     Message,
-    ProtocolError,
     QueryAwareness,
-    Sections,
     SyncStep1,
     SyncStep2,
     SyncUpdate,
@@ -36,8 +34,8 @@ from .protocol import (
     encode_sync_step1,
     encode_sync_step2,
     encode_update,
-    validate_update,
 )
+from .yupdate import Dependencies, Sections, validate_update
 
 log = logging.getLogger("coedit.room")
 
@@ -98,7 +96,7 @@ class _Segment:
     origin: Peer | None
 
 
-# An update to relay, with the client sections it holds (see protocol.Dependencies).
+# An update to relay, with the client sections it holds (see yupdate.Dependencies).
 _Relayed = tuple[bytes, Sections]
 
 
