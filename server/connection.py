@@ -13,6 +13,7 @@ from collections.abc import Callable
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .access import Grant
+from .closecodes import Close
 from .fastsend import SENT_FULL, DirectLink
 
 __all__ = ["STALLED_CLOSE_SECONDS", "Connection"]
@@ -20,7 +21,6 @@ __all__ = ["STALLED_CLOSE_SECONDS", "Connection"]
 # The endpoint's logger: what a connection logs is the endpoint's story.
 log = logging.getLogger("coedit.ws")
 
-CLOSE_TRY_AGAIN = 1013
 # How long a close frame and the peer's reply may take before we reset the connection...
 CLOSE_TIMEOUT_SECONDS = 10.0
 # ...and when the peer is closed for not reading: it has already taken nothing for
@@ -160,7 +160,7 @@ class Connection:
     def _close_behind(self, behind: int, why: str, idle: float | None = None) -> None:
         taken = "" if idle is None else f", nothing taken for {idle:.1f} s"
         log.info("closing %s: %s, %d bytes behind%s", self._label, why, behind, taken)
-        self.close(CLOSE_TRY_AGAIN, f"client {why}, reconnect")
+        self.close(Close.TRY_AGAIN, f"client {why}, reconnect")
 
     def _watch(self) -> None:
         """Look at this peer a few times per `stall_seconds` while it may be behind."""
@@ -225,7 +225,7 @@ class Connection:
         never takes the close frame (it waits behind everything unread), and would hold the
         socket open: past the deadline it is reset instead.
         """
-        grace = STALLED_CLOSE_SECONDS if code == CLOSE_TRY_AGAIN else CLOSE_TIMEOUT_SECONDS
+        grace = STALLED_CLOSE_SECONDS if code == Close.TRY_AGAIN else CLOSE_TIMEOUT_SECONDS
         link = self._link
         if link is not None:
             # Our close frame and the peer's reply, not just our send, must fit in the grace.

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .access import Grant, gate, origin_allowed
+from .closecodes import Close
 from .config import Settings
 from .connection import Connection
 from .fastsend import DirectLink, direct_link
@@ -27,13 +28,6 @@ __all__ = ["WS_PREFIX", "DirectWebSockets", "endpoint"]
 
 log = logging.getLogger("coedit.ws")
 
-CLOSE_GOING_AWAY = 1001
-CLOSE_UNSUPPORTED = 1003
-CLOSE_POLICY = 1008
-CLOSE_TOO_BIG = 1009
-CLOSE_INTERNAL = 1011
-CLOSE_DELETED = 4404
-CLOSE_STALE_EPOCH = 4410
 WS_PREFIX = "/ws/"
 
 
@@ -45,17 +39,17 @@ async def endpoint(websocket: WebSocket, link: DirectLink | None = None) -> None
     label = f"{client.host}:{client.port}" if client else "unknown"
     if not origin_allowed(websocket, settings):
         log.info("refused %s: cross-site origin %r", label, websocket.headers.get("origin"))
-        await websocket.close(CLOSE_POLICY)  # before accept: the client gets HTTP 403
+        await websocket.close(Close.POLICY)  # before accept: the client gets HTTP 403
         return
     problem = name_problem(name)
     if problem is not None:
         await websocket.accept()
         log.info("refused %s: %s", label, problem)
-        await websocket.close(CLOSE_POLICY, problem)
+        await websocket.close(Close.POLICY, problem)
         return
     grant = await admit(websocket, rooms, DocName(name))
     if grant is None:
-        await websocket.close(CLOSE_POLICY)  # before accept: refused at the handshake (403)
+        await websocket.close(Close.POLICY)  # before accept: refused at the handshake (403)
         return
     await websocket.accept()
     stale = await stale_epoch(websocket, rooms, DocName(name))
@@ -70,12 +64,12 @@ async def endpoint(websocket: WebSocket, link: DirectLink | None = None) -> None
     try:
         room = await rooms.join(DocName(name), conn, grant.role or "viewer", grant.stamp())
     except ShuttingDown as exc:
-        conn.close(CLOSE_GOING_AWAY, str(exc))
+        conn.close(Close.GOING_AWAY, str(exc))
         await _finish(conn)
         return
     except Exception:
         log.exception("could not load %r for %s", name, label)
-        conn.close(CLOSE_INTERNAL, "could not load the document")
+        conn.close(Close.INTERNAL, "could not load the document")
         await _finish(conn)
         return
     # Leave the room as soon as a close is decided, not when the close handshake ends.
@@ -136,9 +130,9 @@ async def stale_epoch(websocket: WebSocket, rooms: Rooms, name: DocName) -> tupl
         return None
     info = await rooms.store.info(name)
     if info is None:
-        return CLOSE_DELETED, "document deleted; discard the local copy"
+        return Close.DELETED, "document deleted; discard the local copy"
     if info.epoch != epoch:
-        return CLOSE_STALE_EPOCH, "document was deleted and re-created; discard the local copy"
+        return Close.STALE_EPOCH, "document was deleted and re-created; discard the local copy"
     return None
 
 
@@ -152,10 +146,10 @@ async def _read_loop(
                 return
             data = message.get("bytes")
             if data is None:
-                conn.close(CLOSE_UNSUPPORTED, "y-websocket frames are binary; text is not accepted")
+                conn.close(Close.UNSUPPORTED, "y-websocket frames are binary; text is not accepted")
                 return
             if len(data) > settings.max_message_bytes:
-                conn.close(CLOSE_TOO_BIG, f"frame exceeds {settings.max_message_bytes} bytes")
+                conn.close(Close.TOO_BIG, f"frame exceeds {settings.max_message_bytes} bytes")
                 return
             room.receive(conn, decode(data))
     except ProtocolError as exc:
@@ -167,7 +161,7 @@ async def _read_loop(
         raise
     except BaseException:  # pycrdt panics derive from BaseException, not Exception
         log.exception("internal error handling a frame from %s on %r", conn.label, room.name)
-        conn.close(CLOSE_INTERNAL, "internal error")
+        conn.close(Close.INTERNAL, "internal error")
 
 
 async def _finish(conn: Connection) -> None:

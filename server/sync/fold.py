@@ -22,9 +22,9 @@ from typing import Any, Self
 
 from pycrdt import Doc, merge_updates
 
+from ..closecodes import Close
 from .integrate import HalfApplied, Integrator
 from .lib0 import ProtocolError
-from .protocol import CLOSE_INVALID_PAYLOAD
 from .yupdate import read_state_vector, validate_update
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def fold(parts: list[bytes], pending_first: bool = False) -> Folded:
         try:
             integrator.integrate(part)
         except ProtocolError as exc:
-            if exc.code != CLOSE_INVALID_PAYLOAD:
+            if exc.code != Close.INVALID_PAYLOAD:
                 # The room stores only updates it validated: anything else is damage.
                 raise ValueError(f"stored part {index} is not a valid update: {exc}") from None
             log.warning("a stored update is refused as the live room refused it: %s", exc)

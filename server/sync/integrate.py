@@ -14,14 +14,13 @@ from typing import Any
 
 from pycrdt import Doc
 
+from ..closecodes import Close
 from .lib0 import ProtocolError
-from .protocol import CLOSE_INVALID_PAYLOAD
 from .yupdate import Dependencies, read_state_vector, update_dependencies
 
 log = logging.getLogger(__name__)
 
 # A connection whose updates wait for predecessors that never come is closed with this.
-CLOSE_POLICY = 1008
 _CLOCK_MASK = (1 << 31) - 1  # the clock of a yupdate.id_key
 
 
@@ -96,7 +95,7 @@ class Integrator:
             self._max_held_bytes is not None
             and self.held_bytes + len(update) > self._max_held_bytes
         ):
-            raise ProtocolError(CLOSE_POLICY, "too many updates waiting for missing predecessors")
+            raise ProtocolError(Close.POLICY, "too many updates waiting for missing predecessors")
         self.held.append((update, deps))
         self.held_bytes += len(update)
 
@@ -151,12 +150,12 @@ class Integrator:
             raise
         except BaseException as exc:  # pycrdt panics derive from BaseException
             raise ProtocolError(
-                CLOSE_INVALID_PAYLOAD, "update rejected by the CRDT engine"
+                Close.INVALID_PAYLOAD, "update rejected by the CRDT engine"
             ) from exc
         # Taken without an error is not enough: pycrdt may keep part of it pending for good.
         reached = read_state_vector(copy.get_state())
         if any(reached.get(client, 0) < end for client, _, end in deps.sections):
-            raise ProtocolError(CLOSE_INVALID_PAYLOAD, "update does not integrate")
+            raise ProtocolError(Close.INVALID_PAYLOAD, "update does not integrate")
 
     def _apply_unchecked(self, update: bytes) -> None:
         try:
@@ -170,5 +169,5 @@ class Integrator:
             if self.drifted():
                 raise HalfApplied(f"update half applied before failing: {exc!r}") from exc
             raise ProtocolError(
-                CLOSE_INVALID_PAYLOAD, "update rejected by the CRDT engine"
+                Close.INVALID_PAYLOAD, "update rejected by the CRDT engine"
             ) from exc

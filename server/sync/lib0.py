@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from typing import NoReturn, TypeAlias
 
+from ..closecodes import Close
+
 __all__ = [
-    "CLOSE_PROTOCOL_ERROR",
     "ProtocolError",
     "expect_end",
     "is_json",
@@ -23,7 +24,6 @@ __all__ = [
     "write_var_uint",
 ]
 
-CLOSE_PROTOCOL_ERROR = 1002
 
 _U64_LIMIT = 1 << 64
 
@@ -46,7 +46,7 @@ class ProtocolError(Exception):
 
 
 def malformed(reason: str) -> ProtocolError:
-    return ProtocolError(CLOSE_PROTOCOL_ERROR, reason)
+    return ProtocolError(Close.PROTOCOL_ERROR, reason)
 
 
 # --------------------------------------------------------------------------- varints

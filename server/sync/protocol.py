@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
+from ..closecodes import Close
 from .lib0 import (
     ProtocolError,
     expect_end,
@@ -27,8 +28,6 @@ from .lib0 import (
 from .yupdate import Dependencies, validate_state_vector, validate_update
 
 __all__ = [
-    "CLOSE_INVALID_PAYLOAD",
-    "CLOSE_UNSUPPORTED",
     "MAX_AWARENESS_ENTRIES",
     "AwarenessEntry",
     "AwarenessUpdate",
@@ -46,9 +45,6 @@ __all__ = [
     "encode_update",
 ]
 
-
-CLOSE_UNSUPPORTED = 1003
-CLOSE_INVALID_PAYLOAD = 1007
 
 MSG_SYNC = 0
 MSG_AWARENESS = 1
@@ -165,7 +161,7 @@ def _decode(data: bytes) -> Message:
     if msg_type == MSG_SYNC:
         sync_type, pos = read_uint(data, pos)
         if sync_type > SYNC_UPDATE:
-            raise ProtocolError(CLOSE_UNSUPPORTED, f"unknown sync message type {sync_type}")
+            raise ProtocolError(Close.UNSUPPORTED, f"unknown sync message type {sync_type}")
         payload, pos = read_var_bytes(data, pos)
         expect_end(data, pos, "sync message")
         if sync_type == SYNC_STEP1:
@@ -183,12 +179,11 @@ def _decode(data: bytes) -> Message:
         expect_end(data, pos, "query-awareness message")
         return QueryAwareness()
     if msg_type == MSG_AUTH:
-        raise ProtocolError(CLOSE_UNSUPPORTED, "auth messages are not supported")
-    raise ProtocolError(CLOSE_UNSUPPORTED, f"unknown message type {msg_type}")
+        raise ProtocolError(Close.UNSUPPORTED, "auth messages are not supported")
+    raise ProtocolError(Close.UNSUPPORTED, f"unknown message type {msg_type}")
 
 
 MAX_AWARENESS_ENTRIES = 10_000
-CLOSE_POLICY = 1008
 
 
 def _parse_awareness(payload: bytes) -> tuple[AwarenessEntry, ...]:
@@ -199,7 +194,7 @@ def _parse_awareness(payload: bytes) -> tuple[AwarenessEntry, ...]:
         if count > (end - pos) // 3:
             raise malformed("awareness entry count exceeds payload size")
         if count > MAX_AWARENESS_ENTRIES:
-            raise ProtocolError(CLOSE_POLICY, "too many entries in one awareness message")
+            raise ProtocolError(Close.POLICY, "too many entries in one awareness message")
         entries: list[AwarenessEntry] = []
         for _ in range(count):
             client_id, pos = read_uint(payload, pos)
@@ -214,10 +209,10 @@ def _parse_awareness(payload: bytes) -> tuple[AwarenessEntry, ...]:
                 state = raw.decode("utf-8")
             except UnicodeDecodeError:
                 raise ProtocolError(
-                    CLOSE_INVALID_PAYLOAD, "awareness state is not valid UTF-8"
+                    Close.INVALID_PAYLOAD, "awareness state is not valid UTF-8"
                 ) from None
             if not is_json(state):
-                raise ProtocolError(CLOSE_INVALID_PAYLOAD, "awareness state is not valid JSON")
+                raise ProtocolError(Close.INVALID_PAYLOAD, "awareness state is not valid JSON")
             entries.append(AwarenessEntry(client_id, clock, state))
     except IndexError:
         raise malformed("truncated awareness update") from None
