@@ -13,10 +13,10 @@ from starlette.staticfiles import StaticFiles
 from . import ws
 from .access import Gatekeeper
 from .config import Settings
-from .fold import Folder
 from .http import accounts, docs, errors, history, pages, params
-from .rooms import Rooms
 from .store.sqlite import SqliteStore
+from .sync.fold import Folder
+from .sync.rooms import Rooms
 from .versions import VersionRecorder
 
 

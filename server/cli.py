@@ -21,9 +21,9 @@ from . import memory
 from .app import create_app
 from .config import Settings, SettingsError
 from .http.docs import new_doc_name
-from .rooms import Rooms
 from .store.base import DocName, StoreError
 from .store.sqlite import SqliteStore
+from .sync.rooms import Rooms
 
 log = logging.getLogger("coedit")
 SETTINGS_FIELDS = frozenset(f.name for f in dataclasses.fields(Settings))

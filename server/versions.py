@@ -30,8 +30,6 @@ from pycrdt import Doc, Map, XmlFragment, merge_updates
 
 from .content import FRAGMENT, META
 from .restore import RestoreSummary, check_restorable, fragment_key, restore_fragment
-from .room import Room
-from .rooms import Rooms
 from .store.base import (
     DocName,
     DocumentNotFound,
@@ -40,6 +38,8 @@ from .store.base import (
     VersionInfo,
     VersionKind,
 )
+from .sync.room import Room
+from .sync.rooms import Rooms
 
 log = logging.getLogger("coedit.versions")
 

@@ -12,7 +12,7 @@ from urllib.parse import quote
 import websockets
 from pycrdt import Doc, Subscription, TransactionEvent
 
-from server.protocol import (
+from server.sync.protocol import (
     AwarenessEntry,
     AwarenessUpdate,
     SyncStep1,

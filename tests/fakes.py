@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from server.protocol import Message, decode
-from server.room import Standing
+from server.sync.protocol import Message, decode
+from server.sync.room import Standing
 
 
 @dataclass(eq=False)

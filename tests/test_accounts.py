@@ -17,7 +17,7 @@ import pytest
 import websockets
 from pycrdt import Doc, Text
 
-from server.protocol import encode_sync_step2, encode_update
+from server.sync.protocol import encode_sync_step2, encode_update
 from tests.client import YClient, ws_url
 from tests.live import ServerProcess
 

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from websockets.frames import Frame, Opcode
 
-from server.ws import REFUSED, SENT, SENT_FULL, binary_frame, direct_link
+from server.fastsend import REFUSED, SENT, SENT_FULL, binary_frame, direct_link
 
 # Around each boundary of the three length encodings, and one of several frames' worth.
 SIZES = (0, 1, 125, 126, 65535, 65536, 200_001)

@@ -10,7 +10,8 @@ from typing import Any
 
 from pycrdt import Doc, Text
 
-from server.protocol import encode_update, write_var_uint
+from server.sync.lib0 import write_var_uint
+from server.sync.protocol import encode_update
 from tests.client import YClient
 from tests.live import ServerProcess
 
@@ -112,7 +113,7 @@ async def test_compaction_keeps_an_update_that_arrived_before_its_dependency(
         async with YClient.connect(server.ws, "pending") as a:
             await a.synced.wait()
             # "second" depends on "first": the server must keep it held, a row of its own.
-            from server.protocol import encode_update
+            from server.sync.protocol import encode_update
 
             await a.send_raw(encode_update(second))
             await a.roundtrip()

@@ -8,9 +8,9 @@ from typing import Any
 import psutil
 from pycrdt import Doc, Map, Text
 
-from server.fold import CHECK_EVERY, WORKER_NICENESS, Folder, fold
 from server.store.base import DocName
 from server.store.sqlite import SqliteStore
+from server.sync.fold import CHECK_EVERY, WORKER_NICENESS, Folder, fold
 from tests.live import ServerProcess
 from tests.updates import chain_of_updates, contents
 

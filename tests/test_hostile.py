@@ -21,13 +21,9 @@ import pytest
 import websockets
 from pycrdt import Doc, Text
 
-from server.protocol import (
-    AwarenessEntry,
-    encode_awareness_entries,
-    encode_update,
-    write_var_uint,
-)
-from server.ws import STALLED_CLOSE_SECONDS
+from server.connection import STALLED_CLOSE_SECONDS
+from server.sync.lib0 import write_var_uint
+from server.sync.protocol import AwarenessEntry, encode_awareness_entries, encode_update
 from tests.client import YClient, ws_url
 from tests.live import ServerProcess
 

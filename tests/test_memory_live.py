@@ -18,7 +18,7 @@ import psutil
 import pytest
 import websockets
 
-from server.protocol import AwarenessEntry, AwarenessUpdate, decode, encode_awareness_entries
+from server.sync.protocol import AwarenessEntry, AwarenessUpdate, decode, encode_awareness_entries
 from tests.client import YClient, ws_url
 from tests.live import ServerProcess
 

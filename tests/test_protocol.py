@@ -1,4 +1,5 @@
-"""Tests for server.protocol: the y-websocket codec and the Yjs update validator."""
+"""Tests for server.sync.protocol, lib0 and yupdate: the y-websocket codec and the Yjs update
+validator."""
 
 from __future__ import annotations
 
@@ -13,15 +14,13 @@ import pycrdt
 import pytest
 from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText
 
-from server.protocol import (
-    CLOSE_INVALID_PAYLOAD,
-    CLOSE_PROTOCOL_ERROR,
-    CLOSE_UNSUPPORTED,
+from server.closecodes import Close
+from server.sync.lib0 import ProtocolError, read_var_uint, write_var_uint
+from server.sync.protocol import (
     MAX_AWARENESS_ENTRIES,
     AwarenessEntry,
     AwarenessUpdate,
     Message,
-    ProtocolError,
     QueryAwareness,
     SyncStep1,
     SyncStep2,
@@ -33,11 +32,8 @@ from server.protocol import (
     encode_sync_step1,
     encode_sync_step2,
     encode_update,
-    read_var_uint,
-    validate_state_vector,
-    validate_update,
-    write_var_uint,
 )
+from server.sync.yupdate import validate_state_vector, validate_update
 
 W = write_var_uint
 
@@ -239,13 +235,13 @@ def test_write_var_uint_range(value: int) -> None:
     ],
 )
 def test_read_var_uint_is_strict(encoded: bytes) -> None:
-    rejects(lambda data: read_var_uint(data, 0), encoded, CLOSE_PROTOCOL_ERROR)
+    rejects(lambda data: read_var_uint(data, 0), encoded, Close.PROTOCOL_ERROR)
 
 
 def test_read_var_uint_position_errors() -> None:
     with pytest.raises(ValueError):
         read_var_uint(b"\x00", -1)
-    rejects(lambda data: read_var_uint(data, 5), b"\x00", CLOSE_PROTOCOL_ERROR)
+    rejects(lambda data: read_var_uint(data, 5), b"\x00", Close.PROTOCOL_ERROR)
 
 
 # --------------------------------------------------------------------------- round trips
@@ -470,21 +466,21 @@ def test_validate_update_is_fast() -> None:
 def test_every_truncation_is_rejected(name: str) -> None:
     update = REAL[name]
     for end in range(len(update)):
-        rejects(validate_update, update[:end], CLOSE_PROTOCOL_ERROR)
+        rejects(validate_update, update[:end], Close.PROTOCOL_ERROR)
     frame = encode_update(update)
     for end in range(len(frame)):
-        rejects(decode, frame[:end], CLOSE_PROTOCOL_ERROR)
+        rejects(decode, frame[:end], Close.PROTOCOL_ERROR)
 
 
 def test_truncated_awareness_and_state_vector() -> None:
     frame = encode_awareness_entries([AwarenessEntry(300, 2, '{"a":1}')])
     for end in range(len(frame)):
-        rejects(decode, frame[:end], CLOSE_PROTOCOL_ERROR)
+        rejects(decode, frame[:end], Close.PROTOCOL_ERROR)
     doc = new_doc()
     doc.apply_update(REAL["text"])
     sv = doc.get_state()
     for end in range(len(sv)):
-        rejects(validate_state_vector, sv[:end], CLOSE_PROTOCOL_ERROR)
+        rejects(validate_state_vector, sv[:end], Close.PROTOCOL_ERROR)
 
 
 @pytest.mark.parametrize(
@@ -512,7 +508,7 @@ def test_truncated_awareness_and_state_vector() -> None:
     ],
 )
 def test_malformed_frames(frame: bytes) -> None:
-    rejects(decode, frame, CLOSE_PROTOCOL_ERROR)
+    rejects(decode, frame, Close.PROTOCOL_ERROR)
 
 
 @pytest.mark.parametrize(
@@ -520,7 +516,7 @@ def test_malformed_frames(frame: bytes) -> None:
     [b"\x02", b"\x02\x00\x00", b"\x04", b"\x63", b"\x63\x01\x02", b"\x00\x03\x01\x00", b"\xff\x01"],
 )
 def test_unknown_message_types(frame: bytes) -> None:
-    rejects(decode, frame, CLOSE_UNSUPPORTED)
+    rejects(decode, frame, Close.UNSUPPORTED)
 
 
 def awareness_frame(state: bytes, client: int = 1) -> bytes:
@@ -532,7 +528,7 @@ def awareness_frame(state: bytes, client: int = 1) -> bytes:
     [b"\xff", b'{"name":"\xc3"}', b"\xed\xa0\x80", b"\xc0\xaf", b'"\xf4\x90\x80\x80"'],
 )
 def test_awareness_invalid_utf8(state: bytes) -> None:
-    rejects(decode, awareness_frame(state), CLOSE_INVALID_PAYLOAD)
+    rejects(decode, awareness_frame(state), Close.INVALID_PAYLOAD)
 
 
 @pytest.mark.parametrize(
@@ -550,16 +546,16 @@ def test_awareness_invalid_utf8(state: bytes) -> None:
     ],
 )
 def test_awareness_invalid_json(state: bytes) -> None:
-    rejects(decode, awareness_frame(state), CLOSE_INVALID_PAYLOAD)
+    rejects(decode, awareness_frame(state), Close.INVALID_PAYLOAD)
 
 
 def test_awareness_structure_errors() -> None:
-    rejects(decode, awareness_frame(b"{}", client=2**53), CLOSE_PROTOCOL_ERROR)
+    rejects(decode, awareness_frame(b"{}", client=2**53), Close.PROTOCOL_ERROR)
     decode(awareness_frame(b"{}", client=2**53 - 1))
     huge_count = encode_awareness(W(2**40) + b"\x01\x01\x02{}")
-    rejects(decode, huge_count, CLOSE_PROTOCOL_ERROR)
+    rejects(decode, huge_count, Close.PROTOCOL_ERROR)
     long_state = encode_awareness(b"\x01\x01\x01" + W(2**40) + b"{}")
-    rejects(decode, long_state, CLOSE_PROTOCOL_ERROR)
+    rejects(decode, long_state, Close.PROTOCOL_ERROR)
 
 
 @pytest.mark.parametrize(
@@ -581,14 +577,14 @@ def test_awareness_structure_errors() -> None:
 )
 def test_huge_declared_sizes(update: bytes) -> None:
     start = time.perf_counter()
-    rejects(validate_update, update, CLOSE_PROTOCOL_ERROR)
+    rejects(validate_update, update, Close.PROTOCOL_ERROR)
     assert time.perf_counter() - start < 0.05
-    rejects(decode, encode_update(update), CLOSE_PROTOCOL_ERROR)
+    rejects(decode, encode_update(update), Close.PROTOCOL_ERROR)
 
 
 def test_huge_state_vector_count() -> None:
-    rejects(validate_state_vector, W(2**40) + b"\x01\x01", CLOSE_PROTOCOL_ERROR)
-    rejects(decode, encode_sync_step1(W(2**40) + b"\x01\x01"), CLOSE_PROTOCOL_ERROR)
+    rejects(validate_state_vector, W(2**40) + b"\x01\x01", Close.PROTOCOL_ERROR)
+    rejects(decode, encode_sync_step1(W(2**40) + b"\x01\x01"), Close.PROTOCOL_ERROR)
 
 
 @pytest.mark.parametrize(
@@ -610,7 +606,7 @@ def test_huge_state_vector_count() -> None:
     ],
 )
 def test_unknown_or_malformed_structs(struct: bytes) -> None:
-    rejects(validate_update, one_struct(struct), CLOSE_PROTOCOL_ERROR)
+    rejects(validate_update, one_struct(struct), Close.PROTOCOL_ERROR)
 
 
 @pytest.mark.parametrize(
@@ -631,7 +627,7 @@ def test_unknown_or_malformed_structs(struct: bytes) -> None:
     ],
 )
 def test_bad_any_values(value: bytes) -> None:
-    rejects(validate_update, one_struct(any_item(value)), CLOSE_PROTOCOL_ERROR)
+    rejects(validate_update, one_struct(any_item(value)), Close.PROTOCOL_ERROR)
 
 
 @pytest.mark.parametrize(
@@ -647,7 +643,7 @@ def test_bad_any_values(value: bytes) -> None:
     ],
 )
 def test_invalid_utf8_inside_updates(struct: bytes) -> None:
-    rejects(validate_update, one_struct(struct), CLOSE_PROTOCOL_ERROR)
+    rejects(validate_update, one_struct(struct), Close.PROTOCOL_ERROR)
 
 
 @pytest.mark.parametrize(
@@ -663,25 +659,25 @@ def test_invalid_utf8_inside_updates(struct: bytes) -> None:
     ],
 )
 def test_invalid_json_inside_updates(struct: bytes) -> None:
-    rejects(validate_update, one_struct(struct), CLOSE_PROTOCOL_ERROR)
+    rejects(validate_update, one_struct(struct), Close.PROTOCOL_ERROR)
 
 
 def test_clock_limits() -> None:
     text_item = b"\x04" + IN_ROOT_T + vs("x")
     validate_update(one_struct(text_item, clock=2**31 - 2))
-    rejects(validate_update, one_struct(text_item, clock=2**31 - 1), CLOSE_PROTOCOL_ERROR)
-    rejects(validate_update, one_struct(b"\x00" + W(2**31)), CLOSE_PROTOCOL_ERROR)
+    rejects(validate_update, one_struct(text_item, clock=2**31 - 1), Close.PROTOCOL_ERROR)
+    rejects(validate_update, one_struct(b"\x00" + W(2**31)), Close.PROTOCOL_ERROR)
     rejects(validate_update, one_struct(b"\x84\x05" + W(2**31) + vs("x")), 1002)
     rejects(validate_update, b"\x00\x01\x01\x01" + W(2**31 - 1) + b"\x01", 1002)
     validate_update(b"\x00\x01\x01\x01" + W(2**31 - 2) + b"\x01")
-    rejects(validate_state_vector, b"\x01\x01" + W(2**31), CLOSE_PROTOCOL_ERROR)
+    rejects(validate_state_vector, b"\x01\x01" + W(2**31), Close.PROTOCOL_ERROR)
 
 
 def test_structures_yjs_never_emits() -> None:
-    rejects(validate_update, b"\x01\x00\x01\x00\x00", CLOSE_PROTOCOL_ERROR)  # empty section
-    rejects(validate_update, b"\x00\x01\x01\x01\x00\x00", CLOSE_PROTOCOL_ERROR)  # empty range
-    rejects(validate_update, one_struct(b"\x00\x00"), CLOSE_PROTOCOL_ERROR)  # empty GC
-    rejects(validate_update, one_struct(b"\x0a\x00"), CLOSE_PROTOCOL_ERROR)  # empty Skip
+    rejects(validate_update, b"\x01\x00\x01\x00\x00", Close.PROTOCOL_ERROR)  # empty section
+    rejects(validate_update, b"\x00\x01\x01\x01\x00\x00", Close.PROTOCOL_ERROR)  # empty range
+    rejects(validate_update, one_struct(b"\x00\x00"), Close.PROTOCOL_ERROR)  # empty GC
+    rejects(validate_update, one_struct(b"\x0a\x00"), Close.PROTOCOL_ERROR)  # empty Skip
 
 
 def test_empty_items_are_accepted() -> None:
@@ -709,7 +705,7 @@ def test_known_pycrdt_panics_are_rejected(sequence: list[str], reason: str) -> N
         try:
             validate_update(bytes.fromhex(update))
         except ProtocolError as exc:
-            assert exc.code == CLOSE_PROTOCOL_ERROR
+            assert exc.code == Close.PROTOCOL_ERROR
             reasons.append(exc.reason)
     assert any(reason in found for found in reasons), reasons
 
@@ -724,10 +720,10 @@ def test_state_dependent_crash_is_beyond_structural_validation() -> None:
 
 
 def test_protocol_error_carries_code_and_reason() -> None:
-    err = ProtocolError(CLOSE_UNSUPPORTED, "nope")
+    err = ProtocolError(Close.UNSUPPORTED, "nope")
     assert (err.code, err.reason) == (1003, "nope")
     assert "1003" in str(err) and "nope" in str(err)
-    assert (CLOSE_PROTOCOL_ERROR, CLOSE_UNSUPPORTED, CLOSE_INVALID_PAYLOAD) == (1002, 1003, 1007)
+    assert (Close.PROTOCOL_ERROR, Close.UNSUPPORTED, Close.INVALID_PAYLOAD) == (1002, 1003, 1007)
 
 
 # --------------------------------------------------------------------------- property loop
@@ -766,7 +762,7 @@ def test_random_mutations_only_raise_protocol_errors() -> None:
         try:
             msg = decode(bytes(frame))
         except ProtocolError as exc:
-            assert exc.code in (CLOSE_PROTOCOL_ERROR, CLOSE_UNSUPPORTED, CLOSE_INVALID_PAYLOAD)
+            assert exc.code in (Close.PROTOCOL_ERROR, Close.UNSUPPORTED, Close.INVALID_PAYLOAD)
             continue
         if isinstance(msg, SyncUpdate | SyncStep2):
             accepted_updates += 1
@@ -787,11 +783,11 @@ def test_a_client_listed_twice_is_refused() -> None:
     # counted them as integrated, then crashed the process on a later update.
     section = b"\x01" + W(7) + W(0) + b"\x04" + IN_ROOT_T + vs("ab")
     validate_update(b"\x01" + section + b"\x00")
-    rejects(validate_update, b"\x02" + section + section + b"\x00", CLOSE_PROTOCOL_ERROR)
+    rejects(validate_update, b"\x02" + section + section + b"\x00", Close.PROTOCOL_ERROR)
     deletes = b"\x01" + W(7) + b"\x01\x00\x01"
     validate_update(b"\x00" + deletes)
     twice = b"\x00\x02" + W(7) + b"\x01\x00\x01" + W(7) + b"\x01\x01\x01"
-    rejects(validate_update, twice, CLOSE_PROTOCOL_ERROR)
+    rejects(validate_update, twice, Close.PROTOCOL_ERROR)
 
 
 def test_an_awareness_clock_past_what_a_js_number_holds_is_refused() -> None:
@@ -801,13 +797,13 @@ def test_an_awareness_clock_past_what_a_js_number_holds_is_refused() -> None:
         if ok:
             decode(frame)
         else:
-            rejects(decode, frame, CLOSE_PROTOCOL_ERROR)
+            rejects(decode, frame, Close.PROTOCOL_ERROR)
 
 
 def test_an_xml_hook_is_refused() -> None:
     # yrs could not decode the hook yjs encodes (found by the fuzzer, after it was stored).
     hook = one_struct(b"\x07" + IN_ROOT_T + b"\x05" + vs("hook"))
-    rejects(validate_update, hook, CLOSE_PROTOCOL_ERROR)
+    rejects(validate_update, hook, Close.PROTOCOL_ERROR)
 
 
 def test_an_item_pointing_at_itself_or_a_later_item_of_its_client_is_refused() -> None:
@@ -819,10 +815,10 @@ def test_an_item_pointing_at_itself_or_a_later_item_of_its_client_is_refused() -
             one_struct(text + pointer + vs("c"), clock=0).replace(
                 b"\x01\x01\x01\x00", b"\x01\x02\x01\x00", 1
             ),
-            CLOSE_PROTOCOL_ERROR,
+            Close.PROTOCOL_ERROR,
         )
     parent_self = b"\x04\x00\x01\x00" + vs("x")  # parent: its own ID
-    rejects(validate_update, one_struct(parent_self), CLOSE_PROTOCOL_ERROR)
+    rejects(validate_update, one_struct(parent_self), Close.PROTOCOL_ERROR)
     earlier = b"\x84\x01\x01" + vs("c")  # origin: the "b" before it
     validate_update(
         one_struct(text + earlier, clock=0).replace(b"\x01\x01\x01\x00", b"\x01\x02\x01\x00", 1)

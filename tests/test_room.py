@@ -11,14 +11,16 @@ from typing import Any
 import pytest
 from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText
 
-from server import room as room_module
 from server.config import Settings
-from server.fold import fold
-from server.integrate import Integrator
-from server.protocol import (
+from server.store.base import DocName
+from server.store.memory import MemoryStore
+from server.sync import room as room_module
+from server.sync.fold import fold
+from server.sync.integrate import Integrator
+from server.sync.lib0 import ProtocolError, write_var_uint
+from server.sync.protocol import (
     AwarenessEntry,
     AwarenessUpdate,
-    ProtocolError,
     QueryAwareness,
     SyncStep1,
     SyncStep2,
@@ -26,11 +28,8 @@ from server.protocol import (
     decode,
     encode_awareness_entries,
     encode_update,
-    write_var_uint,
 )
-from server.room import Room
-from server.store.base import DocName
-from server.store.memory import MemoryStore
+from server.sync.room import Room
 from tests.fakes import FakePeer
 from tests.updates import chain_of_updates, contents
 
@@ -359,7 +358,7 @@ async def test_stamped_presence_overrides_the_client_claim(store: MemoryStore) -
 
 
 def read_sv(doc: Doc[Any]) -> dict[int, int]:
-    from server.protocol import read_state_vector
+    from server.sync.yupdate import read_state_vector
 
     return read_state_vector(doc.get_state())
 

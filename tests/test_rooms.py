@@ -11,13 +11,13 @@ import pytest
 from pycrdt import Doc, Text
 
 from server import access, memory
-from server import rooms as rooms_module
 from server.config import Settings
-from server.protocol import decode, encode_update
-from server.room import Room
-from server.rooms import Rooms
 from server.store.base import DocName
 from server.store.memory import MemoryStore
+from server.sync import rooms as rooms_module
+from server.sync.protocol import decode, encode_update
+from server.sync.room import Room
+from server.sync.rooms import Rooms
 from tests.fakes import FakePeer
 
 NAME = DocName("big")

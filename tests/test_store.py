@@ -17,8 +17,7 @@ from typing import Any, Protocol
 import pytest
 from pycrdt import Array, Doc, Map, Text, merge_updates
 
-import server.fold
-from server.fold import Folded, fold
+import server.sync.fold
 from server.store import (
     DocName,
     DocumentNotFound,
@@ -30,6 +29,7 @@ from server.store import (
 )
 from server.store.base import VersionInfo
 from server.store.sqlite.schema import MIGRATIONS
+from server.sync.fold import Folded, fold
 
 
 class StoreFactory(Protocol):
@@ -148,9 +148,9 @@ def gated_merge(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[DocumentS
     gates: list[Gate] = []
 
     def install(store: DocumentStore) -> Gate:
-        # Both stores fold through server.fold.fold when given no fold of their own.
+        # Both stores fold through server.sync.fold.fold when given no fold of their own.
         gate = Gate()
-        monkeypatch.setattr(server.fold, "fold", gate.fold)
+        monkeypatch.setattr(server.sync.fold, "fold", gate.fold)
         gates.append(gate)
         return gate
 

@@ -14,17 +14,17 @@ from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 
 from server.config import Settings
 from server.content import FRAGMENT
-from server.protocol import (
+from server.store.base import DocName, StoreError, VersionInfo, VersionKind
+from server.store.memory import MemoryStore
+from server.sync.protocol import (
     AwarenessEntry,
     AwarenessUpdate,
     SyncUpdate,
     decode,
     encode_awareness_entries,
 )
-from server.room import Room
-from server.rooms import Rooms
-from server.store.base import DocName, StoreError, VersionInfo, VersionKind
-from server.store.memory import MemoryStore
+from server.sync.room import Room
+from server.sync.rooms import Rooms
 from server.versions import (
     DAY,
     HOUR,

@@ -8,8 +8,8 @@ from typing import cast
 import pytest
 from starlette.websockets import WebSocket
 
+from server.connection import Connection
 from server.names import name_problem
-from server.ws import Connection
 
 
 class BlockingSocket:

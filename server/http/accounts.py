@@ -25,9 +25,10 @@ from ..auth import (
     token_digest,
     verify_password,
 )
+from ..closecodes import Close
 from ..config import Settings
-from ..rooms import CLOSE_REVOKED, Rooms
 from ..store.base import AccountStore, DocName, Link, User
+from ..sync.rooms import Rooms
 from .errors import HTTPError, error
 from .params import doc_name, json_body, optional_str
 
@@ -182,7 +183,7 @@ async def _set_share(request: Request, name: DocName, role: str | None) -> Respo
     rooms.close_where(
         name,
         lambda grant: grant.user is not None and grant.user.id == user.id,
-        CLOSE_REVOKED,
+        Close.REVOKED,
         "your access to this document changed",
     )
     return JSONResponse({"username": user.username, "role": role})
@@ -209,7 +210,7 @@ async def revoke_link(request: Request) -> Response:
     dropped = rooms.close_where(
         name,
         lambda grant: grant.link_id == link_id,
-        CLOSE_REVOKED,
+        Close.REVOKED,
         "this share link was revoked",
     )
     log.info("revoked link %d of %r (%d connections closed)", link_id, name, dropped)

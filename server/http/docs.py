@@ -18,8 +18,8 @@ from starlette.responses import JSONResponse, Response
 from .. import access
 from .. import content as convert
 from ..content import META, TITLE
-from ..rooms import Rooms
 from ..store.base import EMPTY_UPDATE, DocInfo, DocName
+from ..sync.rooms import Rooms
 from .errors import HTTPError
 from .params import MAX_BODY_BYTES, doc_name, json_body, optional_str
 

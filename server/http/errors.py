@@ -9,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..access import AccessDenied
-from ..rooms import ShuttingDown
 from ..store.base import DocumentNotFound, StoreError, UserExists, UserNotFound
+from ..sync.rooms import ShuttingDown
 from ..versions import DocumentBusy, VersionNotFound
 
 log = logging.getLogger("coedit.api")

@@ -19,8 +19,8 @@ from starlette.routing import Route
 from .. import content as convert
 from ..access import Role, require
 from ..restore import RestoreError
-from ..rooms import Rooms
 from ..store.base import DocName, DocumentNotFound, DocumentStore, VersionInfo
+from ..sync.rooms import Rooms
 from ..versions import (
     TextDiff,
     VersionRecorder,

@@ -8,8 +8,8 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 
-from ..rooms import Rooms
 from ..store.base import StoreError
+from ..sync.rooms import Rooms
 
 log = logging.getLogger("coedit.api")
 

@@ -32,7 +32,7 @@ class StoredDoc:
         return [part for part in (self.snapshot, *self.updates) if part]
 
 
-# Folds a snapshot and log rows into (state, held) as the live room would (server.fold):
+# Folds a snapshot and log rows into (state, held) as the live room would (server.sync.fold):
 # `state` everything integrable in its fastest-loading form, `held` the updates still waiting
 # for a missing predecessor, in order, which compaction keeps as log rows. The flag says the
 # first part is a snapshot written before held updates were kept apart (a raw merge).

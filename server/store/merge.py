@@ -15,7 +15,7 @@ async def fold_in_thread(
 ) -> tuple[bytes, tuple[bytes, ...]]:
     """The stores' Fold when the server gives them none (tests, the command line): the same
     fold as the server's worker process, in a thread."""
-    from server.fold import fold
+    from server.sync.fold import fold
 
     folded = await asyncio.to_thread(fold, parts, pending_first)
     return folded.state, folded.held

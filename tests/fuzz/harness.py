@@ -27,7 +27,8 @@ import psutil
 import websockets
 from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 
-from server.protocol import encode_sync_step1, read_state_vector
+from server.sync.protocol import encode_sync_step1
+from server.sync.yupdate import read_state_vector
 from tests.client import YClient, ws_url
 from tests.fuzz import yupdate
 from tests.fuzz.mutate import FRAGMENT, Engine, Frame

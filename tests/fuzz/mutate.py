@@ -18,12 +18,8 @@ from typing import Any
 
 from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText, merge_updates
 
-from server.protocol import (
-    encode_sync_step1,
-    encode_sync_step2,
-    encode_update,
-    write_var_uint,
-)
+from server.sync.lib0 import write_var_uint
+from server.sync.protocol import encode_sync_step1, encode_sync_step2, encode_update
 from tests.fuzz import yupdate
 from tests.fuzz.yupdate import ID, Struct, Update
 

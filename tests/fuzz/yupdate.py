@@ -2,14 +2,14 @@
 
 The fuzzer mutates updates at this level (client ids, clocks, origins, parents, content refs,
 delete sets), and the oracle uses `units` to compare documents item by item. It parses only
-what pycrdt itself produced; the server's strict parser is `server.protocol`.
+what pycrdt itself produced; the server's strict parser is `server.sync.yupdate`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from server.protocol import write_var_uint
+from server.sync.lib0 import write_var_uint
 
 ID = tuple[int, int]
 

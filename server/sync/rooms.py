@@ -13,17 +13,15 @@ from typing import Any, Protocol
 
 from pycrdt import Doc
 
-from . import memory
-from .config import Settings
+from .. import memory
+from ..closecodes import Close
+from ..config import Settings
+from ..store.base import DocName, DocumentNotFound, DocumentStore
 from .fold import Folded, fold
 from .room import Peer, Room, Standing
-from .store.base import DocName, DocumentNotFound, DocumentStore
 
 log = logging.getLogger("coedit.rooms")
 
-CLOSE_GOING_AWAY = 1001
-CLOSE_REVOKED = 4403
-CLOSE_DELETED = 4404
 # Arrivals are settled (see memory.settle) this long after the first of a burst...
 SETTLE_AFTER_SECONDS = 1.0
 # ...and the garbage departures leave in reference cycles is collected after this many.
@@ -166,7 +164,7 @@ class Rooms:
         if room is not None:
             # No more appends from this room: its peers are leaving and it is out of the map.
             room.failed = True
-            room.close_all(CLOSE_DELETED, "document deleted")
+            room.close_all(Close.DELETED, "document deleted")
             self._cancel(self._unload_timers, name)
             self._cancel(self._compact_timers, name)
         await self.store.flush()
@@ -191,7 +189,7 @@ class Rooms:
     async def close_gracefully(self, timeout: float = 3.0) -> None:
         """Refuse new joins, close every client with 1001 and wait (bounded) for them to leave."""
         self._closing = True
-        self.close_all(CLOSE_GOING_AWAY, "server shutting down")
+        self.close_all(Close.GOING_AWAY, "server shutting down")
         if self._connections:
             try:
                 await asyncio.wait_for(self._drained.wait(), timeout)

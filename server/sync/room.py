@@ -16,17 +16,17 @@ from typing import Any, Protocol
 
 from pycrdt import Doc, Map, merge_updates
 
-from .config import Settings
-from .content.schema import META, TITLE
+from ..closecodes import Close
+from ..config import Settings
+from ..content.schema import META, TITLE
+from ..store.base import DocName, DocumentStore, User
 from .integrate import HalfApplied, Integrator
+from .lib0 import ProtocolError
 from .protocol import (
     AwarenessEntry,
     AwarenessUpdate,
-    Dependencies,
     Message,
-    ProtocolError,
     QueryAwareness,
-    Sections,
     SyncStep1,
     SyncStep2,
     SyncUpdate,
@@ -35,16 +35,12 @@ from .protocol import (
     encode_sync_step1,
     encode_sync_step2,
     encode_update,
-    validate_update,
 )
-from .store.base import DocName, DocumentStore, User
+from .yupdate import Dependencies, Sections, validate_update
 
 log = logging.getLogger("coedit.room")
 
 EMPTY_UPDATE = b"\x00\x00"
-CLOSE_POLICY = 1008
-CLOSE_INTERNAL = 1011
-CLOSE_INVALID_PAYLOAD = 1007
 # How long a departed client's awareness clock is remembered: y-protocols clients drop a state
 # nobody renewed for 30 s, so an echo of it cannot come later than that.
 TOMBSTONE_SECONDS = 30.0
@@ -98,7 +94,7 @@ class _Segment:
     origin: Peer | None
 
 
-# An update to relay, with the client sections it holds (see protocol.Dependencies).
+# An update to relay, with the client sections it holds (see yupdate.Dependencies).
 _Relayed = tuple[bytes, Sections]
 
 
@@ -281,7 +277,7 @@ class Room:
         if update == EMPTY_UPDATE:
             return
         if self.failed:
-            raise ProtocolError(CLOSE_INTERNAL, "document is being reloaded, reconnect")
+            raise ProtocolError(Close.INTERNAL, "document is being reloaded, reconnect")
         released = self.integrate(update, deps)
         if released is not None:
             self._check_state()
@@ -299,7 +295,7 @@ class Room:
         self, update: bytes, deps: Dependencies | None = None
     ) -> list[tuple[bytes, Dependencies]] | None:
         """Apply an update to the live Doc whole, or hold it until what it depends on has
-        arrived (see server.integrate); held updates are stored as usual, so nothing is lost.
+        arrived (see server.sync.integrate); held updates are stored as usual, so nothing is lost.
         Returns None when the update is held, else the held updates it released. Raises
         ProtocolError for an update pycrdt would refuse: nothing of it was applied."""
         try:
@@ -309,11 +305,11 @@ class Room:
             # matches the store, so rebuild from it.
             self._fail(str(exc))
             raise ProtocolError(
-                CLOSE_INVALID_PAYLOAD, "update rejected by the CRDT engine"
+                Close.INVALID_PAYLOAD, "update rejected by the CRDT engine"
             ) from exc
 
     def load(self, state: bytes, held: tuple[bytes, ...] = ()) -> None:
-        """Seed the live Doc when the room opens with a fold's result (see server.fold)."""
+        """Seed the live Doc when the room opens with a fold's result (see server.sync.fold)."""
         self._integrator.load(state, held)
 
     def _check_state(self) -> None:
@@ -435,7 +431,7 @@ class Room:
             return
         self.failed = True
         log.error("%s in %r; closing its clients", why, self.name)
-        self.close_all(CLOSE_INTERNAL, "storage failure, reconnect")
+        self.close_all(Close.INTERNAL, "storage failure, reconnect")
 
     def _send_after_commit(self, peer: Peer, frame: bytes) -> None:
         tail = self._tail
@@ -456,7 +452,7 @@ class Room:
         state.tokens = min(burst, state.tokens + (now - state.refilled_at) * rate)
         state.refilled_at = now
         if state.tokens < 1.0:
-            raise ProtocolError(CLOSE_POLICY, "too many sync step 1 requests")
+            raise ProtocolError(Close.POLICY, "too many sync step 1 requests")
         state.tokens -= 1.0
 
     def _apply_awareness(self, peer: Peer, message: AwarenessUpdate) -> None:
@@ -469,7 +465,7 @@ class Room:
         claimed = [e for e in message.entries if self._claimable(peer, e.client_id)]
         new_ids = {e.client_id for e in claimed if not e.removed} - owned
         if len(owned) + len(new_ids) > self.settings.max_awareness_ids:
-            raise ProtocolError(CLOSE_POLICY, "too many awareness client ids on one connection")
+            raise ProtocolError(Close.POLICY, "too many awareness client ids on one connection")
         accepted = [e for e in claimed if self._is_newer(e) and self._changes_something(e)]
         if not accepted:
             return
@@ -479,7 +475,7 @@ class Room:
         ):
             # Only a connection churning through client ids gets here: each waiting removal
             # would otherwise be kept until the next token, however many there are.
-            raise ProtocolError(CLOSE_POLICY, "too many awareness client ids on one connection")
+            raise ProtocolError(Close.POLICY, "too many awareness client ids on one connection")
         if state.stamp is not None:
             accepted = [_stamped(entry, state.stamp) for entry in accepted]
         for entry in accepted:

@@ -1,7 +1,8 @@
 """Folding a stored document (snapshot + log) into one update, in a worker process.
 
 pycrdt holds the GIL while it merges or applies, so a big document folded on the event loop (or
-in a thread) stalls every other document; a process does not. Imports pycrdt and protocol only.
+in a thread) stalls every other document; a process does not. Imports pycrdt and the codec
+(lib0, protocol, yupdate) only.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from typing import Any, Self
 
 from pycrdt import Doc, merge_updates
 
+from ..closecodes import Close
 from .integrate import HalfApplied, Integrator
-from .protocol import CLOSE_INVALID_PAYLOAD, ProtocolError, read_state_vector, validate_update
+from .lib0 import ProtocolError
+from .yupdate import read_state_vector, validate_update
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +68,7 @@ def fold(parts: list[bytes], pending_first: bool = False) -> Folded:
         try:
             integrator.integrate(part)
         except ProtocolError as exc:
-            if exc.code != CLOSE_INVALID_PAYLOAD:
+            if exc.code != Close.INVALID_PAYLOAD:
                 # The room stores only updates it validated: anything else is damage.
                 raise ValueError(f"stored part {index} is not a valid update: {exc}") from None
             log.warning("a stored update is refused as the live room refused it: %s", exc)

@@ -14,19 +14,14 @@ from typing import Any
 
 from pycrdt import Doc
 
-from .protocol import (
-    CLOSE_INVALID_PAYLOAD,
-    Dependencies,
-    ProtocolError,
-    read_state_vector,
-    update_dependencies,
-)
+from ..closecodes import Close
+from .lib0 import ProtocolError
+from .yupdate import Dependencies, read_state_vector, update_dependencies
 
 log = logging.getLogger(__name__)
 
 # A connection whose updates wait for predecessors that never come is closed with this.
-CLOSE_POLICY = 1008
-_CLOCK_MASK = (1 << 31) - 1  # the clock of a protocol.id_key
+_CLOCK_MASK = (1 << 31) - 1  # the clock of a yupdate.id_key
 
 
 class HalfApplied(RuntimeError):
@@ -53,7 +48,7 @@ class Integrator:
         self.held_bytes = 0
         self._max_held = max_held
         self._max_held_bytes = max_held_bytes
-        # Every shared type the Doc holds, as protocol.id_key; None until an update first names
+        # Every shared type the Doc holds, as yupdate.id_key; None until an update first names
         # a parent from outside itself (building it walks the whole Doc once).
         self._types: set[int] | None = None
 
@@ -100,7 +95,7 @@ class Integrator:
             self._max_held_bytes is not None
             and self.held_bytes + len(update) > self._max_held_bytes
         ):
-            raise ProtocolError(CLOSE_POLICY, "too many updates waiting for missing predecessors")
+            raise ProtocolError(Close.POLICY, "too many updates waiting for missing predecessors")
         self.held.append((update, deps))
         self.held_bytes += len(update)
 
@@ -155,12 +150,12 @@ class Integrator:
             raise
         except BaseException as exc:  # pycrdt panics derive from BaseException
             raise ProtocolError(
-                CLOSE_INVALID_PAYLOAD, "update rejected by the CRDT engine"
+                Close.INVALID_PAYLOAD, "update rejected by the CRDT engine"
             ) from exc
         # Taken without an error is not enough: pycrdt may keep part of it pending for good.
         reached = read_state_vector(copy.get_state())
         if any(reached.get(client, 0) < end for client, _, end in deps.sections):
-            raise ProtocolError(CLOSE_INVALID_PAYLOAD, "update does not integrate")
+            raise ProtocolError(Close.INVALID_PAYLOAD, "update does not integrate")
 
     def _apply_unchecked(self, update: bytes) -> None:
         try:
@@ -174,5 +169,5 @@ class Integrator:
             if self.drifted():
                 raise HalfApplied(f"update half applied before failing: {exc!r}") from exc
             raise ProtocolError(
-                CLOSE_INVALID_PAYLOAD, "update rejected by the CRDT engine"
+                Close.INVALID_PAYLOAD, "update rejected by the CRDT engine"
             ) from exc
