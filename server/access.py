@@ -8,15 +8,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 from starlette.requests import HTTPConnection
 
 from .auth import CredentialError, colour_for, decode_jwt, token_digest
 from .config import Settings
 from .store.base import AccountStore, DocName, User
+from .types import Role
 
-Role = Literal["viewer", "editor", "owner"]
 RANK: dict[str, int] = {"viewer": 1, "editor": 2, "owner": 3}
 SESSION_COOKIE = "coedit_session"
 SHARE_HEADER = "x-coedit-share"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from server.sync.protocol import Message, decode
-from server.sync.room import Standing
+from server.types import Standing
 
 
 @dataclass(eq=False)

@@ -494,7 +494,7 @@ async def test_a_crowded_room_relays_to_its_groups_in_turns_across_the_window(
     for peer in (writer, *readers):
         peer.take()
         peer.times.clear()
-    assert len(room._groups) == 3  # 2 + 2 + 2 peers, the writer in the first
+    assert len(room._relay._groups) == 3  # 2 + 2 + 2 peers, the writer in the first
 
     doc, first = text_update("a")
     room.receive(writer, SyncUpdate(first))
@@ -520,7 +520,7 @@ async def test_a_crowded_room_relays_to_its_groups_in_turns_across_the_window(
     assert sum(gap >= 0.015 for gap in gaps) == 2
     assert all(gap < 0.005 for gap in gaps if gap < 0.015)
     assert writer.frames == [], "a batch of only the writer's own updates skips the writer"
-    assert room._segments == [], "relayed to every group, nothing is kept"
+    assert room._relay._segments == [], "relayed to every group, nothing is kept"
 
 
 async def test_relay_groups_follow_joins_and_leaves(store: MemoryStore) -> None:
@@ -528,13 +528,13 @@ async def test_relay_groups_follow_joins_and_leaves(store: MemoryStore) -> None:
     peers = [FakePeer(str(i)) for i in range(5)]
     for peer in peers:
         room.join(peer)
-    assert sorted(len(g.peers) for g in room._groups) == [1, 2, 2]
+    assert sorted(len(g.peers) for g in room._relay._groups) == [1, 2, 2]
     room.leave(peers[4])  # alone in the third group, which goes with it
     room.leave(peers[0])
-    assert sorted(len(g.peers) for g in room._groups) == [1, 2]
+    assert sorted(len(g.peers) for g in room._relay._groups) == [1, 2]
     joiner = FakePeer("joiner")
     room.join(joiner)  # the smallest group takes newcomers before a new one opens
-    assert sorted(len(g.peers) for g in room._groups) == [2, 2]
+    assert sorted(len(g.peers) for g in room._relay._groups) == [2, 2]
     _, update = text_update("x")
     room.receive(peers[1], SyncUpdate(update))
     await store.flush()

@@ -17,10 +17,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .. import content as convert
-from ..access import Role, require
+from ..access import require
 from ..restore import RestoreError
 from ..store.base import DocName, DocumentNotFound, DocumentStore, VersionInfo
 from ..sync.rooms import Rooms
+from ..types import Role
 from ..versions import (
     TextDiff,
     VersionRecorder,

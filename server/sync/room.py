@@ -12,14 +12,15 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from pycrdt import Doc, Map, merge_updates
+from pycrdt import Doc, Map
 
 from ..closecodes import Close
 from ..config import Settings
 from ..content.schema import META, TITLE
-from ..store.base import DocName, DocumentStore, User
+from ..store.base import DocName, DocumentStore
+from ..types import Peer, Role
 from .integrate import HalfApplied, Integrator
 from .lib0 import ProtocolError
 from .protocol import (
@@ -34,9 +35,9 @@ from .protocol import (
     encode_awareness_entries,
     encode_sync_step1,
     encode_sync_step2,
-    encode_update,
 )
-from .yupdate import Dependencies, Sections, validate_update
+from .relay import Relay, Relayed, RelayGroup
+from .yupdate import Dependencies, validate_update
 
 log = logging.getLogger("coedit.room")
 
@@ -48,60 +49,10 @@ TOMBSTONE_SECONDS = 30.0
 MAX_TOMBSTONES = 10_000
 
 
-class Standing(Protocol):
-    """What a peer's access rests on (an `access.Grant`), so that revoking it finds the peer."""
-
-    @property
-    def user(self) -> User | None: ...
-
-    @property
-    def link_id(self) -> int | None: ...
-
-
-class Peer(Protocol):
-    """A connected client as the room sees it; the transport owns queueing and closing."""
-
-    @property
-    def label(self) -> str: ...
-
-    @property
-    def grant(self) -> Standing | None:
-        """None for the server's own stand-ins and in tests: nothing to revoke."""
-
-    def send(self, frame: bytes) -> None:
-        """Queue a frame without blocking; a transport that is too far behind closes itself."""
-
-    def close(self, code: int, reason: str) -> None:
-        """Ask the transport to close with this WebSocket close code."""
-
-
-@dataclass(slots=True, eq=False)
-class _RelayGroup:
-    """Peers that get their relays together; `sent` is the position in the room's queue of
-    segments up to which they have had everything."""
-
-    peers: dict[Peer, None]
-    sent: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Segment:
-    """The updates that committed between two relay turns, merged into one part unless that is
-    not safe (see _segment); `origin` is the peer that sent all of them, None when several did
-    (or the server)."""
-
-    parts: tuple[_Relayed, ...]
-    origin: Peer | None
-
-
-# An update to relay, with the client sections it holds (see yupdate.Dependencies).
-_Relayed = tuple[bytes, Sections]
-
-
 @dataclass(slots=True)
 class _PeerState:
-    group: _RelayGroup
-    role: str = "editor"
+    group: RelayGroup
+    role: Role = "editor"
     # Fields the server forces into this peer's awareness `user` (signed-in name and colour,
     # role), so that nobody can show up under another person's name.
     stamp: dict[str, Any] | None = None
@@ -156,15 +107,7 @@ class Room:
         # Future of the newest append: replies computed now may only leave once it has committed.
         self._tail: asyncio.Future[None] | None = None
         self._on_change = on_change
-        # Updates committed since the last relay turn: (origin, update).
-        self._committed_since: list[tuple[Peer | None, _Relayed]] = []
-        # Segments some group has not had yet; `_segments_base` is the first one's position.
-        self._segments: list[_Segment] = []
-        self._segments_base = 0
-        self._groups: list[_RelayGroup] = []
-        self._turn = 0
-        self._relay_timer: asyncio.Handle | None = None
-        self._last_relay = 0.0
+        self._relay = Relay(settings, lambda: self.failed)
         self._clock = clock
         # Keeps the Doc's state vector itself: reading it from pycrdt costs O(clients) per
         # update, which made a 600-client room fall seconds behind.
@@ -173,11 +116,10 @@ class Room:
         )
         self._state_checked = clock()
 
-    def join(self, peer: Peer, role: str = "editor", stamp: dict[str, Any] | None = None) -> None:
+    def join(self, peer: Peer, role: Role = "editor", stamp: dict[str, Any] | None = None) -> None:
         """Add a peer; a "viewer" gets every read but none of its writes are applied."""
         now = self._clock()
-        group = self._group_for_newcomer()
-        group.peers[peer] = None
+        group = self._relay.join(peer)
         self.peers[peer] = _PeerState(
             group=group,
             role=role,
@@ -195,9 +137,7 @@ class Room:
         state = self.peers.pop(peer, None)
         if state is None:
             return
-        del state.group.peers[peer]
-        if not state.group.peers:
-            self._groups.remove(state.group)
+        self._relay.leave(peer, state.group)
         if state.awareness_timer is not None:
             state.awareness_timer.cancel()
         # Removals still waiting for a token must reach the others too.
@@ -267,7 +207,7 @@ class Room:
         self._integrator.changed(update)
         future = self.store.append(self.name, update)
         self._tail = future
-        relay: list[tuple[Peer | None, _Relayed]] = [
+        relay: list[tuple[Peer | None, Relayed]] = [
             (None, (update, validate_update(update).sections))
         ]
         future.add_done_callback(lambda f: self._committed(f, None, update, relay))
@@ -282,7 +222,7 @@ class Room:
         if released is not None:
             self._check_state()
         # Held updates are relayed only once integrated: some held pairs crash pycrdt clients.
-        relay: list[tuple[Peer | None, _Relayed]] = []
+        relay: list[tuple[Peer | None, Relayed]] = []
         if released is not None:
             own = deps if deps is not None else validate_update(update)
             relay.append((peer, (update, own.sections)))
@@ -335,7 +275,7 @@ class Room:
         future: asyncio.Future[None],
         origin: Peer | None,
         update: bytes,
-        relay: list[tuple[Peer | None, _Relayed]],
+        relay: list[tuple[Peer | None, Relayed]],
     ) -> None:
         if future.cancelled() or future.exception() is not None:
             error = "cancelled" if future.cancelled() else repr(future.exception())
@@ -348,81 +288,13 @@ class Room:
             if state is not None and state.name is not None:
                 self.editors.add(state.name)
         if relay:
-            self._committed_since.extend(relay)
-            self._schedule_relay()
+            self._relay.committed(relay)
         if self._on_change is not None:
             self._on_change(self)
 
-    def _group_for_newcomer(self) -> _RelayGroup:
-        # The smallest group, unless all are full: then a new one (see _relay_turn).
-        size = self.settings.relay_group_peers
-        smallest = min(self._groups, key=lambda g: len(g.peers), default=None)
-        if smallest is not None and len(smallest.peers) < size:
-            return smallest
-        # It starts with the next segment: what committed before is in the sync step 2 its
-        # peers get (updates committed since the last turn they get twice, which Yjs ignores).
-        group = _RelayGroup({}, self._segments_base + len(self._segments))
-        self._groups.append(group)
-        return group
-
-    def _schedule_relay(self) -> None:
-        # A lone edit leaves on the next loop iteration. While edits keep coming, each group of
-        # peers gets one frame per relay window holding every update since its last one, so
-        # that sends per second stay bounded however many clients type, at a few ms of latency.
-        if self._relay_timer is not None:
-            return
-        loop = asyncio.get_running_loop()
-        wait = self._last_relay + self._relay_spacing() - loop.time()
-        if wait <= 0:
-            self._relay_timer = loop.call_soon(self._relay_turn)
-        else:
-            self._relay_timer = loop.call_later(wait, self._relay_turn)
-
     def relay_window(self) -> float:
-        """Seconds between two relays to a peer of a busy document: longer for crowded ones,
-        whose sends (one per peer) cost more than everything else the server does for them."""
-        s = self.settings
-        if s.relay_window_seconds <= 0:  # no window at all: every update leaves at once
-            return 0.0
-        crowded = len(self.peers) / s.relay_sends_per_second
-        return min(max(s.relay_window_seconds, crowded), s.relay_window_max_seconds)
-
-    def _relay_spacing(self) -> float:
-        # The groups take turns, evenly spread over the window: relaying to 2,000 peers at once
-        # blocked the event loop for 15-30 ms, holding up every commit and read behind it.
-        return self.relay_window() / max(1, len(self._groups))
-
-    def _relay_turn(self) -> None:
-        self._relay_timer = None
-        self._last_relay = asyncio.get_running_loop().time()
-        if self.failed:
-            return
-        if self._committed_since:
-            # Merged once here, not once per group: each group's frame merges only segments.
-            self._segments.append(_segment(self._committed_since))
-            self._committed_since = []
-        end = self._segments_base + len(self._segments)
-        count = len(self._groups)
-        for step in range(count):  # round robin, skipping groups that have had everything
-            index = (self._turn + step) % count
-            group = self._groups[index]
-            if group.sent < end:
-                break
-        else:
-            self._segments.clear()
-            self._segments_base = end
-            return
-        self._turn = index + 1
-        batch = self._segments[group.sent - self._segments_base :]
-        group.sent = end
-        _send(
-            group, _segment([(segment.origin, part) for segment in batch for part in segment.parts])
-        )
-        low = min(g.sent for g in self._groups)
-        del self._segments[: low - self._segments_base]
-        self._segments_base = low
-        if low < end:
-            self._schedule_relay()
+        """Seconds between two relays to a peer of this document (see Relay.window)."""
+        return self._relay.window()
 
     def _fail(self, why: str) -> None:
         # The live doc now differs from the store: drop every peer so that they reconnect to a
@@ -595,42 +467,6 @@ class Room:
     def _broadcast(self, frame: bytes, exclude: Peer | None) -> None:
         for peer in self.peers:
             if peer is not exclude:
-                peer.send(frame)
-
-
-def _segment(pairs: list[tuple[Peer | None, _Relayed]]) -> _Segment:
-    """(origin, update) pairs as one segment."""
-    origins = {origin for origin, _ in pairs}
-    origin = origins.pop() if len(origins) == 1 else None
-    parts = tuple(part for _, part in pairs)
-    if len(parts) == 1 or _overlap(parts):
-        # Two updates claiming the same clocks of one client (only a forged one does) merge
-        # into content that neither the server nor any peer holds: they leave as they came,
-        # and each peer skips what it has, as the server did.
-        return _Segment(parts, origin)
-    merged = merge_updates(*(update for update, _ in parts))
-    sections = tuple(section for _, part_sections in parts for section in part_sections)
-    return _Segment(((merged, sections),), origin)
-
-
-def _overlap(parts: tuple[_Relayed, ...]) -> bool:
-    seen: dict[int, list[tuple[int, int]]] = {}
-    for _, sections in parts:
-        for client, start, end in sections:
-            ranges = seen.setdefault(client, [])
-            if any(start < other_end and other_start < end for other_start, other_end in ranges):
-                return True
-            ranges.append((start, end))
-    return False
-
-
-def _send(group: _RelayGroup, segment: _Segment) -> None:
-    frames = [encode_update(update) for update, _ in segment.parts]
-    # A peer gets its own updates back only inside a frame that also holds others': Yjs
-    # ignores what it already has, and one frame for everyone is far cheaper.
-    for peer in group.peers:
-        if peer is not segment.origin:
-            for frame in frames:
                 peer.send(frame)
 
 

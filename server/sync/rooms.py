@@ -17,8 +17,9 @@ from .. import memory
 from ..closecodes import Close
 from ..config import Settings
 from ..store.base import DocName, DocumentNotFound, DocumentStore
+from ..types import Peer, Role, Standing
 from .fold import Folded, fold
-from .room import Peer, Room, Standing
+from .room import Room
 
 log = logging.getLogger("coedit.rooms")
 
@@ -97,7 +98,7 @@ class Rooms:
         self,
         name: DocName,
         peer: Peer,
-        role: str = "editor",
+        role: Role = "editor",
         stamp: dict[str, Any] | None = None,
     ) -> Room:
         """Add a peer to the named room, loading it once however many peers arrive together."""

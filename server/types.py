@@ -1,0 +1,43 @@
+"""The names every layer shares: who a connected client is (`Peer`), what its access rests on
+(`Standing`), and the roles a caller may have (`Role`).
+
+Stdlib and the store's value types only: the sync engine, the WebSocket edge and the HTTP routes
+all import it, and it imports none of them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+from .store.base import User
+
+# What a caller may do with a document: read; read and write; and, in accounts mode, share,
+# rename and delete too.
+Role = Literal["viewer", "editor", "owner"]
+
+
+class Standing(Protocol):
+    """What a peer's access rests on (an `access.Grant`), so that revoking it finds the peer."""
+
+    @property
+    def user(self) -> User | None: ...
+
+    @property
+    def link_id(self) -> int | None: ...
+
+
+class Peer(Protocol):
+    """A connected client as the room sees it; the transport owns queueing and closing."""
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def grant(self) -> Standing | None:
+        """None for the server's own stand-ins and in tests: nothing to revoke."""
+
+    def send(self, frame: bytes) -> None:
+        """Queue a frame without blocking; a transport that is too far behind closes itself."""
+
+    def close(self, code: int, reason: str) -> None:
+        """Ask the transport to close with this WebSocket close code."""
