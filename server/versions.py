@@ -21,7 +21,7 @@ import logging
 import re
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import Any, Literal
@@ -386,16 +386,12 @@ class VersionRecorder:
 
     @staticmethod
     def _take_editors(room: Room | None) -> list[str]:
-        if room is None:
-            return []
-        editors = sorted(room.editors)
-        room.editors = set()
-        return editors
+        return [] if room is None else room.take_editors()
 
     @staticmethod
-    def _give_back_editors(room: Room | None, editors: Sequence[str]) -> None:
+    def _give_back_editors(room: Room | None, editors: list[str]) -> None:
         if room is not None:
-            room.editors.update(editors)
+            room.give_back_editors(editors)
 
     @contextlib.asynccontextmanager
     async def _lock(self, name: DocName) -> AsyncIterator[None]:

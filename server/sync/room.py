@@ -177,6 +177,21 @@ class Room:
                 ):
                     peer.send(self._awareness_snapshot())
 
+    def retire(self, code: int, reason: str) -> None:
+        """Take no more writes and close every peer: the room is leaving (its document was
+        deleted); it is never used again."""
+        self.failed = True
+        self.close_all(code, reason)
+
+    def take_editors(self) -> list[str]:
+        """Who edited since the last version was taken, for the next one; cleared."""
+        editors, self.editors = sorted(self.editors), set()
+        return editors
+
+    def give_back_editors(self, editors: list[str]) -> None:
+        """A version was not taken after all: its editors count for the next one."""
+        self.editors.update(editors)
+
     def close_all(self, code: int, reason: str) -> None:
         for peer in list(self.peers):
             peer.close(code, reason)

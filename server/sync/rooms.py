@@ -164,8 +164,7 @@ class Rooms:
         room = self._rooms.pop(name, None)
         if room is not None:
             # No more appends from this room: its peers are leaving and it is out of the map.
-            room.failed = True
-            room.close_all(Close.DELETED, "document deleted")
+            room.retire(Close.DELETED, "document deleted")
             self._cancel(self._unload_timers, name)
             self._cancel(self._compact_timers, name)
         await self.store.flush()
