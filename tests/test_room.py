@@ -14,7 +14,7 @@ from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText
 from server.config import Settings
 from server.store.base import DocName
 from server.store.memory import MemoryStore
-from server.sync import room as room_module
+from server.sync import presence as presence_module
 from server.sync.fold import fold
 from server.sync.integrate import Integrator
 from server.sync.lib0 import ProtocolError, write_var_uint
@@ -765,7 +765,7 @@ async def test_tombstones_are_forgotten_after_the_outdated_timeout(store: Memory
 
 
 async def test_tombstones_are_capped(store: MemoryStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(room_module, "MAX_TOMBSTONES", 10)
+    monkeypatch.setattr(presence_module, "MAX_TOMBSTONES", 10)
     room = clocked_room(store, [0.0])
     for cid in range(50):
         gone = FakePeer(f"gone{cid}")
@@ -784,7 +784,7 @@ async def test_churning_awareness_ids_while_over_budget_is_refused(store: Memory
             room.receive(a, awareness(cid, 1, {"x": 1}))
             room.receive(a, awareness(cid, 2, None))
     assert info.value.code == 1008
-    assert len(room.peers[a].awareness_pending or {}) <= 4
+    assert len(room.presence._visitors[a].pending or {}) <= 4
 
 
 async def test_query_awareness_flood_shares_the_awareness_budget(store: MemoryStore) -> None:

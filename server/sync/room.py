@@ -1,4 +1,5 @@
-"""One live document: its pycrdt Doc, awareness states and peers; defines the Peer seam.
+"""One live document: its pycrdt Doc and peers; applies, persists, then relays (`Relay`) what
+they write, and hands their awareness to `Presence`.
 
 Must not import starlette, aiosqlite or uvicorn: a Room only talks to `Peer`s and a `DocumentStore`.
 """
@@ -6,12 +7,10 @@ Must not import starlette, aiosqlite or uvicorn: a Room only talks to `Peer`s an
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pycrdt import Doc, Map
@@ -23,16 +22,14 @@ from ..store.base import DocName, DocumentStore
 from ..types import Peer, Role
 from .integrate import HalfApplied, Integrator
 from .lib0 import ProtocolError
+from .presence import Presence
 from .protocol import (
-    AwarenessEntry,
     AwarenessUpdate,
     Message,
     QueryAwareness,
     SyncStep1,
     SyncStep2,
     SyncUpdate,
-    encode_awareness,
-    encode_awareness_entries,
     encode_sync_step1,
     encode_sync_step2,
 )
@@ -42,37 +39,14 @@ from .yupdate import Dependencies, validate_update
 log = logging.getLogger("coedit.room")
 
 EMPTY_UPDATE = b"\x00\x00"
-# How long a departed client's awareness clock is remembered: y-protocols clients drop a state
-# nobody renewed for 30 s, so an echo of it cannot come later than that.
-TOMBSTONE_SECONDS = 30.0
-# Tombstones kept per document at most, oldest forgotten first, whatever churns client ids.
-MAX_TOMBSTONES = 10_000
 
 
 @dataclass(slots=True)
 class _PeerState:
     group: RelayGroup
     role: Role = "editor"
-    # Fields the server forces into this peer's awareness `user` (signed-in name and colour,
-    # role), so that nobody can show up under another person's name.
-    stamp: dict[str, Any] | None = None
-    awareness_ids: set[int] = field(default_factory=set)
-    # The display name from this peer's awareness state, for "who edited" in version history.
-    name: str | None = None
     tokens: float = 0.0
     refilled_at: float = 0.0
-    # Awareness relay budget, and the changes waiting for it: the latest entry per client id.
-    awareness_tokens: float = 0.0
-    awareness_refilled_at: float = 0.0
-    awareness_pending: dict[int, AwarenessEntry] | None = None
-    awareness_timer: asyncio.TimerHandle | None = None
-
-
-@dataclass(slots=True)
-class _AwarenessState:
-    clock: int
-    state: str
-    owner: Peer | None
 
 
 class Room:
@@ -93,9 +67,6 @@ class Room:
         self.store = store
         self.settings = settings
         self.peers: dict[Peer, _PeerState] = {}
-        self.awareness: dict[int, _AwarenessState] = {}
-        # (expiry, client id, tombstone) in the order they were made, to forget them.
-        self._tombstones: deque[tuple[float, int, _AwarenessState]] = deque()
         self.failed = False
         # Rows and bytes appended since the last compaction, for the compaction thresholds.
         self.log_rows = 0
@@ -108,6 +79,7 @@ class Room:
         self._tail: asyncio.Future[None] | None = None
         self._on_change = on_change
         self._relay = Relay(settings, lambda: self.failed)
+        self.presence = Presence(settings, clock, lambda: self.peers)
         self._clock = clock
         # Keeps the Doc's state vector itself: reading it from pycrdt costs O(clients) per
         # update, which made a 600-client room fall seconds behind.
@@ -121,35 +93,17 @@ class Room:
         now = self._clock()
         group = self._relay.join(peer)
         self.peers[peer] = _PeerState(
-            group=group,
-            role=role,
-            stamp=stamp,
-            tokens=float(self.settings.step1_burst),
-            refilled_at=now,
-            awareness_tokens=float(self.settings.awareness_burst),
-            awareness_refilled_at=now,
+            group=group, role=role, tokens=float(self.settings.step1_burst), refilled_at=now
         )
         peer.send(encode_sync_step1(self.doc.get_state()))
-        if self.present:
-            peer.send(self._awareness_snapshot())
+        self.presence.join(peer, stamp)
 
     def leave(self, peer: Peer) -> None:
         state = self.peers.pop(peer, None)
         if state is None:
             return
         self._relay.leave(peer, state.group)
-        if state.awareness_timer is not None:
-            state.awareness_timer.cancel()
-        # Removals still waiting for a token must reach the others too.
-        gone = [e for e in (state.awareness_pending or {}).values() if e.removed]
-        for client_id in state.awareness_ids:
-            current = self.awareness.get(client_id)
-            if current is not None and current.owner is peer and current.state != "null":
-                clock = current.clock + 1
-                self._bury(client_id, clock)
-                gone.append(AwarenessEntry(client_id=client_id, clock=clock, state="null"))
-        if gone:
-            self._broadcast(encode_awareness_entries(gone), exclude=None)
+        self.presence.leave(peer)
 
     def receive(self, peer: Peer, message: Message) -> None:
         """Handle one decoded message; raises ProtocolError to have this peer closed."""
@@ -165,17 +119,9 @@ class Room:
                     return
                 self._apply(peer, update, deps)
             case AwarenessUpdate():
-                self._apply_awareness(peer, message)
+                self.presence.apply(peer, message)
             case QueryAwareness():
-                # y-websocket never sends it; an answer is O(everyone present), so a flood of
-                # them shares the awareness budget and the excess goes unanswered.
-                state = self.peers[peer]
-                if (
-                    self.present
-                    and state.awareness_pending is None
-                    and self._awareness_token(state)
-                ):
-                    peer.send(self._awareness_snapshot())
+                self.presence.query(peer)
 
     def retire(self, code: int, reason: str) -> None:
         """Take no more writes and close every peer: the room is leaving (its document was
@@ -299,9 +245,9 @@ class Room:
         self.log_rows += 1
         self.log_bytes += len(update)
         if origin is not None:
-            state = self.peers.get(origin)
-            if state is not None and state.name is not None:
-                self.editors.add(state.name)
+            name = self.presence.name_of(origin)
+            if name is not None:
+                self.editors.add(name)
         if relay:
             self._relay.committed(relay)
         if self._on_change is not None:
@@ -342,163 +288,12 @@ class Room:
             raise ProtocolError(Close.POLICY, "too many sync step 1 requests")
         state.tokens -= 1.0
 
-    def _apply_awareness(self, peer: Peer, message: AwarenessUpdate) -> None:
-        self._forget_tombstones()
-        state = self.peers[peer]
-        owned = state.awareness_ids
-        # y-websocket clients resend every awareness change they receive: an entry another
-        # live connection owns is an echo, theirs to change, and must not count against,
-        # be stamped as, or be taken over by this connection.
-        claimed = [e for e in message.entries if self._claimable(peer, e.client_id)]
-        new_ids = {e.client_id for e in claimed if not e.removed} - owned
-        if len(owned) + len(new_ids) > self.settings.max_awareness_ids:
-            raise ProtocolError(Close.POLICY, "too many awareness client ids on one connection")
-        accepted = [e for e in claimed if self._is_newer(e) and self._changes_something(e)]
-        if not accepted:
-            return
-        pending = state.awareness_pending
-        if pending is not None and len(pending.keys() | {e.client_id for e in accepted}) > (
-            2 * self.settings.max_awareness_ids
-        ):
-            # Only a connection churning through client ids gets here: each waiting removal
-            # would otherwise be kept until the next token, however many there are.
-            raise ProtocolError(Close.POLICY, "too many awareness client ids on one connection")
-        if state.stamp is not None:
-            accepted = [_stamped(entry, state.stamp) for entry in accepted]
-        for entry in accepted:
-            self._store_awareness(peer, owned, entry)
-        if pending is None and self._awareness_token(state):
-            untouched = state.stamp is None and len(accepted) == len(message.entries)
-            frame = (
-                encode_awareness(message.payload)
-                if untouched
-                else encode_awareness_entries(accepted)
-            )
-            # The sender too, as the reference server does: y-websocket clients reconnect
-            # after 30 s without a message, and their own 15 s awareness renewal echoed back
-            # keeps an idle tab's connection alive.
-            self._broadcast(frame, exclude=None)
-            return
-        # Over budget: coalesce rather than refuse. Stored already (joiners see the latest),
-        # relayed once a token is due, only the newest entry per client id, so the others
-        # miss intermediate cursor positions but never the final one.
-        if pending is None:
-            pending = state.awareness_pending = {}
-        for entry in accepted:
-            pending[entry.client_id] = entry
-        if state.awareness_timer is None:
-            wait = (1.0 - state.awareness_tokens) / self.settings.awareness_per_second
-            state.awareness_timer = asyncio.get_running_loop().call_later(
-                wait, self._relay_pending_awareness, peer
-            )
-
-    def _awareness_token(self, state: _PeerState) -> bool:
-        now = self._clock()
-        rate, burst = self.settings.awareness_per_second, float(self.settings.awareness_burst)
-        elapsed = now - state.awareness_refilled_at
-        state.awareness_tokens = min(burst, state.awareness_tokens + elapsed * rate)
-        state.awareness_refilled_at = now
-        if state.awareness_tokens < 1.0:
-            return False
-        state.awareness_tokens -= 1.0
-        return True
-
-    def _relay_pending_awareness(self, peer: Peer) -> None:
-        state = self.peers.get(peer)
-        if state is None:
-            return
-        state.awareness_timer = None
-        pending, state.awareness_pending = state.awareness_pending, None
-        if not pending:
-            return
-        if not self._awareness_token(state):
-            # The timer was set for when the next token is due; a clock read a moment later
-            # may still be short of it. Spend what there is, so the rate holds and this relay
-            # does not wait a second time.
-            state.awareness_tokens = 0.0
-        self._broadcast(encode_awareness_entries(pending.values()), exclude=None)
-
-    def _claimable(self, peer: Peer, client_id: int) -> bool:
-        current = self.awareness.get(client_id)
-        owner = None if current is None else current.owner
-        return owner is None or owner is peer or owner not in self.peers
-
-    def _is_newer(self, entry: AwarenessEntry) -> bool:
-        # The y-protocols rule: a newer clock wins; an equal clock may only remove.
-        current = self.awareness.get(entry.client_id)
-        if current is None:
-            return True
-        if entry.clock > current.clock:
-            return True
-        return entry.clock == current.clock and entry.removed and current.state != "null"
-
-    def _changes_something(self, entry: AwarenessEntry) -> bool:
-        # Removing a state nobody shows (unknown, or already a tombstone) is a no-op for every
-        # peer: storing it would let one message plant any number of tombstones.
-        if not entry.removed:
-            return True
-        current = self.awareness.get(entry.client_id)
-        return current is not None and current.state != "null"
-
-    def _store_awareness(self, peer: Peer, owned: set[int], entry: AwarenessEntry) -> None:
-        if entry.removed:
-            self._bury(entry.client_id, entry.clock)
-            owned.discard(entry.client_id)
-            return
-        self.awareness[entry.client_id] = _AwarenessState(entry.clock, entry.state, peer)
-        owned.add(entry.client_id)
-        name = _display_name(entry.state)
-        if name is not None:
-            self.peers[peer].name = name
-
-    def _bury(self, client_id: int, clock: int) -> None:
-        """Replace a client's state with a tombstone, which keeps its clock so that a late echo
-        of the old state is not revived; tombstones are forgotten after TOMBSTONE_SECONDS."""
-        tomb = _AwarenessState(clock, "null", None)
-        self.awareness[client_id] = tomb
-        self._tombstones.append((self._clock() + TOMBSTONE_SECONDS, client_id, tomb))
-        self._forget_tombstones()
-
-    def _forget_tombstones(self) -> None:
-        tombstones = self._tombstones
-        now = self._clock()
-        while tombstones and (tombstones[0][0] <= now or len(tombstones) > MAX_TOMBSTONES):
-            _, cid, old = tombstones.popleft()
-            if self.awareness.get(cid) is old:  # not revived or buried again since
-                del self.awareness[cid]
+    @property
+    def awareness(self) -> dict[int, Any]:
+        """Awareness states by client id (tombstones of departed clients included)."""
+        return self.presence.states
 
     @property
     def present(self) -> int:
         """Awareness states currently shown (tombstones of departed clients aside)."""
-        return sum(1 for s in self.awareness.values() if s.state != "null")
-
-    def _awareness_snapshot(self) -> bytes:
-        return encode_awareness_entries(
-            AwarenessEntry(client_id=cid, clock=s.clock, state=s.state)
-            for cid, s in self.awareness.items()
-            if s.state != "null"
-        )
-
-    def _broadcast(self, frame: bytes, exclude: Peer | None) -> None:
-        for peer in self.peers:
-            if peer is not exclude:
-                peer.send(frame)
-
-
-def _display_name(state: str) -> str | None:
-    """`user.name` from an awareness state, the convention of y-prosemirror and Tiptap carets."""
-    value = json.loads(state)
-    user = value.get("user") if isinstance(value, dict) else None
-    name = user.get("name") if isinstance(user, dict) else None
-    return name[:200] if isinstance(name, str) else None
-
-
-def _stamped(entry: AwarenessEntry, stamp: dict[str, Any]) -> AwarenessEntry:
-    if entry.removed:
-        return entry
-    state = json.loads(entry.state)
-    if not isinstance(state, dict):
-        state = {}
-    user = state.get("user")
-    state["user"] = {**(user if isinstance(user, dict) else {}), **stamp}
-    return AwarenessEntry(entry.client_id, entry.clock, json.dumps(state, separators=(",", ":")))
+        return self.presence.present
