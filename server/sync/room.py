@@ -129,6 +129,20 @@ class Room:
         self.failed = True
         self.close_all(code, reason)
 
+    def log_found(self, rows: int, size: int, snapshot_bytes: int) -> None:
+        """What the store held when the room was loaded, for the compaction policy (Rooms)."""
+        self.log_rows, self.log_bytes, self.snapshot_bytes = rows, size, snapshot_bytes
+
+    def log_compacted(self, rows: int, size: int, snapshot_bytes: int) -> None:
+        """A compaction folded this many of the rows counted, into a snapshot of this size."""
+        self.log_rows -= rows
+        self.log_bytes -= size
+        self.snapshot_bytes = snapshot_bytes
+
+    def title_stored(self, title: str) -> None:
+        """The title the store holds now (the home page lists it)."""
+        self.stored_title = title
+
     def take_editors(self) -> list[str]:
         """Who edited since the last version was taken, for the next one; cleared."""
         editors, self.editors = sorted(self.editors), set()

@@ -230,11 +230,13 @@ class Rooms:
                 await self._fold(parts, legacy) if self._fold is not None else fold(parts, legacy)
             )
             room.load(folded.state, folded.held)
-        room.stored_title = info.title
+        room.title_stored(info.title)
         if stored is not None:
-            room.snapshot_bytes = len(stored.snapshot or b"")
-            room.log_rows = len(stored.updates)
-            room.log_bytes = sum(len(u) for u in stored.updates)
+            room.log_found(
+                len(stored.updates),
+                sum(len(u) for u in stored.updates),
+                len(stored.snapshot or b""),
+            )
         self._rooms[name] = room
         log.debug("loaded %r (%d log rows)", name, room.log_rows)
         self._schedule_compaction(room)
@@ -276,7 +278,7 @@ class Rooms:
         title = room.title()
         if title is not None and title != room.stored_title:
             # The home page lists titles from the store: keep it current, not just at compaction.
-            room.stored_title = title
+            room.title_stored(title)
             self._spawn(self._store_title(room.name, title), f"storing the title of {room.name!r}")
         self._schedule_compaction(room)
 
@@ -338,12 +340,11 @@ class Rooms:
         rows, size = room.log_rows, room.log_bytes
         await self.store.flush()
         try:
-            room.snapshot_bytes = await self.store.compact(room.name)
+            snapshot_bytes = await self.store.compact(room.name)
         except DocumentNotFound:
             log.debug("%r was deleted before its compaction", room.name)
             return
-        room.log_rows -= rows
-        room.log_bytes -= size
+        room.log_compacted(rows, size, snapshot_bytes)
 
     def _release_memory(self) -> None:
         self._release_timer = None
