@@ -16,8 +16,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from . import content as convert
-from . import memory
+from . import content, memory
 from .app import create_app
 from .config import Settings, SettingsError
 from .http.docs import new_doc_name
@@ -160,9 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         path: Path = args.file
         is_html = path.suffix.lower() in (".html", ".htm")
-        content = path.read_text(encoding="utf-8")
+        source = path.read_text(encoding="utf-8")
         title = args.title if args.title is not None else path.stem
-        print(asyncio.run(import_content(settings, content, is_html, title)))
+        print(asyncio.run(import_content(settings, source, is_html, title)))
         return 0
     except (StoreError, OSError, ValueError) as exc:
         print(f"coedit: {exc}", file=sys.stderr)
@@ -175,15 +174,15 @@ async def export_doc(settings: Settings, name: str, fmt: str) -> str | None:
         info = await store.info(DocName(name))
     if state is None or info is None:
         return None
-    return convert.render_state(state, fmt, info.title or name)
+    return content.render_state(state, fmt, info.title or name)
 
 
-async def import_content(settings: Settings, content: str, is_html: bool, title: str) -> str:
+async def import_content(settings: Settings, source: str, is_html: bool, title: str) -> str:
     """Create a document from Markdown or HTML; returns its name."""
-    state = convert.state_from_content(
+    state = content.state_from_content(
         title=title,
-        markdown=None if is_html else content,
-        html=content if is_html else None,
+        markdown=None if is_html else source,
+        html=source if is_html else None,
     )
     name = new_doc_name()
     async with SqliteStore(settings.db, synchronous=settings.synchronous) as store:

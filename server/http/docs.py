@@ -15,8 +15,7 @@ from pycrdt import Doc, Map
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from .. import access
-from .. import content as convert
+from .. import access, content
 from ..content import META, TITLE
 from ..store.base import EMPTY_UPDATE, DocInfo, DocName
 from ..sync.rooms import Rooms
@@ -90,7 +89,7 @@ def new_doc_name() -> DocName:
 
 def initial_state(title: str | None, markdown: str | None, html: str | None) -> bytes:
     try:
-        return convert.state_from_content(title=title, markdown=markdown, html=html)
+        return content.state_from_content(title=title, markdown=markdown, html=html)
     except ValueError as exc:
         raise HTTPError(400, f"could not import the content: {exc}") from exc
 
@@ -181,7 +180,7 @@ async def export_doc(request: Request) -> Response:
     name = doc_name(request)
     await access.require(request, name, "viewer")
     fmt = request.query_params.get("format", "md")
-    if fmt not in convert.EXPORT_FORMATS:
+    if fmt not in content.EXPORT_FORMATS:
         raise HTTPError(400, f"format must be one of {', '.join(EXPORTS)}")
     state = await rooms.store.durable_state(name)
     if state is None:
@@ -189,7 +188,7 @@ async def export_doc(request: Request) -> Response:
     info = await rooms.store.info(name)
     title = info.title if info is not None and info.title else name
     # Building a Doc and converting it take a while for big documents: off the event loop.
-    body = await asyncio.to_thread(convert.render_state, state, fmt, title)
+    body = await asyncio.to_thread(content.render_state, state, fmt, title)
     media_type, extension = EXPORTS[fmt]
     filename = quote(f"{title}.{extension}", safe="")
     return Response(

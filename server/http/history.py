@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .. import content as convert
+from .. import content
 from ..access import require
 from ..restore import RestoreError
 from ..store.base import DocName, DocumentNotFound, DocumentStore, VersionInfo
@@ -110,20 +110,20 @@ def _label(body: dict[str, Any]) -> str:
 
 
 def _content(state: bytes) -> dict[str, Any]:
-    return convert.doc_to_json(doc_from_state(state))
+    return content.doc_to_json(doc_from_state(state))
 
 
 def _render(state: bytes, fmt: str) -> str:
     node = _content(state)
     if fmt == "html":
-        return convert.json_to_html(node)
+        return content.json_to_html(node)
     if fmt == "md":
-        return convert.json_to_markdown(node)
-    return convert.json_to_text(node)
+        return content.json_to_markdown(node)
+    return content.json_to_text(node)
 
 
 def _text(state: bytes) -> str:
-    return convert.json_to_text(_content(state))
+    return content.json_to_text(_content(state))
 
 
 # -- routes ------------------------------------------------------------------------------------
@@ -172,8 +172,8 @@ async def get_version(request: Request) -> Response:
         raise HTTPError(400, f"format must be one of {', '.join(FORMATS)}")
     info, state = await _version_state(request, name, request.path_params["version_id"])
     if fmt == "json":
-        content = await asyncio.to_thread(_content, state)
-        return JSONResponse({"version": version_json(info), "content": content})
+        document = await asyncio.to_thread(_content, state)
+        return JSONResponse({"version": version_json(info), "content": document})
     body = await asyncio.to_thread(_render, state, fmt)
     headers = HTML_HEADERS if fmt == "html" else None
     return Response(body, media_type=MEDIA_TYPES[fmt], headers=headers)
