@@ -6,14 +6,13 @@
 import { Editor } from "@tiptap/core";
 import Collaboration from "@tiptap/extension-collaboration";
 import CollaborationCaret from "@tiptap/extension-collaboration-caret";
-import { TaskItem, TaskList } from "@tiptap/extension-list";
 import { Placeholder } from "@tiptap/extensions";
 import { TextSelection } from "@tiptap/pm/state";
-import StarterKit from "@tiptap/starter-kit";
 import type { Awareness } from "y-protocols/awareness";
 import type * as Y from "yjs";
 import type { User } from "../identity";
 import { safeHref } from "../rules";
+import { schemaExtensions } from "./schema";
 
 /** Name of the XmlFragment inside the Y.Doc that holds the rich text. */
 export const FRAGMENT_NAME = "default";
@@ -135,18 +134,7 @@ export function createEditor(opts: EditorOptions): EditorHandle {
   const editor = new Editor({
     element: opts.element,
     extensions: [
-      StarterKit.configure({
-        // Collaboration brings its own (Yjs) undo manager: it only undoes
-        // changes made by this client, never a collaborator's.
-        undoRedo: false,
-        // Appending nodes automatically races between clients and can leave
-        // duplicate empty paragraphs; the gap cursor covers the use case.
-        trailingNode: false,
-        heading: { levels: [1, 2, 3] },
-        link: { openOnClick: false, autolink: true, defaultProtocol: "https" },
-      }),
-      TaskList,
-      TaskItem.configure({ nested: true }),
+      ...schemaExtensions({ autolink: true }),
       Placeholder.configure({ placeholder: "Start writing…" }),
       Collaboration.configure({ document: opts.ydoc, field: FRAGMENT_NAME }),
       CollaborationCaret.configure({ provider: opts.provider, user: opts.user, render: renderCaret }),

@@ -1,12 +1,11 @@
 // The read-only version preview, with its differences from the current document highlighted.
 
 import { Editor, Extension } from "@tiptap/core";
-import { TaskItem, TaskList } from "@tiptap/extension-list";
 import type { Node as PMNode } from "@tiptap/pm/model";
 import { Plugin } from "@tiptap/pm/state";
 import { Decoration, DecorationSet } from "@tiptap/pm/view";
-import StarterKit from "@tiptap/starter-kit";
 import { serverPlainText } from "../rules";
+import { schemaExtensions } from "./schema";
 
 /** A run of the server's text diff (`GET …/versions/<id>/diff`): offsets in code points. */
 export interface DiffSegment {
@@ -118,14 +117,7 @@ export function createPreview(opts: PreviewOptions): PreviewHandle {
   const editor = new Editor({
     element: opts.element,
     extensions: [
-      StarterKit.configure({
-        undoRedo: false,
-        trailingNode: false,
-        heading: { levels: [1, 2, 3] },
-        link: { openOnClick: false, autolink: false },
-      }),
-      TaskList,
-      TaskItem.configure({ nested: true }),
+      ...schemaExtensions({ autolink: false }),
       DiffHighlight,
     ],
     content: opts.content as Record<string, unknown>,

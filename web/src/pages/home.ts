@@ -4,6 +4,7 @@
 
 import { api, ApiError, relativeTime, signInUrl, whoAmI } from "../api";
 import { randomDocName } from "../identity";
+import { byId } from "../dom";
 
 interface DocInfo {
   name: string;
@@ -18,16 +19,16 @@ interface DocsPage {
   next: string | null;
 }
 
-const list = document.getElementById("docs") as HTMLUListElement;
-const status = document.getElementById("docs-status") as HTMLElement;
-const more = document.getElementById("more-docs") as HTMLButtonElement;
-const newDoc = document.getElementById("new-doc") as HTMLButtonElement;
-const importButton = document.getElementById("import-doc") as HTMLButtonElement;
-const importFile = document.getElementById("import-file") as HTMLInputElement;
-const importStatus = document.getElementById("import-status") as HTMLElement;
-const account = document.getElementById("account") as HTMLElement;
-const accountName = document.getElementById("account-name") as HTMLElement;
-const signOut = document.getElementById("sign-out") as HTMLButtonElement;
+const list = byId<HTMLUListElement>("docs");
+const status = byId<HTMLElement>("docs-status");
+const more = byId<HTMLButtonElement>("more-docs");
+const newDoc = byId<HTMLButtonElement>("new-doc");
+const importButton = byId<HTMLButtonElement>("import-doc");
+const importFile = byId<HTMLInputElement>("import-file");
+const importStatus = byId<HTMLElement>("import-status");
+const account = byId<HTMLElement>("account");
+const accountName = byId<HTMLElement>("account-name");
+const signOut = byId<HTMLButtonElement>("sign-out");
 
 const PAGE_SIZE = 50;
 /** The server refuses bodies over 8 MiB; JSON escaping adds a little. */

@@ -2,14 +2,15 @@
 // to ?next= (a path on this site) or home.
 
 import { api, ApiError } from "../api";
+import { byId } from "../dom";
 
 const signingUp = location.pathname.replace(/\/+$/, "") === "/signup";
-const form = document.getElementById("auth-form") as HTMLFormElement;
-const username = document.getElementById("username") as HTMLInputElement;
-const password = document.getElementById("password") as HTMLInputElement;
-const errorBox = document.getElementById("auth-error") as HTMLElement;
-const submit = document.getElementById("auth-submit") as HTMLButtonElement;
-const switcher = document.getElementById("auth-switch") as HTMLElement;
+const form = byId<HTMLFormElement>("auth-form");
+const username = byId<HTMLInputElement>("username");
+const password = byId<HTMLInputElement>("password");
+const errorBox = byId<HTMLElement>("auth-error");
+const submit = byId<HTMLButtonElement>("auth-submit");
+const switcher = byId<HTMLElement>("auth-switch");
 
 /** Only paths on this site: never send people elsewhere after signing in. */
 function nextPath(): string {
@@ -24,10 +25,10 @@ function otherPage(path: string): string {
 
 const title = signingUp ? "Create an account" : "Sign in";
 document.title = `${title} · Coedit`;
-(document.getElementById("auth-title") as HTMLElement).textContent = title;
+byId<HTMLElement>("auth-title").textContent = title;
 submit.textContent = signingUp ? "Create account" : "Sign in";
 password.autocomplete = signingUp ? "new-password" : "current-password";
-(document.getElementById("password-hint") as HTMLElement).hidden = !signingUp;
+byId<HTMLElement>("password-hint").hidden = !signingUp;
 const link = document.createElement("a");
 link.href = otherPage(signingUp ? "/signin" : "/signup");
 link.textContent = signingUp ? "Sign in" : "Create an account";
