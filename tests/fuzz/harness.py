@@ -35,6 +35,7 @@ from tests.fuzz.mutate import FRAGMENT, Engine, Frame
 from tests.live import ServerProcess
 
 CORPUS = Path(__file__).parent / "corpus"
+REPLAY_ENV = {"COEDIT_STEP1_PER_SECOND": "1000", "COEDIT_STEP1_BURST": "1000"}
 OFFENDER_CODES = frozenset({1002, 1003, 1007, 1008, 1009})
 DEADLINE = 15.0
 OFFENDERS = 4
@@ -703,7 +704,9 @@ def varint_len(data: bytes, pos: int) -> int:
 
 async def replay_file(workdir: Path, path: Path) -> Report:
     conns, honest = read_hexlog(path)
-    server = ServerProcess(workdir / "replay.db")
+    # The replay's honest writer confirms each edit with a step 1 at a pace no person types;
+    # the step 1 rate limit is not what a replay tests.
+    server = ServerProcess(workdir / "replay.db", REPLAY_ENV, log_path=workdir / "server.log")
     server.start()
     try:
         return await replay(server, "corpus", conns, honest, restarts=True)
@@ -725,7 +728,7 @@ async def minimize(
     Returns (the smallest log found, whether the failure reproduced in a replay at all)."""
     deadline = time.monotonic() + budget
     restarts = kind.startswith(NEEDS_RESTART)
-    server = ServerProcess(workdir / "minimize.db")
+    server = ServerProcess(workdir / "minimize.db", REPLAY_ENV)
     server.start()
     trial = 0
 
