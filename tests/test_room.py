@@ -797,3 +797,34 @@ async def test_query_awareness_flood_shares_the_awareness_budget(store: MemorySt
     for _ in range(100):
         room.receive(b, QueryAwareness())
     assert len(b.take()) == 5
+
+
+async def test_a_deletion_is_never_merged_with_structs_of_the_client_it_deletes_from(
+    store: MemoryStore,
+) -> None:
+    # pycrdt's merge lost a deletion in that case (found by the fuzzer): both leave as they came.
+    author: Doc[Any] = Doc()
+    text = author.get("t", type=Text)
+    text += "hello"
+    first = author.get_update()
+    before = author.get_state()
+    del text[1:3]
+    deletion = author.get_update(before)
+    before = author.get_state()
+    text += "!"
+    more = author.get_update(before)
+    room = make_room(store)
+    writer, reader = FakePeer("writer"), FakePeer("reader")
+    room.join(writer)
+    room.join(reader)
+    room.receive(writer, decode(encode_update(first)))
+    await store.flush()
+    await asyncio.sleep(0)
+    reader.take()
+    room.receive(writer, decode(encode_update(deletion)))
+    room.receive(writer, decode(encode_update(more)))  # in the same relay turn
+    await store.flush()
+    async with asyncio.timeout(5):
+        while len(reader.frames) < 2:  # noqa: ASYNC110
+            await asyncio.sleep(0.001)
+    assert [m.update for m in reader.take() if isinstance(m, SyncUpdate)] == [deletion, more]

@@ -17,8 +17,9 @@ from .yupdate import Sections
 
 log = logging.getLogger("coedit.room")
 
-# An update to relay, with the client sections it holds (see yupdate.Dependencies).
-Relayed = tuple[bytes, Sections]
+# An update to relay, with the client sections it holds and the clients its delete set names
+# (see yupdate.Dependencies).
+Relayed = tuple[bytes, Sections, frozenset[int]]
 
 
 @dataclass(slots=True, eq=False)
@@ -150,29 +151,37 @@ def _segment(pairs: list[tuple[Peer | None, Relayed]]) -> _Segment:
     origins = {origin for origin, _ in pairs}
     origin = origins.pop() if len(origins) == 1 else None
     parts = tuple(part for _, part in pairs)
-    if len(parts) == 1 or _overlap(parts):
-        # Two updates claiming the same clocks of one client (only a forged one does) merge
-        # into content that neither the server nor any peer holds: they leave as they came,
-        # and each peer skips what it has, as the server did.
+    if len(parts) == 1 or _unsafe_to_merge(parts):
+        # They leave as they came, and each peer integrates them as the server did.
         return _Segment(parts, origin)
-    merged = merge_updates(*(update for update, _ in parts))
-    sections = tuple(section for _, part_sections in parts for section in part_sections)
-    return _Segment(((merged, sections),), origin)
+    merged = merge_updates(*(update for update, _, _ in parts))
+    sections = tuple(section for _, part_sections, _ in parts for section in part_sections)
+    deleted = frozenset().union(*(part_deleted for _, _, part_deleted in parts))
+    return _Segment(((merged, sections, deleted),), origin)
 
 
-def _overlap(parts: tuple[Relayed, ...]) -> bool:
+def _unsafe_to_merge(parts: tuple[Relayed, ...]) -> bool:
+    """pycrdt's merge_updates gives something else than the parts applied one by one when two
+    of them claim the same clocks of a client (only a forged one does), or when one deletes
+    items of a client whose structs another holds (found by the fuzzer: the merge lost a
+    deletion, and the reader kept text the server had deleted)."""
     seen: dict[int, list[tuple[int, int]]] = {}
-    for _, sections in parts:
+    for _, sections, _ in parts:
         for client, start, end in sections:
             ranges = seen.setdefault(client, [])
             if any(start < other_end and other_start < end for other_start, other_end in ranges):
                 return True
             ranges.append((start, end))
-    return False
+    deleting = [deleted for _, _, deleted in parts if deleted]
+    if not deleting:
+        return False
+    if len(deleting) == len(parts) and not seen:
+        return False  # deletions only: nothing for them to clash with
+    return any(not deleted.isdisjoint(seen) for deleted in deleting)
 
 
 def _send(group: RelayGroup, segment: _Segment) -> None:
-    frames = [encode_update(update) for update, _ in segment.parts]
+    frames = [encode_update(update) for update, _, _ in segment.parts]
     # A peer gets its own updates back only inside a frame that also holds others': Yjs
     # ignores what it already has, and one frame for everyone is far cheaper.
     for peer in group.peers:

@@ -182,9 +182,8 @@ class Room:
         self._integrator.changed(update)
         future = self.store.append(self.name, update)
         self._tail = future
-        relay: list[tuple[Peer | None, Relayed]] = [
-            (None, (update, validate_update(update).sections))
-        ]
+        deps = validate_update(update)
+        relay: list[tuple[Peer | None, Relayed]] = [(None, (update, deps.sections, deps.deleted))]
         future.add_done_callback(lambda f: self._committed(f, None, update, relay))
         return future
 
@@ -200,8 +199,8 @@ class Room:
         relay: list[tuple[Peer | None, Relayed]] = []
         if released is not None:
             own = deps if deps is not None else validate_update(update)
-            relay.append((peer, (update, own.sections)))
-            relay.extend((None, (u, d.sections)) for u, d in released)
+            relay.append((peer, (update, own.sections, own.deleted)))
+            relay.extend((None, (u, d.sections, d.deleted)) for u, d in released)
         future = self.store.append(self.name, update)
         self._tail = future
         future.add_done_callback(lambda f: self._committed(f, peer, update, relay))

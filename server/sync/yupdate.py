@@ -102,7 +102,7 @@ def validate_update(update: bytes) -> Dependencies:
     walk = _Walk()
     try:
         pos = _walk_structs(data, walk)
-        pos = _walk_delete_set(data, pos, walk.refs)
+        pos = _walk_delete_set(data, pos, walk.refs, walk.deleted)
     except IndexError:
         raise malformed("truncated update") from None
     except UnicodeDecodeError:
@@ -114,6 +114,7 @@ def validate_update(update: bytes) -> Dependencies:
         walk.holes,
         frozenset(walk.parents) if walk.parents else _NONE,
         frozenset(walk.types) if walk.types else _NONE,
+        frozenset(walk.deleted) if walk.deleted else _NONE,
     )
 
 
@@ -131,11 +132,12 @@ def read_state_vector(sv: bytes) -> dict[int, int]:
 class _Walk:
     """What a walk over an update's structs collects (see Dependencies)."""
 
-    __slots__ = ("holes", "parents", "refs", "section_clients", "sections", "types")
+    __slots__ = ("deleted", "holes", "parents", "refs", "section_clients", "sections", "types")
 
     def __init__(self) -> None:
         self.sections: list[tuple[int, int, int]] = []
         self.section_clients: set[int] = set()  # the clients whose sections were read
+        self.deleted: set[int] = set()  # the clients the delete set names
         self.refs: dict[int, int] = {}
         self.holes: dict[int, int] = {}
         self.parents: set[int] = set()
@@ -409,13 +411,12 @@ def _skip_any(data: bytes, pos: int, depth: int) -> int:
     raise malformed(f"unknown Any tag {tag}")
 
 
-def _walk_delete_set(data: bytes, pos: int, refs: dict[int, int]) -> int:
+def _walk_delete_set(data: bytes, pos: int, refs: dict[int, int], clients: set[int]) -> int:
     n = len(data)
     num_clients, pos = read_uint(data, pos)
     # Each client entry needs at least a client byte and a range-count byte.
     if num_clients > (n - pos) // 2:
         raise malformed("delete set client count exceeds update size")
-    clients: set[int] = set()
     for _ in range(num_clients):
         client, pos = read_uint(data, pos)
         if client in clients:
@@ -457,6 +458,8 @@ class Dependencies:
     holes: dict[int, int]
     parents: frozenset[int] = frozenset()
     types: frozenset[int] = frozenset()
+    # The clients whose items the update's delete set removes.
+    deleted: frozenset[int] = frozenset()
 
     def ready(self, state: dict[int, int]) -> bool:
         """True when an update with these dependencies integrates fully into `state`.
