@@ -79,11 +79,20 @@ class Integrator:
         self._apply(update, deps)
         return self._release() if self.held else []
 
-    def changed(self, update: bytes) -> None:
-        """The Doc was changed directly (a server-side edit) by `update`."""
-        if self._types is not None:
-            self._types |= update_dependencies(update).types
+    def changed(self, update: bytes) -> Dependencies | None:
+        """The Doc was changed directly (a server-side edit) by `update`. Returns its
+        dependencies, or None when pycrdt's encoding of it breaks a rule `validate_update` keeps
+        for clients (yrs may write an empty GC struct): then the types it made are not known,
+        which costs later updates naming them a trial, never a refusal."""
         self.state = read_state_vector(self.doc.get_state())
+        try:
+            deps = update_dependencies(update)
+        except ProtocolError as exc:
+            log.warning("a server-side change does not pass client validation: %s", exc)
+            return None
+        if self._types is not None:
+            self._types |= deps.types
+        return deps
 
     def drifted(self) -> bool:
         """True when pycrdt holds something else than the updates given to it say: it kept part
@@ -124,7 +133,7 @@ class Integrator:
         outside = deps.parents - deps.types
         if outside:
             if self._types is None:
-                self._types = set(update_dependencies(self.doc.get_update()).types)
+                self._types = self._doc_types()
             if not outside <= self._types:
                 # A parent that is not a shared type we know of: rare for honest clients (one
                 # inserting into a type deleted meanwhile). Only a trial on a copy says whether
@@ -140,6 +149,16 @@ class Integrator:
                 key for key in deps.types if key & _CLOCK_MASK >= state.get(key >> 31, 0)
             }
         deps.advance(self.state)
+
+    def _doc_types(self) -> set[int]:
+        try:
+            return set(update_dependencies(self.doc.get_update()).types)
+        except ProtocolError as exc:
+            # As in changed(): pycrdt's own encoding of the Doc may break a client rule.
+            # Without the set every update naming an outside parent gets a trial: slower,
+            # never wrong, and it fills up with the types made from now on.
+            log.warning("the document's own encoding does not pass client validation: %s", exc)
+            return set()
 
     def _trial(self, update: bytes, deps: Dependencies) -> None:
         copy: Doc[Any] = Doc()

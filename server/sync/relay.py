@@ -13,13 +13,17 @@ from pycrdt import merge_updates
 from ..config import Settings
 from ..types import Peer
 from .protocol import encode_update
-from .yupdate import Sections
+from .yupdate import Dependencies, Sections
 
 log = logging.getLogger("coedit.room")
 
 # An update to relay, with the client sections it holds and the clients its delete set names
 # (see yupdate.Dependencies).
 Relayed = tuple[bytes, Sections, frozenset[int]]
+
+
+def relayed(update: bytes, deps: Dependencies) -> Relayed:
+    return update, deps.sections, deps.deleted
 
 
 @dataclass(slots=True, eq=False)
@@ -165,6 +169,8 @@ def _unsafe_to_merge(parts: tuple[Relayed, ...]) -> bool:
     of them claim the same clocks of a client (only a forged one does), or when one deletes
     items of a client whose structs another holds (found by the fuzzer: the merge lost a
     deletion, and the reader kept text the server had deleted)."""
+    if any(not sections and not deleted for _, sections, deleted in parts):
+        return True  # a non-empty update described as holding nothing: not known (see Room)
     seen: dict[int, list[tuple[int, int]]] = {}
     for _, sections, _ in parts:
         for client, start, end in sections:

@@ -33,7 +33,7 @@ from .protocol import (
     encode_sync_step1,
     encode_sync_step2,
 )
-from .relay import Relay, Relayed, RelayGroup
+from .relay import Relay, Relayed, RelayGroup, relayed
 from .yupdate import Dependencies, validate_update
 
 log = logging.getLogger("coedit.room")
@@ -179,11 +179,12 @@ class Room:
                 self._fail("a server-side change failed halfway")
             raise
         update = self.doc.get_update(before)
-        self._integrator.changed(update)
+        deps = self._integrator.changed(update)
         future = self.store.append(self.name, update)
         self._tail = future
-        deps = validate_update(update)
-        relay: list[tuple[Peer | None, Relayed]] = [(None, (update, deps.sections, deps.deleted))]
+        # Unknown sections and deletions (None): the relay never merges it (see relay.py).
+        part: Relayed = (update, (), frozenset()) if deps is None else relayed(update, deps)
+        relay: list[tuple[Peer | None, Relayed]] = [(None, part)]
         future.add_done_callback(lambda f: self._committed(f, None, update, relay))
         return future
 
@@ -199,8 +200,8 @@ class Room:
         relay: list[tuple[Peer | None, Relayed]] = []
         if released is not None:
             own = deps if deps is not None else validate_update(update)
-            relay.append((peer, (update, own.sections, own.deleted)))
-            relay.extend((None, (u, d.sections, d.deleted)) for u, d in released)
+            relay.append((peer, relayed(update, own)))
+            relay.extend((None, relayed(u, d)) for u, d in released)
         future = self.store.append(self.name, update)
         self._tail = future
         future.add_done_callback(lambda f: self._committed(f, peer, update, relay))
