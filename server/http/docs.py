@@ -20,7 +20,7 @@ from ..content import META, TITLE
 from ..store.base import EMPTY_UPDATE, DocInfo, DocName
 from ..sync.rooms import Rooms
 from .errors import HTTPError
-from .params import MAX_BODY_BYTES, doc_name, json_body, optional_str
+from .params import MAX_BODY_BYTES, doc_name, json_body, optional_str, page_limit
 
 log = logging.getLogger("coedit.api")
 
@@ -39,12 +39,7 @@ def doc_json(info: DocInfo) -> dict[str, object]:
 
 async def list_docs(request: Request) -> Response:
     rooms: Rooms = request.app.state.rooms
-    try:
-        limit = int(request.query_params.get("limit", "50"))
-    except ValueError:
-        raise HTTPError(400, "limit must be an integer") from None
-    if not 1 <= limit <= MAX_PAGE:
-        raise HTTPError(400, f"limit must be between 1 and {MAX_PAGE}")
+    limit = page_limit(request, 50, MAX_PAGE)
     before = None
     cursor = request.query_params.get("before")
     if cursor:

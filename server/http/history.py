@@ -29,7 +29,7 @@ from ..versions import (
     doc_from_state,
 )
 from .errors import HTTPError
-from .params import doc_name, json_body
+from .params import doc_name, json_body, page_limit
 
 log = logging.getLogger("coedit.history")
 
@@ -132,12 +132,7 @@ def _text(state: bytes) -> str:
 async def list_versions(request: Request) -> Response:
     """GET: newest first, `?limit=` (1..500, default 100) and `?before=<next>` to page."""
     name = await _document(request, "viewer")
-    try:
-        limit = int(request.query_params.get("limit", str(DEFAULT_PAGE)))
-    except ValueError:
-        raise HTTPError(400, "limit must be an integer") from None
-    if not 1 <= limit <= MAX_PAGE:
-        raise HTTPError(400, f"limit must be between 1 and {MAX_PAGE}")
+    limit = page_limit(request, DEFAULT_PAGE, MAX_PAGE)
     before = None
     cursor = request.query_params.get("before")
     if cursor:

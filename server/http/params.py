@@ -48,6 +48,17 @@ def optional_str(body: dict[str, Any], key: str, limit: int) -> str | None:
     return value
 
 
+def page_limit(request: Request, default: int, most: int) -> int:
+    """`?limit=` of a paged list: an integer from 1 to `most`, `default` when absent."""
+    try:
+        limit = int(request.query_params.get("limit", str(default)))
+    except ValueError:
+        raise HTTPError(400, "limit must be an integer") from None
+    if not 1 <= limit <= most:
+        raise HTTPError(400, f"limit must be between 1 and {most}")
+    return limit
+
+
 def doc_name(request: Request) -> DocName:
     # The path segment stays percent-encoded (see RawDocPaths), so a name may hold "/".
     name = unquote(request.path_params["name"])
