@@ -278,7 +278,8 @@ async def test_idle_documents_leave_memory(tmp_path: Path) -> None:
                 c = await stack.enter_async_context(YClient.connect(server.ws, f"idle-{i}"))
                 await c.synced.wait()
             async with httpx.AsyncClient() as http:
-                assert (await http.get(f"{server.http}/healthz")).json()["rooms"] == 20
+                health = (await http.get(f"{server.http}/healthz")).json()
+                assert (health["rooms"], health["connections"]) == (20, 20)
         async with httpx.AsyncClient() as http, asyncio.timeout(10):
             # Nothing announces an unload to clients: poll the health endpoint, with a deadline.
             while (await http.get(f"{server.http}/healthz")).json()["rooms"]:  # noqa: ASYNC110

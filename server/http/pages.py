@@ -21,7 +21,7 @@ async def healthz(request: Request) -> Response:
     except StoreError as exc:
         log.error("health check failed: %s", exc)
         return JSONResponse({"status": "unavailable", "error": str(exc)}, status_code=503)
-    return JSONResponse({"status": "ok", "rooms": len(rooms)})
+    return JSONResponse({"status": "ok", "rooms": len(rooms), "connections": rooms.connections})
 
 
 def page(file_name: str):  # type: ignore[no-untyped-def]

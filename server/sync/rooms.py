@@ -91,6 +91,11 @@ class Rooms:
     async def __aexit__(self, *exc: object) -> None:
         await self.shutdown()
 
+    @property
+    def connections(self) -> int:
+        """Connections joined and not yet finished closing."""
+        return self._connections
+
     def __len__(self) -> int:
         return len(self._rooms)
 

@@ -42,13 +42,24 @@ OFFENDERS = 4
 # Each answered frame costs one step 1 (the sentinel), which the server limits to a burst of
 # 20 per connection; the frames themselves may be step 1s too.
 FRAMES_PER_CONNECTION = 6
-# After the run, RSS must come back within this of the baseline: pycrdt's copy of the
-# document (measured at about 10x its encoded size) plus a fixed allowance for what the
-# allocator keeps (arenas fragmented by thousands of short connections are not returned,
-# and SQLite's page cache grows with the file). A leak per frame or per connection is far
-# beyond it after 7,000 frames.
-RSS_SLACK = 48 * 1024 * 1024
-RSS_PER_DOC_BYTE = 10
+# After the run the server must hold what it held before: its Python objects (counted in
+# blocks) and what C and Rust code holds through malloc (pycrdt's copy of the document, about
+# 10x its encoded size, and SQLite's page cache) come back to the baseline within these; a
+# leak of even a few objects per connection is far beyond them after 3,000 connections.
+# Both are read from the line the server logs after each memory release (server/memory.py).
+BLOCKS_SLACK = 20_000
+MALLOC_SLACK = 8 * 1024 * 1024
+MALLOC_PER_DOC_BYTE = 10
+# RSS adds what the allocators keep: CPython's allocator never moves an object, so one
+# survivor keeps a 1 MiB arena of freed ones; measured after 7,000 frames with every release:
+# 17 MiB of live Python objects spread over 60 arenas (17 at the baseline), i.e. 43 MiB
+# retained, plus glibc's heaps. The bound catches retention that keeps growing.
+RSS_SLACK = 64 * 1024 * 1024
+# The fuzz server releases memory soon after departures, so that the check sees a release.
+FUZZ_ENV = {"COEDIT_MEMORY_RELEASE_SECONDS": "1"}
+RELEASE_LINE = re.compile(
+    r"memory released: rss ([\d.]+) MiB, (\d+) Python blocks(?:, malloc ([\d.]+) MiB in use)?"
+)
 DEFAULT_HONEST = (424242, 434343)  # for hexlogs that name no honest ids
 
 
@@ -67,6 +78,19 @@ class Conn:
 
 
 @dataclass(frozen=True)
+class Usage:
+    """What the server said it held after one memory release (MiB, blocks, MiB of malloc)."""
+
+    rss: float
+    blocks: int
+    malloc: float | None
+
+    def __str__(self) -> str:
+        malloc = "" if self.malloc is None else f", malloc {self.malloc:.1f} MiB in use"
+        return f"{self.blocks} Python blocks{malloc}"
+
+
+@dataclass(frozen=True)
 class Failure:
     kind: str  # short, used in corpus file names: "room-failed-1011", "restart-diverged-kill"
     detail: str
@@ -82,6 +106,7 @@ class Report:
     latency_base: list[float] = field(default_factory=list)
     latency_fuzz: list[float] = field(default_factory=list)
     rss: tuple[int, int, int] = (0, 0, 0)  # baseline, peak seen, settled
+    usage: tuple[Usage | None, Usage | None] = (None, None)  # logged at the baseline, after
     honest: tuple[int, int] = DEFAULT_HONEST
     seconds: float = 0.0
     corpus_files: list[Path] = field(default_factory=list)
@@ -102,6 +127,9 @@ class Report:
             f"  server RSS: baseline {base / mib:.1f} MiB, peak {peak / mib:.1f} MiB, "
             f"settled {settled / mib:.1f} MiB",
         ]
+        base_usage, after_usage = self.usage
+        if base_usage is not None and after_usage is not None:
+            lines.append(f"  server holds: {base_usage} at the baseline, {after_usage} after")
         for line in dict.fromkeys(self.server_errors):
             lines.append(f"  server logged: {line}")
         for f in self.failures:
@@ -388,6 +416,57 @@ async def settle_rss(server: ServerProcess, limit: int) -> int:
     return rss
 
 
+async def released(server: ServerProcess, since: int) -> Usage | None:
+    """The first memory release the server logs at or after log line `since` (deadline)."""
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        for line in server.log[since:]:
+            match = RELEASE_LINE.search(line)
+            if match:
+                rss, blocks, malloc = match.groups()
+                return Usage(float(rss), int(blocks), None if malloc is None else float(malloc))
+        await asyncio.sleep(0.1)  # the log has no event to wait on
+    return None
+
+
+async def usage_after_release(server: ServerProcess, name: str) -> Usage | None:
+    """Make the server release memory (a departure does) and read what it holds then."""
+    since = len(server.log)
+    async with YClient.connect(server.ws, name, Doc()) as client:
+        async with asyncio.timeout(DEADLINE):
+            await client.synced.wait()
+    return await released(server, since)
+
+
+async def settled_usage(
+    server: ServerProcess, name: str, base: Usage | None, doc_bytes: int
+) -> Usage | None:
+    """What the server holds once it has finished the work the run left (relays, compaction,
+    closing handshakes): released again and again until within the bounds, or the deadline."""
+    deadline = time.monotonic() + 2 * DEADLINE
+    usage = await usage_after_release(server, name)
+    while usage_failures(base, usage, doc_bytes) and time.monotonic() < deadline:
+        usage = await usage_after_release(server, name)
+    return usage
+
+
+def usage_failures(base: Usage | None, after: Usage | None, doc_bytes: int) -> list[Failure]:
+    if base is None or after is None:
+        return [Failure("memory-not-released", "the server logged no memory release")]
+    failures = []
+    if after.blocks > base.blocks + BLOCKS_SLACK:
+        failures.append(
+            Failure("memory-python-held", f"Python blocks {base.blocks} -> {after.blocks}")
+        )
+    if base.malloc is not None and after.malloc is not None:
+        limit = base.malloc + (MALLOC_SLACK + MALLOC_PER_DOC_BYTE * doc_bytes) / (1 << 20)
+        if after.malloc > limit:
+            failures.append(
+                Failure("memory-malloc-held", f"malloc {base.malloc} -> {after.malloc} MiB")
+            )
+    return failures
+
+
 async def check_end(
     server: ServerProcess,
     name: str,
@@ -395,6 +474,7 @@ async def check_end(
     report: Report,
     restarts: bool,
     rss_base: int | None,
+    base_usage: Usage | None = None,
 ) -> None:
     """The oracle, once the offenders are done; honest clients still connected (if alive)."""
     fail = report.failures.append
@@ -427,7 +507,10 @@ async def check_end(
     if lost:
         fail(Failure("honest-edit-lost", lost))
     if rss_base is not None:
-        limit = rss_base + RSS_SLACK + RSS_PER_DOC_BYTE * len(live)
+        after = await settled_usage(server, name, base_usage, len(live))
+        report.usage = (base_usage, after)
+        report.failures += usage_failures(base_usage, after, len(live))
+        limit = rss_base + RSS_SLACK + MALLOC_PER_DOC_BYTE * len(live)
         settled = await settle_rss(server, limit)
         report.rss = (rss_base, max(report.rss[1], settled), settled)
         if settled > limit:
@@ -493,6 +576,7 @@ async def fuzz_document(
         await reader.wait_until(lambda: not reader.pending, DEADLINE)
         report.latency_base += reader.latencies
         reader.latencies = []
+        base_usage = await usage_after_release(server, name)
         rss_base = psutil.Process(server.pid).memory_info().rss
         fatal = False
         sent = 0
@@ -531,7 +615,7 @@ async def fuzz_document(
         report.frames += sum(len(c.frames) for c in conns)
         report.conns += conns
         offender_failures(conns, report)
-        await check_end(server, name, writer, report, restarts=False, rss_base=rss_base)
+        await check_end(server, name, writer, report, False, rss_base, base_usage)
     if alive(server) and not any(f.kind == "document-unloadable" for f in report.failures):
         live = await try_fetch(server, name, report, "document-unloadable")
         if live is not None:
@@ -548,7 +632,7 @@ async def run_seed(
     engine = Engine(seed)
     report = Report(seed=seed, honest=engine.honest_ids)
     budget = minimize_seconds  # for the whole seed, however many documents fail
-    server = ServerProcess(workdir / "fuzz.db", log_path=workdir / "server.log")
+    server = ServerProcess(workdir / "fuzz.db", FUZZ_ENV, log_path=workdir / "server.log")
     server.start()
     try:
         part = 0
@@ -808,7 +892,7 @@ SEVERITY = (
 
 
 def primary(failures: list[Failure]) -> str | None:
-    kinds = [f.kind for f in failures if not f.kind.startswith("rss")]
+    kinds = [f.kind for f in failures if not f.kind.startswith(("rss", "memory"))]
     for prefix in SEVERITY:
         for kind in kinds:
             if kind.startswith(prefix):
