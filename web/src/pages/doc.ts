@@ -10,6 +10,7 @@ import { type AuthMode, credentialParams, credentialsFromLocation, type Me, type
 import { refusalText, showAccess, signInAction } from "../doc/access";
 import { Connection } from "../doc/connection";
 import { type DocAccess, deleteOtherCopies, localDbName, openDocument } from "../doc/epoch";
+import { mountHeaderActions } from "../doc/actions";
 import { mountExportMenu } from "../doc/exportmenu";
 import { HistoryPanel } from "../doc/history";
 import { mountLinkForm } from "../doc/linkform";
@@ -150,6 +151,7 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
   });
   me.render();
   mountNamePrompt(me, username, () => editor.focus());
+  mountHeaderActions();
 
   /** Viewers, and everyone once the connection stopped, get a read-only page. */
   function applyRole(r: Role): void {
