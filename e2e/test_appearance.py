@@ -4,6 +4,7 @@ breaks); the dark colour scheme follows the system and every part stays readable
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -135,7 +136,7 @@ def test_printing_shows_only_the_document_with_link_addresses(
 @pytest.mark.server_args("--auth", "accounts")
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_the_colour_scheme_follows_the_system_and_everything_stays_readable(
-    people: People, scheme: str
+    people: People, scheme: Literal["light", "dark"]
 ) -> None:
     olivia = people.add("Olivia")
     page = olivia.page
