@@ -9,8 +9,9 @@ from typing import Literal
 import pytest
 from playwright.sync_api import Page, expect
 
-from e2e.helpers import People, Person
+from e2e.helpers import People
 from e2e.test_sharing import sign_up
+from e2e.ui import add_link, save_named_version
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -61,25 +62,6 @@ def assert_surfaces(page: Page, scheme: str, selectors: list[str]) -> None:
             assert background < 0.1, f"{selector} is on a light background ({background:.2f})"
         else:
             assert background > 0.6, f"{selector} is on a dark background ({background:.2f})"
-
-
-def add_link(person: Person, text: str, href: str) -> None:
-    """Type `text`, select it and make it a link to `href` with the link form."""
-    person.type(text)
-    person.wait_contains(text)
-    # Select what was just typed (keys pressed right after typing can race the editor's focus
-    # handling; the selection itself is not what is tested here).
-    person.page.evaluate(
-        """(n) => { const ed = document.querySelector('.ProseMirror').editor;
-           const to = ed.state.selection.head;
-           ed.commands.setTextSelection({ from: to - n, to }); }""",
-        len(text),
-    )
-    person.page.keyboard.press("Control+k")
-    expect(person.page.locator("#link-form")).to_be_visible()
-    person.page.locator("#link-input").fill(href)
-    person.page.locator("#link-input").press("Enter")
-    expect(person.editor.locator("a", has_text=text)).to_have_attribute("href", href)
 
 
 def test_printing_shows_only_the_document_with_link_addresses(
@@ -194,12 +176,7 @@ def test_the_colour_scheme_follows_the_system_and_everything_stays_readable(
     dialog.get_by_role("button", name="Close").click()
 
     # The history view: the list and a version's preview with its changes.
-    page.get_by_role("button", name="History").click()
-    page.get_by_role("button", name="Save version…").click()
-    page.get_by_label("Name this version").fill("First")
-    page.get_by_label("Name this version").press("Enter")
-    entry = page.locator("#versions li[data-kind=named]")
-    expect(entry).to_have_count(1)
+    entry = save_named_version(page, "First")
     olivia.click_end()
     olivia.type(" more")
     olivia.wait_saved()

@@ -11,19 +11,12 @@ from playwright.sync_api import Locator, Page, ViewportSize, expect
 
 from e2e.helpers import People, Person
 from e2e.test_sharing import sign_up
+from e2e.ui import TAPPABLE_JS
 
 pytestmark = pytest.mark.timeout(120)
 
 PHONE: ViewportSize = {"width": 390, "height": 844}
 DESKTOP: ViewportSize = {"width": 1280, "height": 800}
-
-# True when a tap at the element's centre lands on the element (nothing covers it).
-TAPPABLE_JS = """(el) => {
-  const r = el.getBoundingClientRect();
-  if (r.width === 0 || r.height === 0) return false;
-  const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
-  return hit !== null && (hit === el || el.contains(hit));
-}"""
 
 
 def assert_no_sideways_scroll(page: Page, where: str) -> None:
