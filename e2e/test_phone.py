@@ -59,13 +59,31 @@ def export_items(page: Page) -> Locator:
     return open_more(page).locator("a[role=menuitem]")
 
 
-def check_history_and_export(person: Person, text: str) -> None:
+def check_history_and_export(person: Person, text: str, *, can_edit: bool = True) -> None:
     page = person.page
     history = header_action(page, "History")
     assert_tappable(history, "History")
     history.click()
     expect(page.locator("#history-panel")).to_be_visible()
     assert_no_sideways_scroll(page, "history open")
+    # A version's preview takes the panel's place, and gives it back.
+    if can_edit:
+        page.get_by_role("button", name="Save version…").click()
+        page.get_by_label("Name this version").fill("On the go")
+        page.get_by_label("Name this version").press("Enter")
+    entry = page.locator("#versions li", has_text="On the go").get_by_role("button")
+    assert_tappable(entry, "the saved version")
+    entry.click()
+    expect(page.locator("#preview")).to_have_attribute("data-ready", "true")
+    expect(page.locator("#history-panel")).to_be_hidden()
+    if can_edit:
+        assert_tappable(page.get_by_role("button", name="Restore this version"), "Restore")
+    assert_tappable(page.locator("#preview-doc"), "the version's text")
+    assert_no_sideways_scroll(page, "a version previewed")
+    back = page.get_by_role("button", name="Back to the document")
+    assert_tappable(back, "closing the preview")
+    back.click()
+    expect(page.locator("#history-panel")).to_be_visible()
     close = page.get_by_role("button", name="Close version history")
     assert_tappable(close, "closing the history")
     close.click()
@@ -209,8 +227,25 @@ def test_an_owner_on_a_phone_can_share_and_the_account_pages_fit(people: People)
     expect(dialog).to_be_visible()
     box = dialog.bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
-    dialog.get_by_role("button", name="Copy edit link").click()
+    dialog.get_by_role("button", name="Copy view link").click()
     expect(page.locator("#share-status")).to_contain_text(re.compile(r"link (copied|ready)"))
+    view_url = dialog.locator("#share-links li[data-role=viewer] input").input_value()
     dialog.get_by_role("button", name="Close").click()
     expect(dialog).to_be_hidden()
     check_history_and_export(olivia, "Owner's notes")
+
+    # Someone reading along with the view link (a role badge, an avatar, a name of their own).
+    viewer = people.add(None)
+    viewer.page.set_viewport_size(PHONE)
+    viewer.page.goto(view_url)
+    viewer.wait_synced()
+    expect(viewer.page.locator("#role")).to_have_text("Viewing")
+    expect(viewer.page.locator("#presence li")).to_have_count(2)
+    assert_no_sideways_scroll(viewer.page, "the viewer's page")
+    for target, what in [
+        (viewer.page.locator("#me"), "the viewer's name button"),
+        (viewer.page.locator("#role"), "the role badge"),
+        (viewer.page.locator("#title"), "the title"),
+    ]:
+        assert_tappable(target, what)
+    check_history_and_export(viewer, "Owner's notes", can_edit=False)

@@ -37,6 +37,9 @@ export function mountHeaderActions(): HeaderActions {
   function layout(): void {
     // The toolbar and the side panel stick below the header, whatever its height.
     document.documentElement.style.setProperty("--topbar-height", `${bar.offsetHeight}px`);
+    // Measured at their natural sizes (`measuring` in style.css): actions go under More before
+    // the title, the name or the role badge are squeezed; those give way only after.
+    bar.classList.add("measuring");
     for (const a of all()) a.classList.remove("overflowed");
     more.hidden = true;
     if (!fits()) {
@@ -46,6 +49,7 @@ export function mountHeaderActions(): HeaderActions {
         if (fits()) break;
       }
     }
+    bar.classList.remove("measuring");
     if (menu.isOpen && more.hidden) menu.setOpen(false);
     else if (menu.isOpen) fillMenu();
   }
