@@ -430,10 +430,6 @@ SPECIAL_TEXTS = [
     "---",
     "===",
     "***",
-    "    four leading spaces",
-    "\ttab first",
-    "trailing spaces   ",
-    " ",
     "```",
     "~~~",
     "<https://not.autolink.example>",
@@ -460,6 +456,35 @@ def test_markdown_specials_stay_literal(text: str) -> None:
         canonical = normalize_json(node)
         markdown = json_to_markdown(canonical)
         assert markdown_to_json(markdown) == canonical, markdown
+
+
+EDGE_WHITESPACE = ["    four leading spaces", "\ttab first", "trailing spaces   ", "  both\t ", " "]
+
+
+@pytest.mark.parametrize("text", EDGE_WHITESPACE)
+def test_markdown_leaves_out_whitespace_where_a_line_starts_or_ends(text: str) -> None:
+    """CommonMark strips spaces and tabs at the start and end of a line (four spaces make a code
+    block, two at the end a line break) and a rendered page never shows them: the export leaves
+    them out rather than writing `&#32;`. Inside a line they are kept exactly."""
+    bare = text.strip(" \t")
+    words = [t(bare)] if bare else []
+    # followed by bold text, its end is not the end of the line
+    leading = [t(text.lstrip(" \t"))] if bare else []
+    for node, expected in [
+        (doc(p(t(text))), doc(p(*words)) if bare else EMPTY),
+        (doc(p(t("a"), BR, t(text), BR, t("b"))), doc(p(t("a"), BR, *words, BR, t("b")))),
+        (doc(h(2, t(text))), doc(h(2, *words))),
+        (doc(ul(li(p(t(text))))), doc(ul(li(p(*words))))),
+        (
+            doc(p(t(text), t("bold", "bold"))),
+            doc(p(*leading, t("bold", "bold"))),
+        ),
+        (doc(p(t("x" + text + "y"))), doc(p(t("x" + text + "y")))),
+    ]:
+        markdown = json_to_markdown(normalize_json(node))
+        assert "&#" not in markdown, markdown
+        assert markdown_to_json(markdown) == normalize_json(expected), markdown
+    assert json_to_markdown(doc(p(t(text)))) == (bare + "\n" if bare else "")
 
 
 def test_markdown_links_keep_their_exact_href() -> None:

@@ -16,19 +16,16 @@ _MD_ALWAYS = re.compile(r"([\\`*_\[\]<~|])|&(?=#?[0-9A-Za-z]+;)")
 _MD_LINE_START = re.compile(r"([#>+=-])|(\d{1,9})([.)])")
 
 
-def _ws_entities(ws: str) -> str:
-    return ws.replace(" ", "&#32;").replace("\t", "&#9;")
-
-
 def _md_escape(text: str, *, line_start: bool, line_end: bool, heading: bool) -> str:
-    # Spaces where a line starts or ends would be stripped (or start a code block): entities
-    # keep them.
+    # Spaces and tabs where a line starts or ends are left out: CommonMark strips them (or
+    # reads four spaces as a code block, two at the end as a line break), a rendered page never
+    # shows them, and an entity for each (`&#32;`) is noise to whoever reads the file.
     lead = len(text) - len(text.lstrip(" \t")) if line_start else 0
     tail = max(len(text.rstrip(" \t")), lead) if line_end else len(text)
     escaped = _MD_ALWAYS.sub(lambda m: "\\" + m.group(0), text[lead:tail])
     if heading:
         escaped = escaped.replace("#", "\\#")
-    elif line_start and not lead:
+    elif line_start:
         match = _MD_LINE_START.match(escaped)
         if match is not None:
             if match.group(1):
@@ -36,7 +33,7 @@ def _md_escape(text: str, *, line_start: bool, line_end: bool, heading: bool) ->
             else:
                 cut = match.end(2)
                 escaped = escaped[:cut] + "\\" + escaped[cut:]
-    return _ws_entities(text[:lead]) + escaped + _ws_entities(text[tail:])
+    return escaped
 
 
 def _md_code_span(text: str) -> str:
@@ -263,17 +260,14 @@ def _md_inline(content: list[PMNode], *, heading: bool) -> str:
         if op == "text":
             text: str = value["text"]
             if value.get("marks") and value["marks"][0]["type"] == "code":
-                out.append(_md_code_span(text))
+                written = _md_code_span(text)
             else:
-                out.append(
-                    _md_escape(
-                        text,
-                        line_start=line_start,
-                        line_end=upcoming[index] != "text",
-                        heading=heading,
-                    )
+                written = _md_escape(
+                    text, line_start=line_start, line_end=upcoming[index] != "text", heading=heading
                 )
-            line_start = False
+            out.append(written)
+            # whitespace left out at the start of a line leaves the line still to start
+            line_start = line_start and not written
             continue
         kind = value["type"]
         if op == "open":

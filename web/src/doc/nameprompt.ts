@@ -4,8 +4,13 @@ import { byId } from "../dom";
 import { cleanName, rememberName, userFor } from "../identity";
 import type { TabUser } from "./me";
 
+export interface NamePrompt {
+  /** The page stopped for good: the prompt goes, and the name can't be changed any more. */
+  stop(): void;
+}
+
 /** `done`: the prompt was answered (focus goes back to the text). */
-export function mountNamePrompt(me: TabUser, username: string | null, done: () => void): void {
+export function mountNamePrompt(me: TabUser, username: string | null, done: () => void): NamePrompt {
   const namePrompt = byId<HTMLFormElement>("name-prompt");
   const nameInput = byId<HTMLInputElement>("name-input");
   const meButton = byId<HTMLButtonElement>("me");
@@ -51,4 +56,10 @@ export function mountNamePrompt(me: TabUser, username: string | null, done: () =
       namePrompt.hidden = false;
     }
   }
+  return {
+    stop: () => {
+      namePrompt.hidden = true;
+      meButton.disabled = true;
+    },
+  };
 }

@@ -16,9 +16,19 @@ export interface Presence {
   render(): void;
 }
 
+/**
+ * Two letters for the avatar: of the first and last words, or the first two of a single word.
+ * Only letters and digits count, and a note in brackets ("Carol (link)") is not the name.
+ */
 function initials(name: string): string {
-  const parts = name.split(" ").filter(Boolean);
-  const letters = parts.length > 1 ? parts[0][0] + parts[parts.length - 1][0] : name.slice(0, 2);
+  const words = (text: string): string[][] =>
+    (text.match(/[\p{L}\p{N}]+/gu) ?? []).map((w) => Array.from(w));
+  let parts = words(name.replace(/\([^)]*\)|\[[^\]]*\]/g, " "));
+  if (parts.length === 0) parts = words(name);
+  if (parts.length === 0) return Array.from(name.trim())[0] ?? "?";
+  const first = parts[0];
+  const last = parts[parts.length - 1];
+  const letters = parts.length > 1 ? first[0] + last[0] : first.slice(0, 2).join("");
   return letters.toUpperCase();
 }
 

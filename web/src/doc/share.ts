@@ -73,6 +73,10 @@ export class ShareDialog {
     void this.load();
   }
 
+  close(): void {
+    if (this.dialog.open) this.dialog.close();
+  }
+
   private path(suffix: string): string {
     return `${docPath(this.docName)}${suffix}`;
   }

@@ -1,6 +1,7 @@
 // The document schema both the live editor and the version preview build on (the server's
 // server/content/schema.py mirrors it): one list, so the two can never disagree.
 import type { AnyExtension } from "@tiptap/core";
+import { Link } from "@tiptap/extension-link";
 import { TaskItem, TaskList } from "@tiptap/extension-list";
 import StarterKit from "@tiptap/starter-kit";
 
@@ -14,10 +15,15 @@ export function schemaExtensions(opts: { autolink: boolean }): AnyExtension[] {
       // duplicate empty paragraphs; the gap cursor covers the use case.
       trailingNode: false,
       heading: { levels: [1, 2, 3] },
-      link: opts.autolink
+      link: false,
+    }),
+    // Tiptap makes the link mark inclusive when it autolinks, so text typed right after a link
+    // joined it; a link ends where it ends (the autolink still marks an address once typed).
+    Link.extend({ inclusive: false }).configure(
+      opts.autolink
         ? { openOnClick: false, autolink: true, defaultProtocol: "https" }
         : { openOnClick: false, autolink: false },
-    }),
+    ),
     TaskList,
     TaskItem.configure({ nested: true }),
   ];

@@ -7,7 +7,9 @@ import { IndexeddbPersistence } from "y-indexeddb";
 import { WebsocketProvider } from "y-websocket";
 import * as Y from "yjs";
 import { type AuthMode, credentialParams, credentialsFromLocation, type Me, type Role, whoAmI } from "../api";
-import { refusalText, showAccess, signInAction } from "../doc/access";
+import { type AccessAction, type AccessState, refusalText, showAccess, signInAction } from "../doc/access";
+import { mountHeaderActions } from "../doc/actions";
+import { closeOnBack } from "../doc/backbutton";
 import { Connection } from "../doc/connection";
 import { type DocAccess, deleteOtherCopies, localDbName, openDocument } from "../doc/epoch";
 import { mountExportMenu } from "../doc/exportmenu";
@@ -90,7 +92,7 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
 
   const connection = new Connection(
     { docName, creds, mode, username, provider, persistence, access: initial, verified: initiallyVerified },
-    { role: applyRole, stopped: showAccess, changed: showStatus },
+    { role: applyRole, stopped, changed: showStatus },
   );
   leaveWhenHidden(provider.awareness, () => me.user);
 
@@ -132,6 +134,7 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
   const linkForm = mountLinkForm(editor, canEdit);
   const toolbar = mountToolbar(editor, () => linkForm.open());
   mountExportMenu(docName, creds);
+  const previewShown = closeOnBack(() => history.closePreview());
   const history = new HistoryPanel({
     docName,
     creds,
@@ -139,6 +142,7 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
     onPreview: (previewing) => {
       byId("editor").hidden = previewing;
       body.classList.toggle("previewing", previewing);
+      previewShown(previewing);
     },
   });
   const share = new ShareDialog(docName, creds);
@@ -149,7 +153,8 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
     presence.render();
   });
   me.render();
-  mountNamePrompt(me, username, () => editor.focus());
+  const namePrompt = mountNamePrompt(me, username, () => editor.focus());
+  mountHeaderActions();
 
   /** Viewers, and everyone once the connection stopped, get a read-only page. */
   function applyRole(r: Role): void {
@@ -161,6 +166,19 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
     if (viewer) linkForm.hide();
     history.renderPermissions();
     presence.render();
+  }
+
+  /** The connection stopped for good: the reason replaces whatever asked for input. */
+  function stopped(state: AccessState, text: string, action?: AccessAction): void {
+    namePrompt.stop();
+    linkForm.hide();
+    if (state === "deleted") {
+      // Nothing left to show, export or look back on: the page says so, and only that.
+      history.close();
+      share.close();
+      body.classList.add("no-document");
+    }
+    showAccess(state, text, action);
   }
 
   applyRole(role());
