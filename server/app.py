@@ -12,6 +12,7 @@ from starlette.staticfiles import StaticFiles
 
 from . import ws
 from .access import Gatekeeper
+from .comments.guard import CommentGuard
 from .config import Settings
 from .http import accounts, docs, errors, history, pages, params
 from .store.sqlite import SqliteStore
@@ -28,7 +29,7 @@ def create_app(settings: Settings) -> Starlette:
             SqliteStore(settings.db, synchronous=settings.synchronous, fold=folder.pair) as store,
             VersionRecorder(store, interval=settings.version_interval_seconds) as recorder,
             # Inside the recorder: shutting rooms down records their last versions.
-            Rooms(store, settings, hooks=[recorder], fold=folder) as rooms,
+            Rooms(store, settings, hooks=[recorder], fold=folder, guard=CommentGuard()) as rooms,
         ):
             app.state.rooms = rooms
             app.state.gate = Gatekeeper(settings, store)

@@ -11,6 +11,22 @@ from typing import Literal, NewType, Protocol, Self
 
 DocName = NewType("DocName", str)
 
+# A document's comments are a document of their own under this name, which the store ties to
+# the document (deleted with it, never listed). The separator is a control character, which
+# `names.name_problem` refuses: no client can open or create it by name.
+COMMENTS_SUFFIX = "\x1fcomments"
+
+
+def comments_name(name: DocName) -> DocName:
+    """The name of the document holding `name`'s comments."""
+    return DocName(name + COMMENTS_SUFFIX)
+
+
+def comments_parent(name: DocName) -> DocName | None:
+    """The document whose comments `name` holds, or None for an ordinary document."""
+    return DocName(name[: -len(COMMENTS_SUFFIX)]) if name.endswith(COMMENTS_SUFFIX) else None
+
+
 # A Yjs update holding nothing (no structs, empty delete set): the state of a new document.
 EMPTY_UPDATE = b"\x00\x00"
 
