@@ -8,6 +8,7 @@ import { WebsocketProvider } from "y-websocket";
 import * as Y from "yjs";
 import { type AuthMode, credentialParams, credentialsFromLocation, type Me, type Role, whoAmI } from "../api";
 import { refusalText, showAccess, signInAction } from "../doc/access";
+import { type Comments, mountComments, tokenName } from "../doc/comments";
 import { Connection } from "../doc/connection";
 import { type DocAccess, deleteOtherCopies, localDbName, openDocument } from "../doc/epoch";
 import { mountExportMenu } from "../doc/exportmenu";
@@ -110,7 +111,9 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
   setInterval(() => connection.tick(), 1000);
 
   const role = (): Role => connection.access.role;
-  const canEdit = (): boolean => !connection.stopped && role() !== "viewer";
+  /** Viewers and commenters read the text; commenters write comments (doc/comments.ts). */
+  const textReadOnly = (r: Role): boolean => r === "viewer" || r === "commenter";
+  const canEdit = (): boolean => !connection.stopped && !textReadOnly(role());
 
   // -------------------------------------------------------------- the header's parts
   const title = mountTitle(ydoc, () => editor.focus());
@@ -119,7 +122,7 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
     ydoc,
     provider,
     user: me.user,
-    editable: initial.role !== "viewer",
+    editable: !textReadOnly(initial.role),
     onStateChange: () => toolbar.render(),
     onContentError: (error) => {
       console.error("coedit: the document has content this editor can't show", error);
@@ -150,10 +153,24 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
   });
   me.render();
   mountNamePrompt(me, username, () => editor.focus());
+  const comments: Comments = mountComments({
+    docName,
+    epoch: initial.epoch,
+    creds,
+    wsBase,
+    editor,
+    textDoc: ydoc,
+    fixedName: () => username ?? tokenName(creds.token),
+    fixedPrefix: username ? "user" : "jwt",
+    me: () => me.user,
+    role,
+    stopped: () => connection.stopped,
+  });
 
   /** Viewers, and everyone once the connection stopped, get a read-only page. */
   function applyRole(r: Role): void {
-    const viewer = r === "viewer" || connection.stopped;
+    const viewer = textReadOnly(r) || connection.stopped;
+    comments.roleChanged();
     renderRole(r, viewer, mode);
     editor.setEditable(!viewer);
     title.setReadOnly(viewer);
@@ -174,6 +191,7 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
     provider,
     persistence,
     editor,
+    comments,
     docName,
     dbName,
     get access() {
