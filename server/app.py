@@ -14,7 +14,7 @@ from . import ws
 from .access import Gatekeeper
 from .comments.guard import CommentGuard
 from .config import Settings
-from .http import accounts, comments, docs, errors, history, pages, params
+from .http import accounts, comments, docs, errors, history, mentions, pages, params
 from .store.sqlite import SqliteStore
 from .sync.fold import Folder
 from .sync.rooms import Rooms
@@ -44,6 +44,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/docs", docs.create_doc, methods=["POST"]),
         Route("/api/docs/{name}/export", docs.export_doc, methods=["GET"]),
         *history.ROUTES,
+        *mentions.ROUTES,
         *comments.ROUTES,
         *accounts.ROUTES,
         Route("/api/docs/{name}", docs.get_doc, methods=["GET"]),

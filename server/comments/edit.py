@@ -32,7 +32,9 @@ def now_ms() -> float:
     return time.time() * 1000
 
 
-def _comment(comment_id: str, body: str, author: dict[str, str], at: float) -> Map[Any]:
+def _comment(
+    comment_id: str, body: str, author: dict[str, str], at: float, mentions: list[str]
+) -> Map[Any]:
     return Map(
         {
             "id": comment_id,
@@ -41,7 +43,7 @@ def _comment(comment_id: str, body: str, author: dict[str, str], at: float) -> M
             "created_at": at,
             "edited_at": None,
             "deleted": False,
-            "mentions": [],
+            "mentions": mentions,
         }
     )
 
@@ -61,7 +63,9 @@ def _comment_of(doc: Doc[Any], thread_id: str, comment_id: str) -> Map[Any]:
     return found
 
 
-def start_thread(thread_id: str, quote: str, body: str, author: dict[str, str]) -> Change:
+def start_thread(
+    thread_id: str, quote: str, body: str, author: dict[str, str], mentions: list[str]
+) -> Change:
     """A thread placed on the first occurrence of `quote` (no anchor: see model.py)."""
     at, first = now_ms(), new_id()
 
@@ -75,20 +79,22 @@ def start_thread(thread_id: str, quote: str, body: str, author: dict[str, str]) 
                 "resolved_at": None,
                 "author": author,
                 "created_at": at,
-                "comments": Map({first: _comment(first, body, author, at)}),
+                "comments": Map({first: _comment(first, body, author, at, mentions)}),
             }
         )
 
     return change
 
 
-def reply(thread_id: str, comment_id: str, body: str, author: dict[str, str]) -> Change:
+def reply(
+    thread_id: str, comment_id: str, body: str, author: dict[str, str], mentions: list[str]
+) -> Change:
     """A reply; it reopens a resolved thread (as the editor's replies do)."""
     at = now_ms()
 
     def change(doc: Doc[Any]) -> None:
         thread = _thread(doc, thread_id)
-        thread["comments"][comment_id] = _comment(comment_id, body, author, at)
+        thread["comments"][comment_id] = _comment(comment_id, body, author, at, mentions)
         if thread.get("resolved") is True:
             thread["resolved"] = False
 

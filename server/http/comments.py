@@ -31,9 +31,10 @@ from ..comments.edit import (
     text_blocks,
 )
 from ..comments.guard import actor_for
+from ..comments.mentions import mentioned
 from ..comments.model import MAX_BODY, MAX_NAME, read_threads
 from ..comments.policy import Actor, decide
-from ..store.base import DocName, comments_name
+from ..store.base import DocName, MentionStore, comments_name
 from ..sync.rooms import Rooms
 from ..types import Role
 from .errors import HTTPError
@@ -70,6 +71,14 @@ def _author(actor: Actor, data: dict[str, Any]) -> dict[str, str]:
         given = data.get("name")
         name = given.strip()[:MAX_NAME] if isinstance(given, str) and given.strip() else "Someone"
     return {"id": actor.id, "name": name, "color": colour_for(name)}
+
+
+async def _mentions(request: Request, name: DocName, body: str) -> list[str]:
+    """The readers a body mentions as @username (accounts mode)."""
+    if gate(request).mode != "accounts" or "@" not in body:
+        return []
+    store: MentionStore = request.app.state.rooms.store
+    return mentioned(body, await store.readers(name))
 
 
 async def _apply(request: Request, name: DocName, actor: Actor, change: Change) -> dict[str, Any]:
@@ -121,8 +130,9 @@ async def create_thread(request: Request) -> Response:
         if not any(quote in block for block in text_blocks(text.doc)):
             raise HTTPError(422, "the quote does not occur in the document's text")
     thread_id = new_id()
+    author, mentions = _author(actor, data), await _mentions(request, name, body)
     threads = await _apply(
-        request, name, actor, start_thread(thread_id, quote, body, _author(actor, data))
+        request, name, actor, start_thread(thread_id, quote, body, author, mentions)
     )
     return await _answer(request, name, threads, thread_id, 201)
 
@@ -131,7 +141,9 @@ async def create_reply(request: Request) -> Response:
     name, _, actor = await _caller(request, "commenter")
     data = await json_body(request)
     thread_id = request.path_params["thread"]
-    change = reply(thread_id, new_id(), _body(data), _author(actor, data))
+    body = _body(data)
+    mentions = await _mentions(request, name, body)
+    change = reply(thread_id, new_id(), body, _author(actor, data), mentions)
     threads = await _apply(request, name, actor, change)
     return await _answer(request, name, threads, thread_id, 201)
 

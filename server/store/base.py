@@ -269,6 +269,25 @@ class UserNotFound(StoreError):
     """No user has that name."""
 
 
+class MentionStore(Protocol):
+    """Who may be mentioned in a document's comments, and which mentions a user has read
+    (accounts mode; the comments are in the document's comments document)."""
+
+    async def readers(self, name: DocName) -> list[str]:
+        """Usernames of the owner and everyone the document is shared with."""
+        ...
+
+    async def mentions_read(self, user: User, names: Sequence[DocName]) -> set[tuple[str, str]]:
+        """(document name, comment id) pairs among `names` the user has marked read."""
+        ...
+
+    async def mark_mentions_read(
+        self, user: User, name: DocName, comment_ids: Sequence[str]
+    ) -> None:
+        """Mark these comments of the document read for the user (DocumentNotFound if gone)."""
+        ...
+
+
 class AccountStore(Protocol):
     """Users, sessions, owners, shares and links (accounts mode)."""
 

@@ -140,5 +140,15 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "DROP TABLE links",
         "ALTER TABLE links_v5 RENAME TO links",
         "CREATE INDEX links_by_doc ON links (doc_id)",
+        # Which comments (by their id in the comments document) a user has seen in their
+        # mentions list; the comments themselves live in the comments document.
+        """
+        CREATE TABLE mention_reads (
+            user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+            doc_id INTEGER NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+            comment_id TEXT NOT NULL,
+            PRIMARY KEY (user_id, doc_id, comment_id)
+        ) STRICT
+        """,
     ),
 )
