@@ -7,8 +7,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-# "@name" in a body: the characters a username may have (accounts allow these).
-MENTION = re.compile(r"@([\w.\-]+)")
+# "@name" in a body: the characters a username may have (`auth.USERNAME`).
+MENTION = re.compile(r"@([A-Za-z0-9_.\-]+)")
 
 
 def mentioned(body: str, readers: Iterable[str]) -> list[str]:

@@ -9,7 +9,7 @@ import { digest } from "lib0/hash/sha256";
 import { IndexeddbPersistence } from "y-indexeddb";
 import { WebsocketProvider } from "y-websocket";
 import * as Y from "yjs";
-import { type Credentials, credentialParams, relativeTime, type Role } from "../api";
+import { api, type Credentials, credentialParams, docPath, relativeTime, type Role } from "../api";
 import { byId } from "../dom";
 import type { CommentMark } from "../editor/comments";
 import type { EditorHandle } from "../editor/editor";
@@ -96,6 +96,86 @@ export function shownResolved(thread: ThreadData): boolean {
   return Object.values(thread.comments ?? {}).every((c) => c.deleted || c.created_at <= at);
 }
 
+/** "@name" in a body: the characters a username may have (server: comments/mentions.py). */
+const MENTION = /@([A-Za-z0-9_.-]+)/g;
+
+/** The user ids of the readers a body mentions as @username, in the body's order. */
+export function mentionedIds(body: string, readers: readonly string[]): string[] {
+  const known = new Map(readers.map((r) => [r.toLowerCase(), r]));
+  const out: string[] = [];
+  for (const match of body.matchAll(MENTION)) {
+    const name = known.get(match[1].toLowerCase());
+    if (name !== undefined && !out.includes(`user:${name}`)) out.push(`user:${name}`);
+  }
+  return out;
+}
+
+/**
+ * Suggests readers while "@name" is typed in a textarea; picking one completes it. The list
+ * sits right after the textarea.
+ */
+function suggestMentions(area: HTMLTextAreaElement, readers: () => readonly string[]): void {
+  const box = document.createElement("ul");
+  box.className = "mention-suggestions";
+  box.setAttribute("role", "listbox");
+  box.hidden = true;
+  let choices: string[] = [];
+  let selected = 0;
+  const typed = (): RegExpMatchArray | null =>
+    area.value.slice(0, area.selectionStart ?? area.value.length).match(/@([A-Za-z0-9_.-]*)$/);
+  const close = (): void => {
+    box.hidden = true;
+    choices = [];
+  };
+  const pick = (name: string): void => {
+    const at = area.selectionStart ?? area.value.length;
+    const match = typed();
+    if (!match) return;
+    const start = at - match[0].length;
+    area.value = `${area.value.slice(0, start)}@${name} ${area.value.slice(at)}`;
+    const caret = start + name.length + 2;
+    area.setSelectionRange(caret, caret);
+    area.dispatchEvent(new Event("input"));
+    close();
+    area.focus();
+  };
+  const show = (): void => {
+    const match = typed();
+    const prefix = match ? match[1].toLowerCase() : null;
+    choices = prefix === null ? [] : readers().filter((r) => r.toLowerCase().startsWith(prefix)).slice(0, 6);
+    selected = Math.min(selected, Math.max(0, choices.length - 1));
+    box.replaceChildren(...choices.map((name, i) => {
+      const li = document.createElement("li");
+      li.setAttribute("role", "option");
+      li.setAttribute("aria-selected", String(i === selected));
+      li.textContent = `@${name}`;
+      li.addEventListener("mousedown", (e) => {
+        e.preventDefault();
+        pick(name);
+      });
+      return li;
+    }));
+    box.hidden = choices.length === 0;
+  };
+  area.addEventListener("input", show);
+  area.addEventListener("blur", close);
+  area.addEventListener("keydown", (e) => {
+    if (box.hidden || choices.length === 0) return;
+    if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      e.preventDefault();
+      selected = (selected + (e.key === "ArrowDown" ? 1 : choices.length - 1)) % choices.length;
+      show();
+    } else if (e.key === "Enter" || e.key === "Tab") {
+      e.preventDefault();
+      e.stopImmediatePropagation();
+      pick(choices[selected]);
+    } else if (e.key === "Escape") {
+      close();
+    }
+  });
+  area.after(box);
+}
+
 export interface CommentsOptions {
   docName: string;
   epoch: string;
@@ -149,6 +229,15 @@ export function mountComments(opts: CommentsOptions): Comments {
   const empty = byId("comments-empty");
   const count = byId("comments-count");
   const showResolved = byId<HTMLInputElement>("show-resolved");
+  // Accounts mode: who may be mentioned (the document's owner and the people it is shared with).
+  let readers: string[] = [];
+  if (opts.fixedPrefix === "user" && opts.fixedName()) {
+    api<{ people?: Array<{ username?: unknown }> }>(`${docPath(opts.docName)}/comments/people`, { creds: opts.creds })
+      .then((answer) => {
+        readers = (answer.people ?? []).map((p) => p.username).filter((u): u is string => typeof u === "string");
+      })
+      .catch(() => undefined); // offline: no suggestions, mentions of known names still count
+  }
   const form = byId<HTMLFormElement>("new-thread");
   const formQuote = byId("new-thread-quote");
   const formBody = byId<HTMLTextAreaElement>("new-thread-body");
@@ -191,7 +280,7 @@ export function mountComments(opts: CommentsOptions): Comments {
     c.set("created_at", now());
     c.set("edited_at", null);
     c.set("deleted", false);
-    c.set("mentions", []);
+    c.set("mentions", mentionedIds(body, readers));
     return [id, c];
   }
 
@@ -278,7 +367,9 @@ export function mountComments(opts: CommentsOptions): Comments {
     ok.type = "submit";
     ok.className = "primary";
     ok.textContent = submit;
-    f.append(area, ok);
+    f.append(area);
+    suggestMentions(area, () => readers);
+    f.append(ok);
     if (onCancel) f.append(button("Cancel", "", onCancel));
     f.addEventListener("submit", (e) => {
       e.preventDefault();
@@ -400,21 +491,42 @@ export function mountComments(opts: CommentsOptions): Comments {
     return li;
   }
 
+  // A mention link (home page) names a thread, and the comment to mark read, in the hash.
+  const target = new URLSearchParams(location.hash.slice(1));
+  let wanted = target.get("thread");
+  const readComment = target.get("comment");
+  if (readComment && opts.fixedPrefix === "user") {
+    void api("/api/mentions/read", {
+      method: "POST",
+      body: { doc: opts.docName, comments: [readComment] },
+      creds: opts.creds,
+    }).catch(() => undefined); // offline: it stays unread
+  }
+
   let frame = 0;
   let lastShown = "";
   function render(): void {
     frame = 0;
+    if (wanted && threads.has(wanted)) {
+      active = wanted;
+      wanted = null;
+      open(true);
+      showResolved.checked = showResolved.checked || shownResolved(threads.get(active)?.toJSON() as ThreadData);
+      requestAnimationFrame(() => {
+        list.querySelector(`[data-thread="${CSS.escape(active ?? "")}"]`)?.scrollIntoView({ block: "nearest" });
+      });
+    }
     const focused = document.activeElement instanceof HTMLTextAreaElement ? document.activeElement : null;
     const focusKey = focused && list.contains(focused) ? focused.dataset.draft : undefined;
     const caret = focused?.selectionStart ?? null;
     const all = data();
-    const open = all.filter((t) => !shownResolved(t));
-    const shown = showResolved.checked ? all : open;
+    const unresolved = all.filter((t) => !shownResolved(t));
+    const shown = showResolved.checked ? all : unresolved;
     list.replaceChildren(...shown.map((t) => renderThread(t, shownResolved(t))));
     empty.hidden = shown.length > 0;
     empty.textContent = all.length ? "No open comments." : "No comments yet. Select text and press Comment.";
-    count.textContent = open.length ? String(open.length) : "";
-    const marks = open.map((t) => ({ id: t.id, anchor: t.anchor, quote: t.quote }));
+    count.textContent = unresolved.length ? String(unresolved.length) : "";
+    const marks = unresolved.map((t) => ({ id: t.id, anchor: t.anchor, quote: t.quote }));
     const shownKey = JSON.stringify([marks, active]);
     if (shownKey !== lastShown) {
       // Only when they changed: showing them is an editor transaction.
@@ -462,6 +574,7 @@ export function mountComments(opts: CommentsOptions): Comments {
     pending = null;
     form.hidden = true;
   });
+  suggestMentions(formBody, () => readers);
   formBody.addEventListener("keydown", (e) => {
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) form.requestSubmit();
   });
