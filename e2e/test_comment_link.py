@@ -8,20 +8,25 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from e2e.helpers import SEE_MS, People
+from e2e.helpers import SEE_MS, People, Person
 from e2e.test_comments import comment_on_selection, highlight, open_panel, thread
 from e2e.test_sharing import close_dialog, copy_link, sign_up, stored_text
 
 pytestmark = [pytest.mark.timeout(150), pytest.mark.server_args("--auth", "accounts")]
 
 
+def owner_of_a_new_document(people: People, username: str) -> tuple[Person, str]:
+    """Someone signed up who has just made a document (synced): them and its name."""
+    owner = people.add(username.title())
+    sign_up(owner, people.base, username)
+    owner.page.get_by_role("button", name="New document").click()
+    expect(owner.page).to_have_url(re.compile(r"/d/[a-z]+-[a-z]+-\d{4}$"))
+    owner.wait_synced()
+    return owner, owner.page.url.split("/d/", 1)[1]
+
+
 def test_a_comment_link_holder_comments_but_cannot_change_the_text(people: People) -> None:
-    olivia = people.add("Olivia")
-    sign_up(olivia, people.base, "olivia")
-    olivia.page.get_by_role("button", name="New document").click()
-    expect(olivia.page).to_have_url(re.compile(r"/d/[a-z]+-[a-z]+-\d{4}$"))
-    name = olivia.page.url.split("/d/", 1)[1]
-    olivia.wait_synced()
+    olivia, name = owner_of_a_new_document(people, "olivia")
     olivia.click_end()
     olivia.type("Draft for review.")
     olivia.wait_saved()

@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from e2e.helpers import SEE_MS, People
+from e2e.test_comment_link import owner_of_a_new_document
 from e2e.test_comments import select_last, thread
 from e2e.test_sharing import sign_up
 
@@ -19,12 +20,7 @@ pytestmark = [pytest.mark.timeout(150), pytest.mark.server_args("--auth", "accou
 def test_a_mention_reaches_the_mentioned_persons_list(people: People) -> None:
     carl = people.add("Carl")
     sign_up(carl, people.base, "carl")
-    olivia = people.add("Olivia")
-    sign_up(olivia, people.base, "olivia")
-    olivia.page.get_by_role("button", name="New document").click()
-    expect(olivia.page).to_have_url(re.compile(r"/d/[a-z]+-[a-z]+-\d{4}$"))
-    name = olivia.page.url.split("/d/", 1)[1]
-    olivia.wait_synced()
+    olivia, name = owner_of_a_new_document(people, "olivia")
     shared = olivia.context.request.put(
         f"{people.base}/api/docs/{name}/shares/carl", data={"role": "commenter"}
     )
