@@ -223,6 +223,8 @@ export function mountComments(opts: CommentsOptions): Comments {
   const persistence = new IndexeddbPersistence(commentsDbName(opts.docName, opts.epoch), ydoc);
   const threads = ydoc.getMap<Y.Map<unknown>>("threads");
   const anchors = opts.editor.comments;
+  // Presence is the text's: this connection shows no one.
+  provider.awareness.setLocalState(null);
 
   const panel = byId("comments-panel");
   const list = byId<HTMLOListElement>("threads");
@@ -606,8 +608,10 @@ export function mountComments(opts: CommentsOptions): Comments {
     if (!opts.stopped()) provider.connect();
   });
   provider.on("closed", ({ code }: { code: number }) => {
-    // 4403 (role changed) is followed by the text's re-check and roleChanged(); a deleted or
-    // re-created document's comments leave this device with its text.
+    // 4403 (role changed): the text's re-check calls roleChanged(), which then reconnects
+    // whatever the new role is. A deleted or re-created document's comments leave this device
+    // with its text.
+    if (code === 4403) lastRole = undefined;
     if (code === 4404 || code === 4410) void persistence.clearData();
   });
   // Anchors move with the text: re-check what is detached when the text changes.
@@ -615,7 +619,8 @@ export function mountComments(opts: CommentsOptions): Comments {
     if (tr.changed.size > 0 || tr.deleteSet.clients.size > 0) renderSoon();
   });
   render();
-  let lastRole: Role | null = opts.role();
+  // The role the connection was made with (null: stopped; undefined: it must be made again).
+  let lastRole: Role | null | undefined = opts.role();
   if (navigator.onLine) provider.connect();
 
   return {

@@ -103,10 +103,10 @@ function renderCaret(user: Record<string, unknown>): HTMLElement {
   label.className = "collaboration-carets__label";
   label.style.backgroundColor = color;
   label.textContent = typeof user.name === "string" ? user.name : "Someone";
-  if (user.role === "viewer") {
+  if (user.role === "viewer" || user.role === "commenter") {
     const mark = document.createElement("span");
     mark.className = "caret-viewing";
-    mark.textContent = "viewing";
+    mark.textContent = user.role === "viewer" ? "viewing" : "commenting";
     label.append(" ", mark);
   }
   caret.append(label);
