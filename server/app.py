@@ -29,7 +29,7 @@ def create_app(settings: Settings) -> Starlette:
             SqliteStore(settings.db, synchronous=settings.synchronous, fold=folder.pair) as store,
             VersionRecorder(store, interval=settings.version_interval_seconds) as recorder,
             # Inside the recorder: shutting rooms down records their last versions.
-            Rooms(store, settings, hooks=[recorder], fold=folder, guard=CommentGuard()) as rooms,
+            Rooms(store, settings, hooks=[recorder], fold=folder, guard=CommentGuard) as rooms,
         ):
             app.state.rooms = rooms
             app.state.gate = Gatekeeper(settings, store)

@@ -143,3 +143,18 @@ async def test_comments_survive_a_restart_and_detach_when_their_text_goes(
             await text.roundtrip()
         listed = await threads_of(again, name)
         assert listed[0]["detached"] is True
+
+
+async def test_a_restore_leaves_comments_alone(accounts: ServerProcess) -> None:
+    async with person(accounts, "ana") as ana:
+        name = (await ana.post("/api/docs", json={"markdown": "First draft."})).json()["name"]
+        version = await ana.post(path(name, "/versions"), json={"label": "before comments"})
+        assert version.status_code == 201, version.text
+        made = await ana.post(path(name, "/comments"), json={"body": "keep me", "quote": "draft"})
+        assert made.status_code == 201
+        before = await threads_of(ana, name)
+        restored = await ana.post(path(name, f"/versions/{version.json()['id']}/restore"))
+        assert restored.status_code == 200, restored.text
+        assert await threads_of(ana, name) == before
+        versions = (await ana.get(path(name, "/versions"))).json()["versions"]
+        assert all("keep me" not in str(v) for v in versions)

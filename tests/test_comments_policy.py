@@ -251,3 +251,38 @@ def test_a_reply_written_after_the_resolve_reopens_the_thread() -> None:
     early = copy.deepcopy(resolved)
     early["comments"]["c3"] = {**comment("c3", BEN), "created_at": 2999}
     assert shown_resolved(early)  # written before the resolve: the resolver's call stands
+
+
+def test_one_guard_follows_the_live_document_through_refusals_and_server_changes() -> None:
+    doc = _doc_with(base())
+    guard = CommentGuard()
+    ben = actor("commenter", BEN)
+    client: Doc[Any] = Doc()
+    client.apply_update(doc.get_update())
+
+    def send(mutate: Any) -> str | None:
+        before = client.get_state()
+        with client.transaction():
+            mutate(client.get(THREADS, type=Map))
+        update = client.get_update(before)
+        why = guard.refusal(doc, update, update_dependencies(update), ben)
+        if why is None:
+            doc.apply_update(update)  # as the room does with an allowed write
+        return why
+
+    assert send(lambda r: r["t1"]["comments"].__setitem__("r1", Map(comment("r1", BEN)))) is None
+    assert send(lambda r: r["t1"]["comments"]["c1"].__setitem__("body", "evil")) is not None
+    # The refused change stays on Ben's side only; his next honest change is judged alone.
+    client = Doc()
+    client.apply_update(doc.get_update())
+    assert send(lambda r: r["t1"]["comments"].__setitem__("r2", Map(comment("r2", BEN)))) is None
+    # A change the server makes itself (the HTTP API) is seen by the next check.
+    with doc.transaction():
+        doc.get(THREADS, type=Map)["t1"]["comments"].pop("r2")
+    guard.changed()
+    client = Doc()
+    client.apply_update(doc.get_update())
+    assert send(lambda r: r["t1"]["comments"]["r1"].__setitem__("body", "edited")) is None
+    assert read_threads(doc)["t1"]["comments"]["r1"]["body"] == "edited"
+    assert "r2" not in read_threads(doc)["t1"]["comments"]
+    assert read_threads(doc)["t1"]["comments"]["c1"]["body"] == "hello"

@@ -67,6 +67,12 @@ def read_threads(doc: Doc[Any]) -> Threads:
     return {key: _thread(value) for key, value in root.items()}
 
 
+def read_thread(doc: Doc[Any], thread_id: str) -> Any:
+    """One thread as plain data (as `read_threads` has it), or None when there is none."""
+    value = doc.get(THREADS, type=Map).get(thread_id)
+    return None if value is None else _thread(value)
+
+
 def _thread(value: object) -> Any:
     if not isinstance(value, Map):
         return MALFORMED

@@ -32,7 +32,7 @@ from ..comments.edit import (
 )
 from ..comments.guard import actor_for
 from ..comments.mentions import mentioned
-from ..comments.model import MAX_BODY, MAX_NAME, read_threads
+from ..comments.model import MAX_BODY, MAX_NAME, read_thread, read_threads
 from ..comments.policy import Actor, decide
 from ..store.base import DocName, MentionStore, comments_name
 from ..sync.rooms import Rooms
@@ -81,30 +81,36 @@ async def _mentions(request: Request, name: DocName, body: str) -> list[str]:
     return mentioned(body, await store.readers(name))
 
 
-async def _apply(request: Request, name: DocName, actor: Actor, change: Change) -> dict[str, Any]:
-    """Make `change` on the live comments document if the policy allows it; the threads after."""
+async def _apply(
+    request: Request, name: DocName, actor: Actor, thread_id: str, change: Change
+) -> dict[str, Any]:
+    """Make `change` (to one thread) on the live comments document if the policy allows it;
+    the thread after it."""
     rooms: Rooms = request.app.state.rooms
     async with rooms.borrow(comments_name(name)) as room:
         trial: Doc[Any] = Doc()
         trial.apply_update(room.doc.get_update())
-        before = read_threads(trial)
         try:
             change(trial)
         except NotFound as exc:
             raise HTTPError(404, str(exc)) from exc
-        why = decide(actor, before, read_threads(trial))
+        before, after = read_thread(room.doc, thread_id), read_thread(trial, thread_id)
+        why = decide(
+            actor,
+            {} if before is None else {thread_id: before},
+            {} if after is None else {thread_id: after},
+        )
         if why is not None:
             raise HTTPError(403, why)
         await room.apply_server_change(change)
-        return read_threads(room.doc)
+        thread: dict[str, Any] = read_thread(room.doc, thread_id)
+        return thread
 
 
-async def _answer(
-    request: Request, name: DocName, threads: dict[str, Any], thread_id: str, status: int
-) -> Response:
+async def _answer(request: Request, name: DocName, thread: dict[str, Any], status: int) -> Response:
     rooms: Rooms = request.app.state.rooms
     async with rooms.borrow(name) as text:
-        body = api_thread(threads[thread_id], text.doc, text_blocks(text.doc))
+        body = api_thread(thread, text.doc, text_blocks(text.doc))
     return JSONResponse(body, status_code=status)
 
 
@@ -131,10 +137,9 @@ async def create_thread(request: Request) -> Response:
             raise HTTPError(422, "the quote does not occur in the document's text")
     thread_id = new_id()
     author, mentions = _author(actor, data), await _mentions(request, name, body)
-    threads = await _apply(
-        request, name, actor, start_thread(thread_id, quote, body, author, mentions)
-    )
-    return await _answer(request, name, threads, thread_id, 201)
+    change = start_thread(thread_id, quote, body, author, mentions)
+    thread = await _apply(request, name, actor, thread_id, change)
+    return await _answer(request, name, thread, 201)
 
 
 async def create_reply(request: Request) -> Response:
@@ -144,8 +149,8 @@ async def create_reply(request: Request) -> Response:
     body = _body(data)
     mentions = await _mentions(request, name, body)
     change = reply(thread_id, new_id(), body, _author(actor, data), mentions)
-    threads = await _apply(request, name, actor, change)
-    return await _answer(request, name, threads, thread_id, 201)
+    thread = await _apply(request, name, actor, thread_id, change)
+    return await _answer(request, name, thread, 201)
 
 
 async def patch_thread(request: Request) -> Response:
@@ -154,16 +159,16 @@ async def patch_thread(request: Request) -> Response:
     if not isinstance(resolved, bool):
         raise HTTPError(422, 'send {"resolved": true} or {"resolved": false}')
     thread_id = request.path_params["thread"]
-    threads = await _apply(request, name, actor, set_resolved(thread_id, resolved))
-    return await _answer(request, name, threads, thread_id, 200)
+    thread = await _apply(request, name, actor, thread_id, set_resolved(thread_id, resolved))
+    return await _answer(request, name, thread, 200)
 
 
 async def patch_reply(request: Request) -> Response:
     name, _, actor = await _caller(request, "commenter")
     thread_id, comment_id = request.path_params["thread"], request.path_params["comment"]
     change = edit_comment(thread_id, comment_id, _body(await json_body(request)))
-    threads = await _apply(request, name, actor, change)
-    return await _answer(request, name, threads, thread_id, 200)
+    thread = await _apply(request, name, actor, thread_id, change)
+    return await _answer(request, name, thread, 200)
 
 
 async def delete_reply(request: Request) -> Response:
@@ -177,7 +182,7 @@ async def delete_reply(request: Request) -> Response:
             )
         except NotFound as exc:
             raise HTTPError(404, str(exc)) from exc
-    await _apply(request, name, actor, delete_comment(thread_id, comment_id, own))
+    await _apply(request, name, actor, thread_id, delete_comment(thread_id, comment_id, own))
     return Response(status_code=204)
 
 

@@ -48,6 +48,9 @@ class WriteGuard(Protocol):
     def refusal(self, doc: Doc[Any], update: bytes, deps: Dependencies, actor: Any) -> str | None:
         """None when `actor` may apply `update` to `doc`, else why not; `doc` is unchanged."""
 
+    def changed(self) -> None:
+        """The room changed its Doc itself (`apply_server_change`)."""
+
 
 @dataclass(slots=True)
 class _PeerState:
@@ -212,6 +215,8 @@ class Room:
                 self._fail("a server-side change failed halfway")
             raise
         update = self.doc.get_update(before)
+        if self.guard is not None:
+            self.guard.changed()
         deps = self._integrator.changed(update)
         future = self.store.append(self.name, update)
         self._tail = future

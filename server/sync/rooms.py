@@ -65,12 +65,13 @@ class Rooms:
         settings: Settings,
         hooks: Sequence[RoomHooks] = (),
         fold: Callable[[list[bytes], bool], Awaitable[Folded]] | None = None,
-        guard: WriteGuard | None = None,
+        guard: Callable[[], WriteGuard] | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.hooks = list(hooks)
-        # Checks every write to a comments document (`comments.guard`); None: nothing is checked.
+        # Makes the check of every write to a comments room (`comments.guard.CommentGuard`), one
+        # per room; None: nothing is checked.
         self._guard = guard
         # Big documents fold in a worker process; without one (unit tests) they fold inline.
         self._fold = fold
@@ -236,7 +237,7 @@ class Rooms:
             self.store,
             self.settings,
             on_change=self._changed,
-            guard=self._guard if commented else None,
+            guard=self._guard() if commented and self._guard is not None else None,
         )
         parts = [] if stored is None else stored.parts
         if stored is not None and stored.snapshot_complete and parts == [stored.snapshot]:
