@@ -52,7 +52,7 @@ def test_a_comment_link_holder_comments_but_cannot_change_the_text(people: Peopl
 
     # Commenting works: select the paragraph and comment.
     carol.editor.locator("p").first.click(click_count=3)
-    comment_on_selection(carol, "Please expand this.")
+    comment_on_selection(carol, "Please expand this.", shortcut=True)
     expect(thread(olivia, "Please expand this.")).to_be_visible(timeout=SEE_MS)
     expect(highlight(olivia)).to_have_text("Draft for review. Owner continues.")
     expect(thread(olivia, "Please expand this.").locator(".comment-author")).to_have_text("Carol")

@@ -22,9 +22,12 @@ def select_last(person: Person, chars: int) -> None:
         person.page.keyboard.press("Shift+ArrowLeft")
 
 
-def comment_on_selection(person: Person, body: str) -> None:
+def comment_on_selection(person: Person, body: str, *, shortcut: bool = False) -> None:
     page = person.page
-    page.locator("#add-comment").click()
+    if shortcut:
+        page.keyboard.press("Control+Alt+KeyM")
+    else:
+        page.locator("#add-comment").click()
     expect(page.locator("#new-thread")).to_be_visible()
     page.locator("#new-thread-body").fill(body)
     page.locator("#new-thread").get_by_role("button", name="Comment").click()
@@ -133,3 +136,32 @@ def test_a_comment_written_offline_arrives_on_reconnect(people: People, doc_name
     expect(highlight(alice)).to_have_text("target.")
     # Exactly once.
     expect(alice.page.locator("#threads .thread")).to_have_count(1)
+
+
+def test_a_reply_written_offline_reopens_a_thread_resolved_meanwhile(
+    people: People, doc_name: str
+) -> None:
+    alice, bob = people.pair(doc_name)
+    alice.click_end()
+    alice.type("Settle this later.")
+    bob.wait_text_equals("Settle this later.")
+    open_panel(alice)
+    open_panel(bob)
+    select_last(alice, len("later."))
+    comment_on_selection(alice, "When exactly?")
+    expect(thread(bob, "When exactly?")).to_be_visible(timeout=SEE_MS)
+
+    bob.go_offline()
+    thread(alice, "When exactly?").get_by_role("button", name="Resolve").click()
+    expect(thread(alice, "When exactly?")).to_be_hidden()
+    bob_thread = thread(bob, "When exactly?")
+    bob_thread.get_by_placeholder("Reply").fill("Next Monday")
+    bob_thread.get_by_role("button", name="Reply").click()
+    expect(bob_thread).to_contain_text("Next Monday")
+
+    bob.go_online()
+    reopened = thread(alice, "When exactly?")
+    expect(reopened).to_be_visible(timeout=SEE_MS)
+    expect(reopened).to_contain_text("Next Monday")
+    expect(reopened.get_by_role("button", name="Resolve")).to_be_visible()
+    expect(highlight(alice)).to_have_text("later.")

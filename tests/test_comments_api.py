@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from pycrdt import XmlFragment, XmlText
 
+from server.comments.guard import anonymous_id
 from server.comments.model import read_threads
 from tests.live import ServerProcess
 from tests.test_accounts import accounts_server, path, person, socket
@@ -158,3 +159,26 @@ async def test_a_restore_leaves_comments_alone(accounts: ServerProcess) -> None:
         assert await threads_of(ana, name) == before
         versions = (await ana.get(path(name, "/versions"))).json()["versions"]
         assert all("keep me" not in str(v) for v in versions)
+
+
+async def test_without_an_account_a_key_is_the_author(server: ServerProcess) -> None:
+    async with httpx.AsyncClient(base_url=server.http, timeout=10) as client:
+        name = (await client.post("/api/docs", json={"markdown": "Open notes"})).json()["name"]
+        url = path(name, "/comments")
+        nobody = await client.post(url, json={"body": "who am I?", "quote": "notes"})
+        assert nobody.status_code == 403
+        mine = {"X-Coedit-Author-Key": "k" * 32}
+        theirs = {"X-Coedit-Author-Key": "z" * 32}
+        made = await client.post(
+            url, json={"body": "mine", "quote": "notes", "name": "Kim"}, headers=mine
+        )
+        assert made.status_code == 201, made.text
+        thread = made.json()
+        assert thread["author"]["name"] == "Kim"
+        assert thread["author"]["id"] == anonymous_id("k" * 32)
+        comment = path(name, f"/comments/{thread['id']}/replies/{thread['comments'][0]['id']}")
+        # Open mode makes everyone an editor: another key may delete it, never reword it.
+        assert (await client.patch(comment, json={"body": "x"}, headers=theirs)).status_code == 403
+        assert (
+            await client.patch(comment, json={"body": "mine!"}, headers=mine)
+        ).status_code == 200

@@ -585,7 +585,8 @@ export function mountComments(opts: CommentsOptions): Comments {
   toggle.addEventListener("click", () => open(panel.hidden));
   byId("comments-close").addEventListener("click", () => open(false));
   showResolved.addEventListener("change", render);
-  opts.editor.dom.addEventListener("keydown", (e) => {
+  // On the whole page: a commenter's read-only text never has the keyboard focus.
+  document.addEventListener("keydown", (e) => {
     if ((e.ctrlKey || e.metaKey) && e.altKey && e.code === "KeyM") {
       e.preventDefault();
       startFromSelection();
