@@ -10,6 +10,7 @@ import { IndexeddbPersistence } from "y-indexeddb";
 import { WebsocketProvider } from "y-websocket";
 import * as Y from "yjs";
 import { api, type Credentials, credentialParams, docPath, relativeTime, type Role } from "../api";
+import { Close } from "../closecodes";
 import { byId } from "../dom";
 import type { CommentMark } from "../editor/comments";
 import type { EditorHandle } from "../editor/editor";
@@ -612,8 +613,8 @@ export function mountComments(opts: CommentsOptions): Comments {
     // 4403 (role changed): the text's re-check calls roleChanged(), which then reconnects
     // whatever the new role is. A deleted or re-created document's comments leave this device
     // with its text.
-    if (code === 4403) lastRole = undefined;
-    if (code === 4404 || code === 4410) void persistence.clearData();
+    if (code === Close.REVOKED) lastRole = undefined;
+    if (code === Close.DELETED || code === Close.STALE_EPOCH) void persistence.clearData();
   });
   // Anchors move with the text: re-check what is detached when the text changes.
   opts.textDoc.on("afterTransaction", (tr: Y.Transaction) => {
