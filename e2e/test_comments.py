@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import time
+from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Locator, expect
@@ -165,3 +166,21 @@ def test_a_reply_written_offline_reopens_a_thread_resolved_meanwhile(
     expect(reopened).to_contain_text("Next Monday")
     expect(reopened.get_by_role("button", name="Resolve")).to_be_visible()
     expect(highlight(alice)).to_have_text("later.")
+
+
+def test_a_thread_made_over_http_shows_live_on_its_quote(people: People, doc_name: str) -> None:
+    alice = people.add("Alice", doc=doc_name)
+    alice.wait_synced()
+    alice.click_end()
+    alice.type("Numbers: one two three.")
+    alice.wait_saved()
+    open_panel(alice)
+    made = alice.context.request.post(
+        f"{people.base}/api/docs/{quote(doc_name, safe='')}/comments",
+        data={"body": "Spell out four too?", "quote": "two three", "name": "Robot"},
+        headers={"X-Coedit-Author-Key": "robot-key-0123456789"},
+    )
+    assert made.status == 201, made.text()
+    expect(thread(alice, "Spell out four too?")).to_be_visible(timeout=SEE_MS)
+    expect(highlight(alice)).to_have_text("two three")
+    expect(thread(alice, "Spell out four too?").locator(".comment-author")).to_have_text("Robot")
