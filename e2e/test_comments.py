@@ -23,7 +23,8 @@ def select_last(person: Person, chars: int) -> None:
         person.page.keyboard.press("Shift+ArrowLeft")
 
 
-def comment_on_selection(person: Person, body: str, *, shortcut: bool = False) -> None:
+def comment_on_selection(person: Person, body: str, *, shortcut: bool = False) -> float:
+    """Comment on the selection; returns when (time.monotonic) the comment was submitted."""
     page = person.page
     if shortcut:
         page.keyboard.press("Control+Alt+KeyM")
@@ -31,8 +32,10 @@ def comment_on_selection(person: Person, body: str, *, shortcut: bool = False) -
         page.locator("#add-comment").click()
     expect(page.locator("#new-thread")).to_be_visible()
     page.locator("#new-thread-body").fill(body)
+    submitted = time.monotonic()
     page.locator("#new-thread").get_by_role("button", name="Comment").click()
     expect(page.locator("#new-thread")).to_be_hidden()
+    return submitted
 
 
 def thread(person: Person, body: str) -> Locator:
@@ -57,8 +60,7 @@ def test_comment_reply_resolve_between_two_people(people: People, doc_name: str)
     open_panel(bob)
 
     select_last(alice, len("fox jumps."))
-    started = time.monotonic()
-    comment_on_selection(alice, "Is it a fox?")
+    started = comment_on_selection(alice, "Is it a fox?")
     expect(thread(bob, "Is it a fox?")).to_be_visible(timeout=SEE_MS)
     elapsed = time.monotonic() - started
     assert elapsed < 1.0, f"Bob saw Alice's comment after {elapsed:.2f}s"
