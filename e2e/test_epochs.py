@@ -24,12 +24,20 @@ new MutationObserver(() => {
 }).observe(document, { subtree: true, childList: true, characterData: true });
 """
 
-# This device's IndexedDB databases that hold a copy of the document.
+# This device's IndexedDB databases that hold a copy of the document (its text, and its
+# comments: "<text copy>~comments"), sorted.
 LOCAL_COPIES_JS = """
 async (name) => (await indexedDB.databases())
   .map((db) => db.name)
   .filter((n) => n.startsWith('coedit:' + encodeURIComponent(name) + ':'))
+  .sort()
 """
+
+
+def copies_of(name: str, epoch: str) -> list[str]:
+    """The names of one epoch's local copies: the text's and the comments'."""
+    text = f"coedit:{quote(name, safe='')}:{epoch}"
+    return [text, f"{text}~comments"]
 
 
 def api_url(base: str, name: str) -> str:
@@ -68,7 +76,7 @@ def test_reopening_after_the_document_was_recreated_shows_only_the_new_content(
     write_and_save(alice, "old content")
     old_epoch = alice.body.get_attribute("data-epoch")
     assert old_epoch
-    assert local_copies(alice, doc_name) == [f"coedit:{quote(doc_name, safe='')}:{old_epoch}"]
+    assert local_copies(alice, doc_name) == copies_of(doc_name, old_epoch)
     alice.close_tab()  # the browser (and its IndexedDB) stays
 
     new_epoch = delete_and_recreate(alice.context, people.base, doc_name)
@@ -85,7 +93,7 @@ def test_reopening_after_the_document_was_recreated_shows_only_the_new_content(
     expect(again.body).to_have_attribute("data-epoch", new_epoch)
     assert again.page.evaluate("() => window.__seen") is False, "the old content showed"
     # The old copy is gone from the device; only the new epoch's is kept.
-    expect_copies = [f"coedit:{quote(doc_name, safe='')}:{new_epoch}"]
+    expect_copies = copies_of(doc_name, new_epoch)
     again.page.wait_for_function(
         f"async ([name, expected]) => JSON.stringify(await ({LOCAL_COPIES_JS})(name)) "
         "=== JSON.stringify(expected)",
@@ -124,7 +132,7 @@ def test_a_stale_copy_reconnecting_is_refused_discarded_and_the_page_reloads(
     alice.wait_text_equals("new")
     expect(alice.body).to_have_attribute("data-epoch", new_epoch)
     assert alice.page.evaluate("() => sessionStorage.getItem('e2e:closed')") == "4410"
-    assert local_copies(alice, doc_name) == [f"coedit:{quote(doc_name, safe='')}:{new_epoch}"]
+    assert local_copies(alice, doc_name) == copies_of(doc_name, new_epoch)
     bob.wait_text_equals("new")
     assert fragment_text(fetch_server_doc(people.base, doc_name)) == "new"
 

@@ -17,7 +17,7 @@ from .config import Settings
 from .store.base import AccountStore, DocName, User
 from .types import Role
 
-RANK: dict[str, int] = {"viewer": 1, "editor": 2, "owner": 3}
+RANK: dict[str, int] = {"viewer": 1, "commenter": 2, "editor": 3, "owner": 4}
 SESSION_COOKIE = "coedit_session"
 SHARE_HEADER = "x-coedit-share"
 
@@ -44,7 +44,7 @@ class Grant:
 
     def stamp(self) -> dict[str, Any] | None:
         """What the server writes into this caller's presence, overriding the client."""
-        if self.role is None or (self.display_name is None and self.role != "viewer"):
+        if self.role is None or (self.display_name is None and RANK[self.role] >= RANK["editor"]):
             return None
         stamp: dict[str, Any] = {"role": self.role}
         if self.display_name is not None:

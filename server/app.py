@@ -12,8 +12,9 @@ from starlette.staticfiles import StaticFiles
 
 from . import ws
 from .access import Gatekeeper
+from .comments.guard import CommentGuard
 from .config import Settings
-from .http import accounts, docs, errors, history, pages, params
+from .http import accounts, comments, docs, errors, history, mentions, pages, params
 from .store.sqlite import SqliteStore
 from .sync.fold import Folder
 from .sync.rooms import Rooms
@@ -28,7 +29,7 @@ def create_app(settings: Settings) -> Starlette:
             SqliteStore(settings.db, synchronous=settings.synchronous, fold=folder.pair) as store,
             VersionRecorder(store, interval=settings.version_interval_seconds) as recorder,
             # Inside the recorder: shutting rooms down records their last versions.
-            Rooms(store, settings, hooks=[recorder], fold=folder) as rooms,
+            Rooms(store, settings, hooks=[recorder], fold=folder, guard=CommentGuard) as rooms,
         ):
             app.state.rooms = rooms
             app.state.gate = Gatekeeper(settings, store)
@@ -43,6 +44,8 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/docs", docs.create_doc, methods=["POST"]),
         Route("/api/docs/{name}/export", docs.export_doc, methods=["GET"]),
         *history.ROUTES,
+        *mentions.ROUTES,
+        *comments.ROUTES,
         *accounts.ROUTES,
         Route("/api/docs/{name}", docs.get_doc, methods=["GET"]),
         Route("/api/docs/{name}", docs.open_doc, methods=["PUT"]),

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 # argon2 and PyJWT are imported on first use: a server in the default open mode needs
 # neither, and each is resident memory in every process (about 1 MB together).
 
-ROLES = ("viewer", "editor")
+ROLES = ("viewer", "commenter", "editor")
 USERNAME = re.compile(r"^[A-Za-z0-9_.-]{2,40}$")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
@@ -111,7 +111,9 @@ def decode_jwt(token: str, secret: str, *, now: float | None = None) -> EmbedCla
         raise CredentialError("token expired")
     doc, role, name = claims.get("doc"), claims.get("role"), claims.get("name", "")
     if not isinstance(doc, str) or role not in ROLES or not isinstance(name, str):
-        raise CredentialError("token claims must be doc (string), role (viewer|editor), name")
+        raise CredentialError(
+            "token claims must be doc (string), role (viewer|commenter|editor), name"
+        )
     return EmbedClaims(doc=doc, role=role, name=name[:100])
 
 

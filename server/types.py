@@ -11,9 +11,9 @@ from typing import Literal, Protocol
 
 from .store.base import User
 
-# What a caller may do with a document: read; read and write; and, in accounts mode, share,
-# rename and delete too.
-Role = Literal["viewer", "editor", "owner"]
+# What a caller may do with a document: read; read and comment (the text stays read-only);
+# read and write; and, in accounts mode, share, rename and delete too.
+Role = Literal["viewer", "commenter", "editor", "owner"]
 
 
 class Standing(Protocol):

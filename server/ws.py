@@ -14,11 +14,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .access import Grant, gate, origin_allowed
 from .closecodes import Close
+from .comments.guard import actor_for
 from .config import Settings
 from .connection import Connection
 from .fastsend import DirectLink, direct_link
 from .names import name_problem
-from .store.base import DocName
+from .store.base import DocName, comments_name
 from .sync.lib0 import ProtocolError
 from .sync.protocol import decode
 from .sync.room import Room
@@ -61,8 +62,17 @@ async def endpoint(websocket: WebSocket, link: DirectLink | None = None) -> None
         websocket, label, settings.send_buffer_bytes, settings.send_stall_seconds, link
     )
     conn.grant = grant
+    # `?comments=1`: the document's comments, a document of their own (see comments/).
+    commenting = websocket.query_params.get("comments") == "1"
+    room_name = comments_name(DocName(name)) if commenting else DocName(name)
+    role = grant.role or "viewer"
+    author_key = websocket.query_params.get("author_key")
+    actor = actor_for(role, grant.user, grant.display_name, author_key) if commenting else None
     try:
-        room = await rooms.join(DocName(name), conn, grant.role or "viewer", grant.stamp())
+        if commenting:
+            # Comments hang off their document, which a first connection creates as usual.
+            await rooms.store.ensure(DocName(name))
+        room = await rooms.join(room_name, conn, role, grant.stamp(), actor)
     except ShuttingDown as exc:
         conn.close(Close.GOING_AWAY, str(exc))
         await _finish(conn)

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from server.app import create_app
 from server.config import Settings
-from server.store.base import AccountStore, DocumentStore, StoreError
+from server.store.base import AccountStore, DocumentStore, MentionStore, StoreError
 from tests import inproc
 
 # Every API route with a path that reaches it and a body it accepts: a route missing here
@@ -46,13 +46,37 @@ REQUESTS: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("DELETE", "/api/docs/{name}/shares/{username}", "/api/docs/d/shares/bob", None),
     ("POST", "/api/docs/{name}/links", "/api/docs/d/links", {"role": "viewer"}),
     ("DELETE", "/api/docs/{name}/links/{link_id}", "/api/docs/d/links/1", None),
+    ("GET", "/api/docs/{name}/comments", "/api/docs/d/comments", None),
+    ("POST", "/api/docs/{name}/comments", "/api/docs/d/comments", {"body": "b", "quote": "q"}),
+    ("PATCH", "/api/docs/{name}/comments/{thread}", "/api/docs/d/comments/t", {"resolved": True}),
+    (
+        "POST",
+        "/api/docs/{name}/comments/{thread}/replies",
+        "/api/docs/d/comments/t/replies",
+        {"body": "b"},
+    ),
+    (
+        "PATCH",
+        "/api/docs/{name}/comments/{thread}/replies/{comment}",
+        "/api/docs/d/comments/t/replies/c",
+        {"body": "b"},
+    ),
+    (
+        "DELETE",
+        "/api/docs/{name}/comments/{thread}/replies/{comment}",
+        "/api/docs/d/comments/t/replies/c",
+        None,
+    ),
+    ("GET", "/api/docs/{name}/comments/people", "/api/docs/d/comments/people", None),
+    ("GET", "/api/mentions", "/api/mentions", None),
+    ("POST", "/api/mentions/read", "/api/mentions/read", {"doc": "d", "comments": ["c"]}),
 ]
 # In open mode these answer without the store (there are no accounts to look at).
-NEEDS_ACCOUNTS = {"/api/auth/", "/shares", "/links"}
+NEEDS_ACCOUNTS = {"/api/auth/", "/shares", "/links", "/comments/people", "/api/mentions"}
 
 
 def store_methods() -> Iterator[str]:
-    for protocol in (DocumentStore, AccountStore):
+    for protocol in (DocumentStore, AccountStore, MentionStore):
         for name, member in vars(protocol).items():
             if inspect.iscoroutinefunction(member) and not name.startswith("_"):
                 yield name

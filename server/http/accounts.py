@@ -35,7 +35,7 @@ from .params import doc_name, json_body, optional_str
 log = logging.getLogger("coedit.accounts")
 
 SIGNIN_WINDOW_SECONDS = 300.0
-SHARE_ROLES = ("viewer", "editor")
+SHARE_ROLES = ("viewer", "commenter", "editor")
 
 
 def _accounts(request: Request) -> AccountStore:
@@ -165,7 +165,7 @@ async def put_share(request: Request) -> Response:
     body = await json_body(request)
     role = body.get("role")
     if role not in SHARE_ROLES:
-        raise HTTPError(400, 'role must be "viewer" or "editor"')
+        raise HTTPError(400, 'role must be "viewer", "commenter" or "editor"')
     return await _set_share(request, name, role)
 
 
@@ -193,7 +193,7 @@ async def create_link(request: Request) -> Response:
     name = await _owner_only(request)
     role = (await json_body(request)).get("role")
     if role not in SHARE_ROLES:
-        raise HTTPError(400, 'role must be "viewer" or "editor"')
+        raise HTTPError(400, 'role must be "viewer", "commenter" or "editor"')
     link = await _accounts(request).active_link(name, role, new_token())
     return JSONResponse(_link_json(link), status_code=201)
 

@@ -11,6 +11,22 @@ from typing import Literal, NewType, Protocol, Self
 
 DocName = NewType("DocName", str)
 
+# A document's comments are a document of their own under this name, which the store ties to
+# the document (deleted with it, never listed). The separator is a control character, which
+# `names.name_problem` refuses: no client can open or create it by name.
+COMMENTS_SUFFIX = "\x1fcomments"
+
+
+def comments_name(name: DocName) -> DocName:
+    """The name of the document holding `name`'s comments."""
+    return DocName(name + COMMENTS_SUFFIX)
+
+
+def comments_parent(name: DocName) -> DocName | None:
+    """The document whose comments `name` holds, or None for an ordinary document."""
+    return DocName(name[: -len(COMMENTS_SUFFIX)]) if name.endswith(COMMENTS_SUFFIX) else None
+
+
 # A Yjs update holding nothing (no structs, empty delete set): the state of a new document.
 EMPTY_UPDATE = b"\x00\x00"
 
@@ -251,6 +267,25 @@ class UserExists(StoreError):
 
 class UserNotFound(StoreError):
     """No user has that name."""
+
+
+class MentionStore(Protocol):
+    """Who may be mentioned in a document's comments, and which mentions a user has read
+    (accounts mode; the comments are in the document's comments document)."""
+
+    async def readers(self, name: DocName) -> list[str]:
+        """Usernames of the owner and everyone the document is shared with."""
+        ...
+
+    async def mentions_read(self, user: User, names: Sequence[DocName]) -> set[tuple[str, str]]:
+        """(document name, comment id) pairs among `names` the user has marked read."""
+        ...
+
+    async def mark_mentions_read(
+        self, user: User, name: DocName, comment_ids: Sequence[str]
+    ) -> None:
+        """Mark these comments of the document read for the user (DocumentNotFound if gone)."""
+        ...
 
 
 class AccountStore(Protocol):

@@ -25,6 +25,8 @@ from server.store.base import (
     VersionKind,
     check_kind,
     check_limit,
+    comments_name,
+    comments_parent,
 )
 from server.store.merge import fold_in_thread, full_state
 
@@ -122,6 +124,9 @@ class MemoryStore:
         self._check_open()
         doc = self._docs.get(name)
         if doc is None:
+            parent = comments_parent(name)
+            if parent is not None and parent not in self._docs:
+                raise DocumentNotFound(f"no document {parent!r} to hold comments for")
             now = self._clock()
             doc = _Doc(name=name, epoch=uuid.uuid4().hex, created_at=now, updated_at=now)
             self._docs[name] = doc
@@ -181,7 +186,8 @@ class MemoryStore:
     async def list_docs(self, limit: int, before: tuple[float, str] | None = None) -> list[DocInfo]:
         self._check_open()
         check_limit(limit)
-        keys = sorted(((d.updated_at, d.name) for d in self._docs.values()), reverse=True)
+        listed = (d for d in self._docs.values() if comments_parent(d.name) is None)
+        keys = sorted(((d.updated_at, d.name) for d in listed), reverse=True)
         if before is not None:
             keys = [key for key in keys if key < before]
         return [self._docs[name].info() for _, name in keys[:limit]]
@@ -193,6 +199,7 @@ class MemoryStore:
 
     async def delete(self, name: DocName) -> bool:
         self._check_open()
+        self._docs.pop(comments_name(name), None)  # its comments go with it, as in SQLite
         return self._docs.pop(name, None) is not None
 
     async def ping(self) -> None:

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pycrdt import Doc, Map
 
@@ -34,11 +34,22 @@ from .protocol import (
     encode_sync_step2,
 )
 from .relay import Relay, Relayed, RelayGroup, relayed
-from .yupdate import Dependencies, validate_update
+from .yupdate import Dependencies, update_dependencies, validate_update
 
 log = logging.getLogger("coedit.room")
 
 EMPTY_UPDATE = b"\x00\x00"
+
+
+class WriteGuard(Protocol):
+    """A document whose every write is checked against who sends it (comments): the room asks
+    before it applies anything, and ignores what is refused as it does a viewer's writes."""
+
+    def refusal(self, doc: Doc[Any], update: bytes, deps: Dependencies, actor: Any) -> str | None:
+        """None when `actor` may apply `update` to `doc`, else why not; `doc` is unchanged."""
+
+    def changed(self) -> None:
+        """The room changed its Doc itself (`apply_server_change`)."""
 
 
 @dataclass(slots=True)
@@ -47,6 +58,8 @@ class _PeerState:
     role: Role = "editor"
     tokens: float = 0.0
     refilled_at: float = 0.0
+    # Who the peer writes as, for the guard (a `comments.policy.Actor`); None without a guard.
+    actor: Any = None
 
 
 class Room:
@@ -61,8 +74,10 @@ class Room:
         *,
         on_change: Callable[[Room], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        guard: WriteGuard | None = None,
     ) -> None:
         self.name = name
+        self.guard = guard
         self.doc = doc
         self.store = store
         self.settings = settings
@@ -88,12 +103,23 @@ class Room:
         )
         self._state_checked = clock()
 
-    def join(self, peer: Peer, role: Role = "editor", stamp: dict[str, Any] | None = None) -> None:
-        """Add a peer; a "viewer" gets every read but none of its writes are applied."""
+    def join(
+        self,
+        peer: Peer,
+        role: Role = "editor",
+        stamp: dict[str, Any] | None = None,
+        actor: Any = None,
+    ) -> None:
+        """Add a peer; a "viewer" gets every read but none of its writes are applied, and so
+        does a "commenter" unless the room has a guard (a comments document) that allows it."""
         now = self._clock()
         group = self._relay.join(peer)
         self.peers[peer] = _PeerState(
-            group=group, role=role, tokens=float(self.settings.step1_burst), refilled_at=now
+            group=group,
+            role=role,
+            tokens=float(self.settings.step1_burst),
+            refilled_at=now,
+            actor=actor,
         )
         peer.send(encode_sync_step1(self.doc.get_state()))
         self.presence.join(peer, stamp)
@@ -112,11 +138,21 @@ class Room:
                 self._take_step1_token(peer)
                 self._send_after_commit(peer, encode_sync_step2(self.doc.get_update(sv)))
             case SyncStep2(update=update, deps=deps) | SyncUpdate(update=update, deps=deps):
-                if self.peers[peer].role == "viewer":
+                state, name = self.peers[peer], self.name
+                writes = ("commenter", "editor", "owner") if self.guard else ("editor", "owner")
+                if state.role not in writes:
                     # Never applied, stored or relayed. Not an error: a read-only client still
                     # answers the server's step 1 with whatever it holds locally.
-                    log.debug("ignored a write from viewer %s on %r", peer.label, self.name)
+                    level = logging.DEBUG if update == EMPTY_UPDATE else logging.INFO
+                    log.log(level, "ignored a write from %s %s on %r", state.role, peer.label, name)
                     return
+                if self.guard is not None and update != EMPTY_UPDATE:
+                    deps = deps if deps is not None else update_dependencies(update)
+                    why = self.guard.refusal(self.doc, update, deps, state.actor)
+                    if why is not None:
+                        # Answered as a viewer's writes are: ignored, never stored or relayed.
+                        log.info("refused a write from %s on %r: %s", peer.label, self.name, why)
+                        return
                 self._apply(peer, update, deps)
             case AwarenessUpdate():
                 self.presence.apply(peer, message)
@@ -179,6 +215,8 @@ class Room:
                 self._fail("a server-side change failed halfway")
             raise
         update = self.doc.get_update(before)
+        if self.guard is not None:
+            self.guard.changed()
         deps = self._integrator.changed(update)
         future = self.store.append(self.name, update)
         self._tail = future

@@ -16,10 +16,10 @@ from pycrdt import Doc
 from .. import memory
 from ..closecodes import Close
 from ..config import Settings
-from ..store.base import DocName, DocumentNotFound, DocumentStore
+from ..store.base import DocName, DocumentNotFound, DocumentStore, comments_name, comments_parent
 from ..types import Peer, Role, Standing
 from .fold import Folded, fold
-from .room import Room
+from .room import Room, WriteGuard
 
 log = logging.getLogger("coedit.rooms")
 
@@ -65,10 +65,14 @@ class Rooms:
         settings: Settings,
         hooks: Sequence[RoomHooks] = (),
         fold: Callable[[list[bytes], bool], Awaitable[Folded]] | None = None,
+        guard: Callable[[], WriteGuard] | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.hooks = list(hooks)
+        # Makes the check of every write to a comments room (`comments.guard.CommentGuard`), one
+        # per room; None: nothing is checked.
+        self._guard = guard
         # Big documents fold in a worker process; without one (unit tests) they fold inline.
         self._fold = fold
         self._release_timer: asyncio.TimerHandle | None = None
@@ -105,6 +109,7 @@ class Rooms:
         peer: Peer,
         role: Role = "editor",
         stamp: dict[str, Any] | None = None,
+        actor: Any = None,
     ) -> Room:
         """Add a peer to the named room, loading it once however many peers arrive together."""
         while True:
@@ -117,7 +122,7 @@ class Rooms:
                 room = None
             if room is not None:
                 self._cancel(self._unload_timers, name)
-                room.join(peer, role, stamp)
+                room.join(peer, role, stamp, actor)
                 self._connections += 1
                 if not self._settle_pending:
                     # Once per burst of arrivals: they and their rooms stay a while.
@@ -166,23 +171,29 @@ class Rooms:
 
     async def delete(self, name: DocName) -> bool:
         """Close the document's clients with 4404 and remove it from memory and the store."""
-        room = self._rooms.pop(name, None)
-        if room is not None:
-            # No more appends from this room: its peers are leaving and it is out of the map.
-            room.retire(Close.DELETED, "document deleted")
-            self._cancel(self._unload_timers, name)
-            self._cancel(self._compact_timers, name)
+        for doomed in (name, comments_name(name)):  # its comments go with it
+            room = self._rooms.pop(doomed, None)
+            if room is not None:
+                # No more appends from this room: its peers are leaving and it is out of the map.
+                room.retire(Close.DELETED, "document deleted")
+                self._cancel(self._unload_timers, doomed)
+                self._cancel(self._compact_timers, doomed)
         await self.store.flush()
         return await self.store.delete(name)
 
     def close_where(
         self, name: DocName, predicate: Callable[[Standing], bool], code: int, reason: str
     ) -> int:
-        """Close the document's peers whose grant matches (e.g. one that was revoked)."""
-        room = self._rooms.get(name)
-        if room is None:
-            return 0
-        doomed = [peer for peer in room.peers if peer.grant is not None and predicate(peer.grant)]
+        """Close the document's peers (its comments' too) whose grant matches (e.g. one that was
+        revoked)."""
+        rooms = [self._rooms.get(name), self._rooms.get(comments_name(name))]
+        doomed = [
+            peer
+            for room in rooms
+            if room is not None
+            for peer in room.peers
+            if peer.grant is not None and predicate(peer.grant)
+        ]
         for peer in doomed:
             peer.close(code, reason)
         return len(doomed)
@@ -215,7 +226,7 @@ class Rooms:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         for room in list(self._rooms.values()):
-            for hook in self.hooks:
+            for hook in self._hooks(room):
                 await hook.emptied(room)
             await self._compact(room)
         self._rooms.clear()
@@ -224,7 +235,15 @@ class Rooms:
         # A document is created on first connect, so a link can be shared before anyone writes.
         info = await self.store.ensure(name)
         stored = await self.store.load(name)
-        room = Room(name, Doc(), self.store, self.settings, on_change=self._changed)
+        commented = comments_parent(name) is not None
+        room = Room(
+            name,
+            Doc(),
+            self.store,
+            self.settings,
+            on_change=self._changed,
+            guard=self._guard() if commented and self._guard is not None else None,
+        )
         parts = [] if stored is None else stored.parts
         if stored is not None and stored.snapshot_complete and parts == [stored.snapshot]:
             # Folded at compaction with nothing pending: one fast apply, no checks needed.
@@ -252,7 +271,7 @@ class Rooms:
         if room.peers or self._rooms.get(room.name) is not room:
             return
         await self.store.flush()
-        for hook in self.hooks:
+        for hook in self._hooks(room):
             await hook.emptied(room)
         # Re-check after the awaits: a peer may have joined meanwhile.
         if room.peers or self._rooms.get(room.name) is not room:
@@ -278,7 +297,7 @@ class Rooms:
         memory.settle()
 
     def _changed(self, room: Room) -> None:
-        for hook in self.hooks:
+        for hook in self._hooks(room):
             hook.committed(room)
         title = room.title()
         if title is not None and title != room.stored_title:
@@ -368,6 +387,10 @@ class Rooms:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("%s failed", task.get_name(), exc_info=task.exception())
+
+    def _hooks(self, room: Room) -> list[RoomHooks]:
+        # Comments are not text: versions and the like follow the document's text only.
+        return [] if comments_parent(room.name) is not None else self.hooks
 
     @staticmethod
     def _cancel(timers: dict[DocName, asyncio.TimerHandle], name: DocName) -> None:

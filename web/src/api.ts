@@ -2,17 +2,18 @@
 // token or an embedding application's JWT, both taken from the page address)
 // go with every request, and refusals come back as ApiError.
 
-export type Role = "viewer" | "editor" | "owner";
+export type Role = "viewer" | "commenter" | "editor" | "owner";
 export type AuthMode = "open" | "accounts" | "jwt";
 
 export const ROLE_LABELS: Record<Role, string> = {
   owner: "Owner",
   editor: "Can edit",
+  commenter: "Can comment",
   viewer: "Viewing",
 };
 
 export function isRole(value: unknown): value is Role {
-  return value === "viewer" || value === "editor" || value === "owner";
+  return value === "viewer" || value === "commenter" || value === "editor" || value === "owner";
 }
 
 /** What this page was opened with: `?share=<link token>` or `?token=<jwt>`. */

@@ -17,10 +17,11 @@ from server.store.merge import fold_in_thread
 from server.store.sqlite.accounts import SqliteAccounts
 from server.store.sqlite.database import CHECKPOINT_SECONDS, Database
 from server.store.sqlite.documents import SqliteDocuments
+from server.store.sqlite.mentions import SqliteMentions
 from server.store.sqlite.versions import SqliteVersions
 
 
-class SqliteStore(SqliteDocuments, SqliteVersions, SqliteAccounts):
+class SqliteStore(SqliteDocuments, SqliteVersions, SqliteAccounts, SqliteMentions):
     """One Database (three connections, see there) behind every part's methods. Appended
     updates are written only by the group-commit writer task."""
 

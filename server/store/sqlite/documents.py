@@ -20,6 +20,8 @@ from server.store.base import (
     StoredDoc,
     StoreError,
     check_limit,
+    comments_name,
+    comments_parent,
 )
 from server.store.merge import full_state
 from server.store.sqlite.database import Database, find_doc_id, on_thread, translate
@@ -164,12 +166,14 @@ class SqliteDocuments:
         check_limit(limit)
         if before is None:
             sql = (
-                f"SELECT {INFO_COLUMNS} FROM documents ORDER BY updated_at DESC, name DESC LIMIT ?"
+                f"SELECT {INFO_COLUMNS} FROM documents WHERE parent_id IS NULL"
+                " ORDER BY updated_at DESC, name DESC LIMIT ?"
             )
             params: tuple[Any, ...] = (limit,)
         else:
             sql = (
-                f"SELECT {INFO_COLUMNS} FROM documents WHERE (updated_at, name) < (?, ?)"
+                f"SELECT {INFO_COLUMNS} FROM documents"
+                " WHERE parent_id IS NULL AND (updated_at, name) < (?, ?)"
                 " ORDER BY updated_at DESC, name DESC LIMIT ?"
             )
             params = (before[0], before[1], limit)
@@ -184,12 +188,20 @@ class SqliteDocuments:
         if existing is not None:
             return existing
         now = self._clock()
+        parent = comments_parent(name)
         with translate(f"creating {name!r}"):
             async with self._db.write_tx() as conn:
+                if parent is not None:
+                    async with conn.execute(
+                        "SELECT 1 FROM documents WHERE name = ?", (parent,)
+                    ) as cursor:
+                        if await cursor.fetchone() is None:
+                            raise DocumentNotFound(f"no document {parent!r} to hold comments for")
                 await conn.execute(
-                    "INSERT INTO documents (name, epoch, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
-                    (name, uuid.uuid4().hex, now, now),
+                    "INSERT INTO documents (name, epoch, created_at, updated_at, parent_id)"
+                    " VALUES (?, ?, ?, ?, (SELECT id FROM documents WHERE name = ?))"
+                    " ON CONFLICT (name) DO NOTHING",
+                    (name, uuid.uuid4().hex, now, now, parent),
                 )
                 async with conn.execute(
                     f"SELECT id, {INFO_COLUMNS} FROM documents WHERE name = ?", (name,)
@@ -213,9 +225,11 @@ class SqliteDocuments:
     async def delete(self, name: DocName) -> bool:
         with translate(f"deleting {name!r}"):
             async with self._db.write_tx() as conn:
-                # The updates rows go with it through ON DELETE CASCADE.
+                # The updates rows, and its comments' document, go with it through ON DELETE
+                # CASCADE.
                 cursor = await conn.execute("DELETE FROM documents WHERE name = ?", (name,))
                 self._db.doc_ids.pop(name, None)
+                self._db.doc_ids.pop(comments_name(name), None)
                 return cursor.rowcount > 0
 
     async def compact(self, name: DocName) -> int:

@@ -104,4 +104,51 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         # loads with one apply and no validation walk.
         "ALTER TABLE documents ADD COLUMN snapshot_complete INTEGER NOT NULL DEFAULT 0",
     ),
+    (
+        # Comments. A document's comments are a document of their own (`names.comments_name`),
+        # stored, compacted and loaded like any other, whose row names its document: deleting
+        # the document's row deletes its comments through ON DELETE CASCADE, and lists skip
+        # rows with a parent. Shares and links gain the commenter role: SQLite cannot change a
+        # CHECK constraint in place, so both tables are rebuilt with their rows and ids.
+        "ALTER TABLE documents ADD COLUMN parent_id INTEGER"
+        " REFERENCES documents (id) ON DELETE CASCADE",
+        "CREATE INDEX documents_by_parent ON documents (parent_id)",
+        """
+        CREATE TABLE shares_v5 (
+            doc_id INTEGER NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+            user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('viewer', 'commenter', 'editor')),
+            PRIMARY KEY (doc_id, user_id)
+        ) STRICT
+        """,
+        "INSERT INTO shares_v5 (doc_id, user_id, role) SELECT doc_id, user_id, role FROM shares",
+        "DROP TABLE shares",
+        "ALTER TABLE shares_v5 RENAME TO shares",
+        "CREATE INDEX shares_by_user ON shares (user_id)",
+        """
+        CREATE TABLE links_v5 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            doc_id INTEGER NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+            token TEXT NOT NULL UNIQUE,
+            role TEXT NOT NULL CHECK (role IN ('viewer', 'commenter', 'editor')),
+            created_at REAL NOT NULL,
+            revoked_at REAL
+        ) STRICT
+        """,
+        "INSERT INTO links_v5 (id, doc_id, token, role, created_at, revoked_at)"
+        " SELECT id, doc_id, token, role, created_at, revoked_at FROM links",
+        "DROP TABLE links",
+        "ALTER TABLE links_v5 RENAME TO links",
+        "CREATE INDEX links_by_doc ON links (doc_id)",
+        # Which comments (by their id in the comments document) a user has seen in their
+        # mentions list; the comments themselves live in the comments document.
+        """
+        CREATE TABLE mention_reads (
+            user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+            doc_id INTEGER NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+            comment_id TEXT NOT NULL,
+            PRIMARY KEY (user_id, doc_id, comment_id)
+        ) STRICT
+        """,
+    ),
 )

@@ -108,7 +108,8 @@ export async function deleteOtherCopies(name: string, keepEpoch: string): Promis
     const dbs = typeof indexedDB.databases === "function" ? await indexedDB.databases() : [];
     for (const db of dbs) {
       const dbName = db.name;
-      if (!dbName || dbName === keep || !dbName.startsWith(prefix)) continue;
+      // The kept epoch's comments (doc/comments.ts) stay with it; other epochs' go.
+      if (!dbName || dbName === keep || dbName === `${keep}~comments` || !dbName.startsWith(prefix)) continue;
       if (!dbName.slice(prefix.length).includes(":")) doomed.add(dbName);
     }
   } catch {

@@ -47,7 +47,9 @@ export function mountPresence(awareness: Awareness, selfId: () => number, ownRol
       if (!u || typeof u.name !== "string") continue;
       const self = clientId === ownId;
       const color = typeof u.color === "string" ? u.color : "#868e96";
-      const viewing = (self ? ownRole() : u.role) === "viewer";
+      // Commenters read the text as viewers do (their comments show in the panel).
+      const role = self ? ownRole() : u.role;
+      const viewing = role === "viewer" || role === "commenter";
       const key = `${u.name}\u0000${color}`;
       const existing = people.get(key);
       if (existing) {

@@ -4,7 +4,7 @@
 import { api, ApiError, type Credentials, docPath, relativeTime } from "../api";
 import { byId } from "../dom";
 
-type ShareRole = "viewer" | "editor";
+type ShareRole = "viewer" | "commenter" | "editor";
 
 interface ShareLink {
   id: number;
@@ -20,9 +20,10 @@ interface Shares {
 
 const LINK_LABELS: Record<ShareRole, string> = {
   viewer: "Anyone with this link can view",
+  commenter: "Anyone with this link can comment",
   editor: "Anyone with this link can edit",
 };
-const USER_ROLES: Record<ShareRole, string> = { editor: "Can edit", viewer: "Can view" };
+const USER_ROLES: Record<ShareRole, string> = { editor: "Can edit", commenter: "Can comment", viewer: "Can view" };
 
 function errorText(err: unknown): string {
   if (err instanceof ApiError) return err.network ? "the server can't be reached" : err.message;
@@ -57,6 +58,7 @@ export class ShareDialog {
   ) {
     byId("copy-view-link").addEventListener("click", () => void this.copyLink("viewer"));
     byId("copy-edit-link").addEventListener("click", () => void this.copyLink("editor"));
+    byId("copy-comment-link").addEventListener("click", () => void this.copyLink("commenter"));
     this.addForm.addEventListener("submit", (e) => {
       e.preventDefault();
       void this.addUser();
@@ -143,7 +145,7 @@ export class ShareDialog {
     name.textContent = username;
     const select = document.createElement("select");
     select.setAttribute("aria-label", `Role of ${username}`);
-    for (const r of ["editor", "viewer"] as const) {
+    for (const r of ["editor", "commenter", "viewer"] as const) {
       const option = new Option(USER_ROLES[r], r, false, r === role);
       select.append(option);
     }
@@ -163,7 +165,7 @@ export class ShareDialog {
       const url = shareUrl(this.docName, link.token);
       const copied = await copyText(url);
       await this.load();
-      const what = role === "viewer" ? "View link" : "Edit link";
+      const what = { viewer: "View link", commenter: "Comment link", editor: "Edit link" }[role];
       this.say(copied ? `${what} copied.` : `${what} ready: copy it from the list above.`);
       const input = this.links.querySelector<HTMLInputElement>(`li[data-id="${link.id}"] input`);
       if (!copied) input?.focus();

@@ -12,6 +12,7 @@ import type { Awareness } from "y-protocols/awareness";
 import type * as Y from "yjs";
 import type { User } from "../identity";
 import { safeHref } from "../rules";
+import { type CommentAnchors, commentAnchors } from "./comments";
 import { schemaExtensions } from "./schema";
 
 /** Name of the XmlFragment inside the Y.Doc that holds the rich text. */
@@ -85,6 +86,8 @@ export interface EditorHandle {
   destroy(): void;
   /** The editable DOM element (`.ProseMirror`). */
   readonly dom: HTMLElement;
+  /** Comment anchors and their highlights. */
+  readonly comments: CommentAnchors;
 }
 
 /**
@@ -100,10 +103,10 @@ function renderCaret(user: Record<string, unknown>): HTMLElement {
   label.className = "collaboration-carets__label";
   label.style.backgroundColor = color;
   label.textContent = typeof user.name === "string" ? user.name : "Someone";
-  if (user.role === "viewer") {
+  if (user.role === "viewer" || user.role === "commenter") {
     const mark = document.createElement("span");
     mark.className = "caret-viewing";
-    mark.textContent = "viewing";
+    mark.textContent = user.role === "viewer" ? "viewing" : "commenting";
     label.append(" ", mark);
   }
   caret.append(label);
@@ -228,6 +231,7 @@ export function createEditor(opts: EditorOptions): EditorHandle {
 
   return {
     dom: editor.view.dom,
+    comments: commentAnchors(editor, opts.ydoc),
     run: (id) => commands[id](),
     isActive: (id) => active[id]?.() ?? false,
     canRun: (id) => {

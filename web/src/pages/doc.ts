@@ -10,6 +10,7 @@ import { type AuthMode, credentialParams, credentialsFromLocation, type Me, type
 import { type AccessAction, type AccessState, refusalText, showAccess, signInAction } from "../doc/access";
 import { mountHeaderActions } from "../doc/actions";
 import { closeOnBack } from "../doc/backbutton";
+import { type Comments, mountComments, tokenName } from "../doc/comments";
 import { Connection } from "../doc/connection";
 import { type DocAccess, deleteOtherCopies, localDbName, openDocument } from "../doc/epoch";
 import { mountExportMenu } from "../doc/exportmenu";
@@ -112,7 +113,9 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
   setInterval(() => connection.tick(), 1000);
 
   const role = (): Role => connection.access.role;
-  const canEdit = (): boolean => !connection.stopped && role() !== "viewer";
+  /** Viewers and commenters read the text; commenters write comments (doc/comments.ts). */
+  const textReadOnly = (r: Role): boolean => r === "viewer" || r === "commenter";
+  const canEdit = (): boolean => !connection.stopped && !textReadOnly(role());
 
   // -------------------------------------------------------------- the header's parts
   const title = mountTitle(ydoc, () => editor.focus());
@@ -121,7 +124,7 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
     ydoc,
     provider,
     user: me.user,
-    editable: initial.role !== "viewer",
+    editable: !textReadOnly(initial.role),
     onStateChange: () => toolbar.render(),
     onContentError: (error) => {
       console.error("coedit: the document has content this editor can't show", error);
@@ -155,10 +158,24 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
   me.render();
   const namePrompt = mountNamePrompt(me, username, () => editor.focus());
   mountHeaderActions();
+  const comments: Comments = mountComments({
+    docName,
+    epoch: initial.epoch,
+    creds,
+    wsBase,
+    editor,
+    textDoc: ydoc,
+    fixedName: () => username ?? tokenName(creds.token),
+    fixedPrefix: username ? "user" : "jwt",
+    me: () => me.user,
+    role,
+    stopped: () => connection.stopped,
+  });
 
   /** Viewers, and everyone once the connection stopped, get a read-only page. */
   function applyRole(r: Role): void {
-    const viewer = r === "viewer" || connection.stopped;
+    const viewer = textReadOnly(r) || connection.stopped;
+    comments.roleChanged();
     renderRole(r, viewer, mode);
     editor.setEditable(!viewer);
     title.setReadOnly(viewer);
@@ -192,6 +209,7 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
     provider,
     persistence,
     editor,
+    comments,
     docName,
     dbName,
     get access() {

@@ -5,6 +5,7 @@
 import { api, ApiError, relativeTime, signInUrl, whoAmI } from "../api";
 import { randomDocName } from "../identity";
 import { byId } from "../dom";
+import { mountMentions } from "../home/mentions";
 
 interface DocInfo {
   name: string;
@@ -180,6 +181,7 @@ async function startHome(): Promise<void> {
       }
       accountName.textContent = me.user.username;
       account.hidden = false;
+      void mountMentions();
     }
   } catch {
     // server unreachable: the list below says so
