@@ -30,6 +30,7 @@ from server.store import (
 from server.store.base import VersionInfo
 from server.store.sqlite.schema import MIGRATIONS
 from server.sync.fold import Folded, fold
+from server.sync.integrate import Integrator
 
 
 class StoreFactory(Protocol):
@@ -397,6 +398,47 @@ async def test_appends_during_compaction_survive(
     stats = await store.log_stats(n("doc"))
     assert (stats.rows, stats.bytes) == (len(late), sum(map(len, late)))
     assert contents(rebuild(stored)) == contents(source)
+
+
+async def test_held_rows_keep_their_place_before_rows_written_during_compaction(
+    store: DocumentStore, gated_merge: Callable[[DocumentStore], Gate]
+) -> None:
+    """A reload integrates in the live room's order even when two updates claim the same
+    clocks with different content (a forged one): found by the fuzzer, where compaction moved
+    a held row behind rows written meanwhile and the reload showed the forgery's content."""
+    writer: Doc[Any] = Doc(client_id=7)
+    text = writer.get("text", type=Text)
+    text += "a"
+    first = writer.get_update()
+    before = writer.get_state()
+    text += "b"
+    second = writer.get_update(before)  # waits for `first`: the room holds it
+    forger: Doc[Any] = Doc(client_id=7)
+    forger.apply_update(first)
+    forger.get("text", type=Text).insert(1, "X")
+    forged = forger.get_update(before)  # the same clock as `second`, other content
+
+    await store.ensure(n("doc"))
+    await store.append(n("doc"), second)
+    gate = gated_merge(store)
+    compaction = asyncio.create_task(store.compact(n("doc")))
+    await gate.wait_entered()
+    await store.append(n("doc"), first)  # releases `second` in the live room
+    await store.append(n("doc"), forged)  # then too late: the live room ignores it
+    gate.release.set()
+    await compaction
+
+    stored = await must_load(store, n("doc"))
+    assert stored.updates == [second, first, forged]
+    live: Doc[Any] = Doc()
+    integrator = Integrator(live)
+    for update in (second, first, forged):
+        integrator.integrate(update)
+    assert str(live.get("text", type=Text)) == "ab"
+    parts = ([stored.snapshot] if stored.snapshot is not None else []) + stored.updates
+    reloaded: Doc[Any] = Doc()
+    reloaded.apply_update(fold(parts).state)
+    assert str(reloaded.get("text", type=Text)) == "ab"
 
 
 async def test_unsynchronised_concurrent_appends_and_compactions(store: DocumentStore) -> None:

@@ -28,7 +28,7 @@ from server.store.base import (
     comments_name,
     comments_parent,
 )
-from server.store.merge import fold_in_thread, full_state
+from server.store.merge import fold_in_thread, full_state, held_in_place
 
 
 @dataclass(slots=True)
@@ -168,8 +168,10 @@ class MemoryStore:
                 return 0  # deleted (maybe re-created) while merging: nothing left to fold into
             doc.snapshot = merged
             doc.snapshot_complete = True
-            doc.log = [(row, update) for row, update in doc.log if row > last_row]
-            for update in held:  # kept as rows, as the SQLite store does
+            keep, loose = held_in_place(doc.log, held)  # in place, as the SQLite store does
+            kept = set(keep)
+            doc.log = [(row, update) for row, update in doc.log if row > last_row or row in kept]
+            for update in loose:
                 self._next_row += 1
                 doc.log.append((self._next_row, update))
             doc.log_bytes = sum(len(update) for _, update in doc.log)

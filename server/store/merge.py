@@ -51,3 +51,27 @@ async def full_state(name: DocName, stored: StoredDoc | None, fold: Fold) -> byt
         return await merge_parts([state, *held])
     except ValueError as exc:
         raise StoreError(f"cannot merge the state of {name!r}: {exc}") from exc
+
+
+def held_in_place(
+    rows: Sequence[tuple[int, bytes]], held: Sequence[bytes]
+) -> tuple[list[int], list[bytes]]:
+    """Which compacted rows a fold's held updates are (their ids, to keep them where they are),
+    and the held updates that are no row (parts of an old raw snapshot), to append.
+
+    A held row must keep its place before rows written after it: moved behind them, a forged
+    update claiming the same clocks with other content would be integrated before it on the
+    next load, where the live room had integrated it first (found by the fuzzer).
+    """
+    keep: list[int] = []
+    loose: list[bytes] = []
+    position = 0
+    for update in held:  # a fold holds rows in the order it met them
+        for index in range(position, len(rows)):
+            if rows[index][1] == update:
+                keep.append(rows[index][0])
+                position = index + 1
+                break
+        else:
+            loose.append(update)
+    return keep, loose

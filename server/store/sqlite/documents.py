@@ -23,7 +23,7 @@ from server.store.base import (
     comments_name,
     comments_parent,
 )
-from server.store.merge import full_state
+from server.store.merge import full_state, held_in_place
 from server.store.sqlite.database import Database, find_doc_id, on_thread, translate
 
 logger = logging.getLogger(__name__)
@@ -248,7 +248,7 @@ class SqliteDocuments:
                     log = await conn.execute_fetchall(
                         "SELECT id, data FROM updates WHERE doc_id = ? ORDER BY id", (doc_id,)
                     )
-            entries = list(log)
+            entries = [(row_id, data) for row_id, data in log]
             if not entries:
                 return len(snapshot or b"")
             last_id = entries[-1][0]
@@ -281,23 +281,27 @@ class SqliteDocuments:
                     if cursor.rowcount == 0:
                         logger.info("%r was deleted while being compacted", name)
                         return 0
-                    cursor = await conn.execute(
-                        "DELETE FROM updates WHERE doc_id = ? AND id <= ?", (doc_id, last_id)
-                    )
-                    if cursor.rowcount != len(entries):
+                    keep, loose = held_in_place(entries, held)
+                    deleted = 0
+                    low = 0  # rows (low, high) between two held ones go
+                    for high in [*keep, last_id + 1]:
+                        cursor = await conn.execute(
+                            "DELETE FROM updates WHERE doc_id = ? AND id > ? AND id < ?",
+                            (doc_id, low, high),
+                        )
+                        deleted += cursor.rowcount
+                        low = high
+                    if deleted != len(entries) - len(keep):
                         # Someone else removed log rows after we read them (another process
                         # compacting); committing would lose their snapshot's contents.
                         raise StoreError(
                             f"log of {name!r} changed during compaction "
-                            f"({cursor.rowcount} rows to delete, {len(entries)} merged)"
+                            f"({deleted} rows deleted, {len(entries) - len(keep)} merged)"
                         )
-                    # Updates still waiting for a predecessor stay rows of their own, as the
-                    # live room holds them: merged into the snapshot, pycrdt would show part of
-                    # them on the next load. After rows written meanwhile: order does not
-                    # change what a CRDT integrates.
+                    # Only an old raw snapshot's held part is no row: it waits after the rest.
                     await conn.executemany(
                         "INSERT INTO updates (doc_id, data) VALUES (?, ?)",
-                        [(doc_id, update) for update in held],
+                        [(doc_id, update) for update in loose],
                     )
             return len(merged)
 
