@@ -25,6 +25,7 @@ import { mountTitle } from "../doc/title";
 import { mountToolbar } from "../doc/toolbar";
 import { byId, setIfChanged } from "../dom";
 import { createEditor, type EditorHandle } from "../editor/editor";
+import { registerServiceWorker } from "../offline";
 
 function docNameFromLocation(): string {
   const raw = location.pathname.replace(/^\/d\//, "");
@@ -187,4 +188,5 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
   showStatus();
 }
 
+registerServiceWorker();
 void main();

@@ -5,6 +5,7 @@
 import { api, ApiError, relativeTime, signInUrl, whoAmI } from "../api";
 import { randomDocName } from "../identity";
 import { byId } from "../dom";
+import { forgetRememberedAccess, registerServiceWorker } from "../offline";
 
 interface DocInfo {
   name: string;
@@ -165,8 +166,11 @@ signOut.addEventListener("click", async () => {
   } catch {
     // signed out or not, the sign-in page is where to go
   }
+  forgetRememberedAccess();
   location.href = "/signin";
 });
+
+registerServiceWorker();
 
 async function startHome(): Promise<void> {
   let mode = "open";

@@ -1,0 +1,144 @@
+"""Opening a document without a network: after a reload, and after the browser restarts.
+
+The service worker serves the page, IndexedDB the document; edits made then reach the server,
+and another person, when the network returns. The server is stopped while "offline", so the
+page cannot come from it by any path (service workers' own fetches included).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import BrowserContext, Playwright, expect
+
+from e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+from e2e.helpers import SYNC_MS, People, Person, doc_url, fetch_server_doc, fragment_text
+from tests.live import ServerProcess
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def stop_server(server: ServerProcess) -> None:
+    """Stop it so that it can come back on the same port (the page's origin)."""
+    port = server.url.rsplit(":", 1)[1]
+    assert server.stop() == 0
+    server.args = [*server.args, "--port", port]
+
+
+def ready_for_offline(person: Person) -> None:
+    """Everything is on the device: the edits in IndexedDB, the app in the service worker."""
+    person.wait_saved()
+    person.wait_saved_on_device()
+    expect(person.body).to_have_attribute("data-offline", "ready", timeout=SYNC_MS)
+
+
+def shows_offline(person: Person, text: str) -> None:
+    expect(person.editor).to_be_visible()
+    person.wait_text_equals(text)
+    expect(person.body).to_have_attribute("data-sync", "offline")
+    expect(person.page.locator("#sync-label")).to_have_text("Offline")
+
+
+def test_reloading_offline_opens_the_document_and_its_offline_edits_reach_others(
+    people: People, server: ServerProcess, doc_name: str
+) -> None:
+    alice = people.add("Alice", doc=doc_name)
+    alice.wait_synced()
+    alice.click_end()
+    alice.type("Written online.")
+    ready_for_offline(alice)
+
+    alice.go_offline()
+    stop_server(server)
+    alice.page.reload()
+    shows_offline(alice, "Written online.")
+
+    alice.click_end()
+    alice.type(" Written offline.")
+    alice.wait_saved_on_device()
+    expect(alice.body).to_have_attribute("data-saved", "false")
+
+    server.start()
+    alice.go_online()
+    alice.wait_saved()
+    bob = people.add("Bob", doc=doc_name)
+    bob.wait_text_equals("Written online. Written offline.")
+    assert fragment_text(fetch_server_doc(people.base, doc_name)) == (
+        "Written online. Written offline."
+    )
+
+
+@pytest.fixture
+def profile(playwright_instance: Playwright, tmp_path: Path) -> Iterator[list[BrowserContext]]:
+    """Browser runs on one profile directory (a person's browser, started again and again)."""
+    opened: list[BrowserContext] = []
+    yield opened
+    for context in opened:
+        context.close()
+
+
+def start_browser(
+    playwright_instance: Playwright, profile: list[BrowserContext], user_data: Path, offline: bool
+) -> BrowserContext:
+    context = playwright_instance.chromium.launch_persistent_context(
+        str(user_data),
+        executable_path=str(CHROMIUM) if CHROMIUM.exists() else None,
+        headless=True,
+        args=CHROMIUM_ARGS,
+        offline=offline,
+        viewport={"width": 1280, "height": 800},
+    )
+    context.set_default_timeout(15_000)
+    profile.append(context)
+    return context
+
+
+def test_after_a_browser_restart_without_network_the_document_opens(
+    playwright_instance: Playwright,
+    profile: list[BrowserContext],
+    people: People,
+    server: ServerProcess,
+    doc_name: str,
+    tmp_path: Path,
+) -> None:
+    user_data = tmp_path / "chromium-profile"
+    url = doc_url(server.url, doc_name)
+    first = start_browser(playwright_instance, profile, user_data, offline=False)
+    alice = Person(name="Alice", context=first, page=first.new_page(), people=people)
+    alice.page.goto(url)
+    alice.wait_synced()
+    alice.click_end()
+    alice.type("Before the restart.")
+    ready_for_offline(alice)
+    first.close()
+    profile.remove(first)
+
+    stop_server(server)
+    again = start_browser(playwright_instance, profile, user_data, offline=True)
+    alice = Person(name="Alice", context=again, page=again.new_page(), people=people)
+    alice.page.goto(url)
+    shows_offline(alice, "Before the restart.")
+    alice.click_end()
+    alice.type(" After it.")
+    alice.wait_saved_on_device()
+
+    server.start()
+    again.set_offline(False)
+    alice.wait_synced()
+    alice.wait_saved()
+    bob = people.add("Bob", doc=doc_name)
+    bob.wait_text_equals("Before the restart. After it.")
+
+
+def test_the_service_worker_is_served_at_the_root_and_never_cached_long(
+    people: People, server: ServerProcess
+) -> None:
+    person = people.add("Alice")
+    response = person.page.request.get(f"{server.url}/sw.js")
+    assert response.status == 200
+    assert response.headers["content-type"].startswith("text/javascript")
+    assert "no-cache" in response.headers["cache-control"]
+    body = response.text()
+    assert "coedit-shell-" in body and "/assets/" in body
