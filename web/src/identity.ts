@@ -79,6 +79,39 @@ export function rememberName(name: string): void {
 export interface User {
   name: string;
   color: string;
+  /**
+   * This browser (`browserId`), so that its other tabs are shown as "You (other tab)". Like a
+   * chosen name, a hint others could copy, not a proof (signed-in names are the server's).
+   */
+  browser?: string;
+}
+
+/** How another tab of this browser is shown, in the presence list and on its caret. */
+export const OTHER_TAB = "You (other tab)";
+
+const BROWSER_KEY = "coedit:browser";
+let browserFallback: string | null = null;
+
+/** A random id this browser keeps (localStorage); one per tab where storage is off. */
+export function browserId(): string {
+  const store = storage();
+  try {
+    const known = store?.getItem(BROWSER_KEY);
+    if (known) return known;
+  } catch {
+    // unreadable storage: this tab's own id below
+  }
+  const fresh = Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, "0")).join("");
+  try {
+    if (store) {
+      store.setItem(BROWSER_KEY, fresh);
+      return fresh;
+    }
+  } catch {
+    // storage full or disabled: other tabs won't be recognised
+  }
+  browserFallback ??= fresh;
+  return browserFallback;
 }
 
 export function userFor(name: string): User {

@@ -6,7 +6,7 @@
 import * as decoding from "lib0/decoding";
 import type { WebsocketProvider } from "y-websocket";
 import { byId } from "../dom";
-import { cleanName, randomPersonName, storedName, type User, userFor } from "../identity";
+import { browserId, cleanName, randomPersonName, storedName, type User, userFor } from "../identity";
 
 const MESSAGE_AWARENESS = 1;
 
@@ -36,7 +36,7 @@ export class TabUser {
   constructor(username: string | null, token: string | null) {
     this.fixedName = username ?? jwtName(token);
     this.askedBefore = storedName();
-    this.current = userFor(this.fixedName ?? this.askedBefore ?? randomPersonName());
+    this.current = { ...userFor(this.fixedName ?? this.askedBefore ?? randomPersonName()), browser: browserId() };
   }
 
   get user(): User {
@@ -48,8 +48,9 @@ export class TabUser {
     this.listeners.push(listener);
   }
 
+  /** A new name or colour; the browser stays this one. */
   set(user: User): void {
-    this.current = user;
+    this.current = { ...user, browser: this.current.browser };
     for (const listener of this.listeners) listener(user);
     this.render();
   }

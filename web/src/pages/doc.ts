@@ -144,7 +144,7 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
   });
   const share = new ShareDialog(docName, creds);
   byId("share-button").addEventListener("click", () => share.open());
-  const presence = mountPresence(provider.awareness, () => ydoc.clientID, role);
+  const presence = mountPresence(provider.awareness, () => ydoc.clientID, role, () => me.user);
   me.onChange((user) => {
     editor.setUser(user);
     presence.render();
