@@ -18,12 +18,14 @@ CHUNK = 16 * 1024
 
 
 class PingCounter:
-    """Reads a server's side of a WebSocket (HTTP response, then unmasked frames); counts pings."""
+    """Reads the server's side of one connection: an HTTP response and, once it is a WebSocket's
+    (101), its unmasked frames; counts the pings among them."""
 
     def __init__(self) -> None:
         self.pings = 0
         self._head = b""
         self._in_body = False
+        self.websocket = False
         self._buffer = b""
         self._skip = 0  # payload bytes of the current frame still to pass
 
@@ -33,8 +35,9 @@ class PingCounter:
             end = self._head.find(b"\r\n\r\n")
             if end < 0:
                 return
+            self.websocket = self._head.startswith(b"HTTP/1.1 101")
             data, self._head, self._in_body = self._head[end + 4 :], b"", True
-        while data:
+        while data and self.websocket:
             if self._skip:
                 step = min(self._skip, len(data))
                 self._skip -= step
@@ -74,9 +77,9 @@ class Proxy:
     def __init__(self, port: int, *, downstream_rate: float | None = None) -> None:
         self.target = port
         self.rate = downstream_rate
-        self.counter = PingCounter()
+        self._counters: list[PingCounter] = []
         self.port = 0
-        self.upstream_closed = asyncio.Event()  # the server ended a forwarded connection
+        self.upstream_closed = asyncio.Event()  # the server ended a forwarded WebSocket
         self._dropping = False
         self._forwarded = asyncio.Event()  # set after each chunk passed towards a client
         self._tasks: set[asyncio.Task[None]] = set()
@@ -84,12 +87,18 @@ class Proxy:
 
     @property
     def pings(self) -> int:
-        return self.counter.pings
+        """Pings the server sent through this proxy, over all its connections."""
+        return sum(counter.pings for counter in self._counters)
+
+    @property
+    def websockets(self) -> int:
+        """WebSocket connections made through this proxy (a client that reconnects adds one)."""
+        return sum(counter.websocket for counter in self._counters)
 
     async def wait_for_pings(self, count: int, timeout: float) -> None:
         """Wait, with a deadline, until `count` pings have passed towards clients."""
         async with asyncio.timeout(timeout):
-            while self.counter.pings < count:
+            while self.pings < count:
                 self._forwarded.clear()
                 await self._forwarded.wait()
 
@@ -127,11 +136,14 @@ class Proxy:
             client.setblocking(False)
             self._sockets += [client, upstream]
             await loop.sock_connect(upstream, ("127.0.0.1", self.target))
-            for src, dst, down in ((client, upstream, False), (upstream, client, True)):
+            counter = PingCounter()
+            self._counters.append(counter)
+            for src, dst, down in ((client, upstream, None), (upstream, client, counter)):
                 task = asyncio.create_task(self._pump(src, dst, down))
                 self._tasks.add(task)
 
-    async def _pump(self, src: socket.socket, dst: socket.socket, down: bool) -> None:
+    async def _pump(self, src: socket.socket, dst: socket.socket, down: PingCounter | None) -> None:
+        """Forwards src to dst; `down` (towards the client) reads what passes."""
         loop = asyncio.get_running_loop()
         while True:
             try:
@@ -139,16 +151,16 @@ class Proxy:
             except OSError:
                 data = b""
             if not data:
-                if down:
+                if down is not None and down.websocket:
                     self.upstream_closed.set()
                 with contextlib.suppress(OSError):
                     dst.shutdown(socket.SHUT_WR)  # pass the end on; the other pump goes on
                 return
             if self._dropping:
                 continue  # read, so that the server's hang-up is seen, and never delivered
-            if down:
-                self.counter.feed(data)
+            if down is not None:
+                down.feed(data)
                 self._forwarded.set()
             await loop.sock_sendall(dst, data)
-            if down and self.rate is not None:
+            if down is not None and self.rate is not None:
                 await asyncio.sleep(len(data) / self.rate)  # the link's pace, not a wait

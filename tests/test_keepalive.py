@@ -17,6 +17,7 @@ from server.config import Settings
 from tests.client import YClient
 from tests.live import ServerProcess
 from tests.netproxy import Proxy
+from tests.test_node_client import node_client
 
 # What the issue promises: gone for everyone within 15 s of the network vanishing.
 PRESENCE_DEADLINE = 15.0
@@ -87,6 +88,7 @@ async def test_idle_peer_that_answers_pings_stays(fast_pings: ServerProcess) -> 
     async with seen_through_proxy(fast_pings, "idle") as (proxy, watcher, idle):
         cid = idle.doc.client_id
         await proxy.wait_for_pings(50, DEADLINE)
+        assert proxy.websockets == 1
         assert not proxy.upstream_closed.is_set()
         assert idle.ws.state is websockets.State.OPEN
         assert watcher.awareness.get(cid) is not None
@@ -94,6 +96,24 @@ async def test_idle_peer_that_answers_pings_stays(fast_pings: ServerProcess) -> 
         await idle.roundtrip()
         text = watcher.doc.get("t", type=Text)
         await watcher.wait_until(lambda: str(text) == "still here")
+
+
+async def test_idle_stock_yjs_client_stays(fast_pings: ServerProcess) -> None:
+    """y-websocket's own provider (Node, `ws`) answers pings by itself: one connection
+    throughout (it reconnects on any close), and it still syncs afterwards."""
+    server = fast_pings
+    async with (
+        Proxy(port_of(server)).running() as proxy,
+        node_client(f"ws://127.0.0.1:{proxy.port}", "stock") as node,
+        YClient.connect(server.ws, "stock") as watcher,
+    ):
+        await proxy.wait_for_pings(50, DEADLINE)
+        assert proxy.websockets == 1
+        assert not proxy.upstream_closed.is_set()
+        await node.send(cmd="insert", index=0, text="idle, not gone")
+        text = watcher.doc.get("t", type=Text)
+        await watcher.wait_until(lambda: str(text) == "idle, not gone")
+        assert proxy.websockets == 1
 
 
 async def test_slow_reader_of_a_big_document_is_not_cut_off(fast_pings: ServerProcess) -> None:
