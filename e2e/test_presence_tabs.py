@@ -1,11 +1,20 @@
-"""Presence that tells the truth: a person's other tabs show as theirs, others by their name."""
+"""Presence that tells the truth: a person's other tabs show as theirs, others by their name;
+an idle browser stays connected while the server pings it."""
 
 from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import threading
+from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import expect
 
 from e2e.helpers import SEE_MS, People
+from tests.live import ServerProcess
+from tests.netproxy import Proxy
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -57,3 +66,47 @@ def test_a_second_tab_shows_as_you_and_another_person_by_name(
     second.close_tab()
     expect(first.page.locator("#presence li[data-own='tab']")).to_have_count(0, timeout=SEE_MS)
     expect(first.page.locator("#presence li")).to_have_count(2)
+
+
+@contextlib.contextmanager
+def proxy_in_thread(server: ServerProcess) -> Iterator[tuple[Proxy, asyncio.AbstractEventLoop]]:
+    """tests.netproxy's proxy in front of `server`, run by a loop of its own in a thread."""
+    loop = asyncio.new_event_loop()
+    ready: concurrent.futures.Future[Proxy] = concurrent.futures.Future()
+    stop = asyncio.Event()
+
+    async def run() -> None:
+        async with Proxy(int(server.url.rsplit(":", 1)[1])).running() as proxy:
+            ready.set_result(proxy)
+            await stop.wait()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(run(),), daemon=True)
+    thread.start()
+    try:
+        yield ready.result(timeout=10), loop
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=10)
+        loop.close()
+
+
+@pytest.mark.server_args(
+    env={"COEDIT_PING_INTERVAL_SECONDS": "0.2", "COEDIT_PING_TIMEOUT_SECONDS": "1"}
+)
+def test_an_idle_browser_answers_pings_and_stays_connected(
+    people: People, server: ServerProcess, doc_name: str
+) -> None:
+    """50 pings at 0.2 s with a 1 s timeout, the browser idle: still its first connection.
+    (A browser idle for 10 minutes at the default 5 s is 120 such rounds.)"""
+    with proxy_in_thread(server) as (proxy, loop):
+        alice = people.add("Alice")
+        alice.open(f"http://127.0.0.1:{proxy.port}", doc_name)
+        alice.wait_synced()
+        asyncio.run_coroutine_threadsafe(proxy.wait_for_pings(50, 60), loop).result(timeout=70)
+        assert proxy.websockets == 1
+        assert not proxy.upstream_closed.is_set()
+        expect(alice.body).to_have_attribute("data-sync", "synced")
+        alice.click_end()
+        alice.type("still connected")
+        alice.wait_saved()
+        assert proxy.websockets == 1
