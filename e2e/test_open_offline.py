@@ -7,6 +7,7 @@ page cannot come from it by any path (service workers' own fetches included).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from playwright.sync_api import BrowserContext, Playwright, expect
 
 from e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from e2e.helpers import SYNC_MS, People, Person, doc_url, fetch_server_doc, fragment_text
+from e2e.test_sharing import sign_up
 from tests.live import ServerProcess
 
 pytestmark = pytest.mark.timeout(180)
@@ -130,6 +132,33 @@ def test_after_a_browser_restart_without_network_the_document_opens(
     alice.wait_saved()
     bob = people.add("Bob", doc=doc_name)
     bob.wait_text_equals("Before the restart. After it.")
+
+
+@pytest.mark.server_args("--auth", "accounts")
+def test_after_signing_out_this_browser_no_longer_opens_the_document_offline(
+    people: People, server: ServerProcess
+) -> None:
+    olivia = people.add("Olivia")
+    sign_up(olivia, people.base, "olivia")
+    olivia.page.get_by_role("button", name="New document").click()
+    expect(olivia.page).to_have_url(re.compile(r"/d/[a-z]+-[a-z]+-\d{4}$"))
+    url = olivia.page.url
+    olivia.wait_synced()
+    olivia.click_end()
+    olivia.type("Private notes.")
+    ready_for_offline(olivia)
+
+    olivia.page.goto(people.base + "/")
+    olivia.page.get_by_role("button", name="Sign out").click()
+    expect(olivia.page).to_have_url(re.compile(r"/signin"))
+
+    # The next person at this browser, without a network: the page, but not Olivia's notes.
+    olivia.context.set_offline(True)
+    stop_server(server)
+    olivia.page.goto(url)
+    expect(olivia.page.locator("#access-text")).to_contain_text("Can't reach the server")
+    expect(olivia.body).to_have_class(re.compile(r"\bno-document\b"))
+    assert "Private notes." not in olivia.page.content()
 
 
 def test_the_service_worker_is_served_at_the_root_and_never_cached_long(

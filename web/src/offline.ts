@@ -4,6 +4,8 @@
 
 /** localStorage keys of the remembered epoch and role of a document, by name. */
 export const ACCESS_KEY_PREFIX = "coedit:epoch:";
+/** Who signed in last at this browser: what is remembered is theirs. */
+const ACCOUNT_KEY = "coedit:account";
 
 /**
  * Register the service worker; `data-offline="ready"` on <body> once this build's shell is
@@ -28,6 +30,7 @@ export function registerServiceWorker(): void {
  */
 export function forgetRememberedAccess(): void {
   try {
+    localStorage.removeItem(ACCOUNT_KEY);
     const doomed: string[] = [];
     for (let i = 0; i < localStorage.length; i++) {
       const key = localStorage.key(i);
@@ -36,5 +39,18 @@ export function forgetRememberedAccess(): void {
     for (const key of doomed) localStorage.removeItem(key);
   } catch (err) {
     console.warn("coedit: could not forget this browser's remembered documents", err);
+  }
+}
+
+/**
+ * Signed in as `username`: if someone else signed in here before (and their session ended
+ * without signing out), forget what was remembered for them.
+ */
+export function signedInAs(username: string): void {
+  try {
+    if (localStorage.getItem(ACCOUNT_KEY) !== username) forgetRememberedAccess();
+    localStorage.setItem(ACCOUNT_KEY, username);
+  } catch (err) {
+    console.warn("coedit: could not note who signed in at this browser", err);
   }
 }
