@@ -8,13 +8,14 @@ page cannot come from it by any path (service workers' own fetches included).
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import BrowserContext, Playwright, expect
 
-from e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+from e2e.conftest import CHROMIUM, CHROMIUM_ARGS, WEB_DIST
 from e2e.helpers import SYNC_MS, People, Person, doc_url, fetch_server_doc, fragment_text
 from e2e.test_sharing import sign_up
 from tests.live import ServerProcess
@@ -159,6 +160,54 @@ def test_after_signing_out_this_browser_no_longer_opens_the_document_offline(
     expect(olivia.page.locator("#access-text")).to_contain_text("Can't reach the server")
     expect(olivia.body).to_have_class(re.compile(r"\bno-document\b"))
     assert "Private notes." not in olivia.page.content()
+
+
+CACHES_JS = "async () => (await caches.keys()).filter((k) => k.startsWith('coedit-shell-'))"
+
+
+def test_a_new_build_takes_over_without_breaking_the_open_tab_and_old_caches_go(
+    people: People, server: ServerProcess, doc_name: str, tmp_path: Path
+) -> None:
+    # The server serves a copy of the build, which the test then changes as a deploy would.
+    dist = tmp_path / "dist"
+    shutil.copytree(WEB_DIST, dist)
+    stop_server(server)
+    server.args = [*server.args, "--web-dist", str(dist)]
+    server.start()
+
+    alice = people.add("Alice", doc=doc_name)
+    alice.wait_synced()
+    alice.click_end()
+    alice.type("Under the first build.")
+    ready_for_offline(alice)
+    [old] = alice.page.evaluate(CACHES_JS)
+    version = old.removeprefix("coedit-shell-")
+    new_version = version[::-1] if version[::-1] != version else version + "0"
+    sw = dist / "sw.js"
+    assert version in sw.read_text()
+    sw.write_text(sw.read_text().replace(version, new_version))
+
+    # Online, the browser finds the new worker (it checks on navigations; asked here at once).
+    alice.page.evaluate("async () => (await navigator.serviceWorker.getRegistration()).update()")
+    # (wait_for_function takes a promise for true: each poll reads the last look's answer.)
+    alice.page.wait_for_function(
+        f"(want) => {{ ({CACHES_JS})().then((k) => {{ window.shellCaches = JSON.stringify(k); }});"
+        " return window.shellCaches === want; }",
+        arg=f'["coedit-shell-{new_version}"]',
+        timeout=SYNC_MS,
+    )
+    # The tab opened under the old worker goes on working.
+    alice.click_end()
+    alice.type(" Still editing.")
+    alice.wait_saved()
+    bob = people.add("Bob", doc=doc_name)
+    bob.wait_text_equals("Under the first build. Still editing.")
+
+    # And the new build's cache alone opens the document offline.
+    alice.go_offline()
+    stop_server(server)
+    alice.page.reload()
+    shows_offline(alice, "Under the first build. Still editing.")
 
 
 def test_the_service_worker_is_served_at_the_root_and_never_cached_long(
