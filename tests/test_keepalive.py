@@ -13,7 +13,7 @@ import pytest
 import websockets
 from pycrdt import Text
 
-from server.config import Settings
+from server.config import Settings, SettingsError
 from tests.client import YClient
 from tests.live import ServerProcess
 from tests.netproxy import Proxy
@@ -45,6 +45,15 @@ def test_default_settings_meet_the_presence_promise() -> None:
     # later and its pong is given up on a timeout after that.
     settings = Settings()
     assert settings.ping_interval_seconds + settings.ping_timeout_seconds <= 13
+
+
+def test_ping_settings_come_from_the_environment_and_must_be_positive() -> None:
+    env = {"COEDIT_PING_INTERVAL_SECONDS": "2.5", "COEDIT_PING_TIMEOUT_SECONDS": "4"}
+    settings = Settings.from_env(env)
+    assert (settings.ping_interval_seconds, settings.ping_timeout_seconds) == (2.5, 4.0)
+    for bad in ({"ping_interval_seconds": 0}, {"ping_timeout_seconds": -1.0}):
+        with pytest.raises(SettingsError, match="ping_"):
+            Settings().with_overrides(bad)
 
 
 @contextlib.asynccontextmanager
