@@ -68,6 +68,22 @@ def test_a_second_tab_shows_as_you_and_another_person_by_name(
     expect(first.page.locator("#presence li")).to_have_count(2)
 
 
+BROWSER_TAG_JS = "() => window.coedit.provider.awareness.getLocalState().user.browser"
+
+
+def test_the_browser_is_recognisable_within_a_document_only(people: People, doc_name: str) -> None:
+    """Tabs on one document share a tag; on another document the same browser's differs, so
+    people there cannot link the two."""
+    first = people.add("Alice", doc=doc_name)
+    same = first.new_tab().open(people.base, doc_name)
+    other = first.new_tab().open(people.base, doc_name + " (another)")
+    tags = [tab.page.evaluate(BROWSER_TAG_JS) for tab in (first, same, other)]
+    assert all(isinstance(tag, str) and tag for tag in tags)
+    assert tags[0] == tags[1] != tags[2]
+    secret = first.page.evaluate("() => localStorage.getItem('coedit:browser')")
+    assert secret and all(secret not in tag for tag in tags)
+
+
 @contextlib.contextmanager
 def proxy_in_thread(server: ServerProcess) -> Iterator[tuple[Proxy, asyncio.AbstractEventLoop]]:
     """tests.netproxy's proxy in front of `server`, run by a loop of its own in a thread."""

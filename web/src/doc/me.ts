@@ -6,7 +6,7 @@
 import * as decoding from "lib0/decoding";
 import type { WebsocketProvider } from "y-websocket";
 import { byId } from "../dom";
-import { browserId, cleanName, randomPersonName, storedName, type User, userFor } from "../identity";
+import { browserTag, cleanName, randomPersonName, storedName, type User, userFor } from "../identity";
 
 const MESSAGE_AWARENESS = 1;
 
@@ -33,10 +33,10 @@ export class TabUser {
   private readonly meName = byId("me-name");
   private readonly meButton = byId<HTMLButtonElement>("me");
 
-  constructor(username: string | null, token: string | null) {
+  constructor(username: string | null, token: string | null, docName: string) {
     this.fixedName = username ?? jwtName(token);
     this.askedBefore = storedName();
-    this.current = { ...userFor(this.fixedName ?? this.askedBefore ?? randomPersonName()), browser: browserId() };
+    this.current = { ...userFor(this.fixedName ?? this.askedBefore ?? randomPersonName()), browser: browserTag(docName) };
   }
 
   get user(): User {

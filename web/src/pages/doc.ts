@@ -69,7 +69,7 @@ async function main(): Promise<void> {
 
 function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, username: string | null): void {
   setIfChanged(body.dataset, "epoch", initial.epoch);
-  const me = new TabUser(username, creds.token);
+  const me = new TabUser(username, creds.token, docName);
 
   // -------------------------------------------------------------- Y.Doc and its connections
   const ydoc = new Y.Doc();
