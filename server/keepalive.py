@@ -75,8 +75,9 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
             self._progress = (acked, in_kernel + self.transport.get_write_buffer_size())
 
     def keepalive_timeout(self) -> None:
-        if self._still_reading():
-            self.pong_timer = self.loop.call_later(self.ping_timeout, self.keepalive_timeout)  # type: ignore[arg-type]
+        timeout = self.ping_timeout
+        if timeout is not None and self._still_reading():
+            self.pong_timer = self.loop.call_later(timeout, self.keepalive_timeout)
             return
         super().keepalive_timeout()
         if not self.disconnected and self.transport.get_write_buffer_size():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import websockets
 from pycrdt import Text
 
 from server.config import Settings, SettingsError
+from server.keepalive import acknowledged, handed_to_kernel
 from tests.client import YClient
 from tests.live import ServerProcess
 from tests.netproxy import Proxy
@@ -45,6 +47,27 @@ def test_default_settings_meet_the_presence_promise() -> None:
     # later and its pong is given up on a timeout after that.
     settings = Settings()
     assert settings.ping_interval_seconds + settings.ping_timeout_seconds <= 13
+
+
+def test_the_kernel_counts_what_a_peer_acknowledged() -> None:
+    """The two readings the keepalive rests on, on a real TCP connection: bytes the peer
+    acknowledged (TCP_INFO) and bytes written (that plus TIOCOUTQ)."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        with socket.create_connection(listener.getsockname()) as sender:
+            peer, _ = listener.accept()
+            with peer:
+                first = acknowledged(sender)
+                assert first is not None
+                sender.sendall(b"x" * 100_000)
+                received = 0
+                while received < 100_000:
+                    received += len(peer.recv(65536))
+                deadline = time.monotonic() + DEADLINE
+                while (acked := acknowledged(sender)) is not None and acked < first + 100_000:
+                    assert time.monotonic() < deadline, "the kernel never counted the ack"
+                    time.sleep(0.01)
+                assert acked == first + 100_000
+                assert handed_to_kernel(sender, acked) == acked
 
 
 def test_ping_settings_come_from_the_environment_and_must_be_positive() -> None:
