@@ -62,6 +62,16 @@ def test_a_second_tab_shows_as_you_and_another_person_by_name(
     expect(labels).to_have_count(2, timeout=SEE_MS)
     assert sorted(labels.all_text_contents()) == ["Bob", OTHER_TAB]
 
+    # A new name in one tab: still "you" in the other.
+    first.page.locator("#me").click()
+    first.page.locator("#name-input").fill("Alicia")
+    first.page.locator("#name-input").press("Enter")
+    expect(bob.page.locator("#presence li[data-name='Alicia']")).to_have_count(1, timeout=SEE_MS)
+    expect(second.page.locator("#presence li[data-own='tab']")).to_have_attribute(
+        "data-name", "Alicia"
+    )
+    expect(second.page.locator("#presence li[data-name='Alicia']:not([data-own])")).to_have_count(0)
+
     # The other tab closes: its entry goes, and Bob stays.
     second.close_tab()
     expect(first.page.locator("#presence li[data-own='tab']")).to_have_count(0, timeout=SEE_MS)

@@ -51,7 +51,7 @@ export class TabUser {
   /** A new name or colour; the browser stays this one. */
   set(user: User): void {
     this.current = { ...user, browser: this.current.browser };
-    for (const listener of this.listeners) listener(user);
+    for (const listener of this.listeners) listener(this.current);
     this.render();
   }
 

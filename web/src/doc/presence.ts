@@ -43,7 +43,7 @@ export function mountPresence(
   function renderPresence(): void {
     const people = new Map<string, Person>();
     const ownId = selfId();
-    const { browser, name: ownName, color: ownColor } = me();
+    const { browser } = me();
     let tabs: Person | null = null;
     for (const [clientId, state] of awareness.getStates()) {
       const u = (state as { user?: { name?: unknown; color?: unknown; role?: unknown; browser?: unknown } }).user;
@@ -52,7 +52,8 @@ export function mountPresence(
       const color = typeof u.color === "string" ? u.color : "#868e96";
       const viewing = (self ? ownRole() : u.role) === "viewer";
       if (!self && browser !== undefined && u.browser === browser) {
-        tabs ??= { name: ownName, label: OTHER_TAB, color: ownColor, self: false, tabs: 0, viewing: true };
+        // Under the name and colour that tab shows the others (the first such tab's).
+        tabs ??= { name: u.name, label: OTHER_TAB, color, self: false, tabs: 0, viewing: true };
         tabs.tabs += 1;
         tabs.viewing &&= viewing;
         continue;
