@@ -74,8 +74,9 @@ def test_reloading_offline_opens_the_document_and_its_offline_edits_reach_others
 
 
 @pytest.fixture
-def profile(playwright_instance: Playwright, tmp_path: Path) -> Iterator[list[BrowserContext]]:
-    """Browser runs on one profile directory (a person's browser, started again and again)."""
+def profile() -> Iterator[list[BrowserContext]]:
+    """The persistent browsers a test starts (one profile directory, started again and
+    again), closed at the end whatever happened."""
     opened: list[BrowserContext] = []
     yield opened
     for context in opened:
