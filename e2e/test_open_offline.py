@@ -137,6 +137,27 @@ def test_after_a_browser_restart_without_network_the_document_opens(
 
 
 @pytest.mark.server_args("--auth", "accounts")
+def test_a_signed_in_person_reopening_offline_is_still_themselves(
+    people: People, server: ServerProcess
+) -> None:
+    olivia = people.add(None)  # never asked for a name: the account's is hers
+    sign_up(olivia, people.base, "olivia")
+    olivia.page.get_by_role("button", name="New document").click()
+    expect(olivia.page).to_have_url(re.compile(r"/d/[a-z]+-[a-z]+-\d{4}$"))
+    olivia.wait_synced()
+    olivia.click_end()
+    olivia.type("Signed-in notes.")
+    ready_for_offline(olivia)
+
+    olivia.go_offline()
+    stop_server(server)
+    olivia.page.reload()
+    shows_offline(olivia, "Signed-in notes.")
+    expect(olivia.page.locator("#me-name")).to_have_text("olivia")
+    expect(olivia.page.locator("#name-prompt")).to_be_hidden()
+
+
+@pytest.mark.server_args("--auth", "accounts")
 def test_after_signing_out_this_browser_no_longer_opens_the_document_offline(
     people: People, server: ServerProcess
 ) -> None:
@@ -161,6 +182,7 @@ def test_after_signing_out_this_browser_no_longer_opens_the_document_offline(
     expect(olivia.page.locator("#access-text")).to_contain_text("Can't reach the server")
     expect(olivia.body).to_have_class(re.compile(r"\bno-document\b"))
     assert "Private notes." not in olivia.page.content()
+    assert "olivia" not in olivia.page.evaluate("() => JSON.stringify(localStorage)")
 
 
 CACHES_JS = "async () => (await caches.keys()).filter((k) => k.startsWith('coedit-shell-'))"

@@ -2,6 +2,8 @@
 // caches the app shell (sw.ts), and each document's remembered epoch and role (doc/epoch.ts),
 // which signing out forgets.
 
+import { forgetWhoIAm } from "./api";
+
 /** localStorage keys of the remembered epoch and role of a document, by name. */
 export const ACCESS_KEY_PREFIX = "coedit:epoch:";
 /** Who signed in last at this browser: what is remembered is theirs. */
@@ -24,11 +26,13 @@ export function registerServiceWorker(): void {
 
 /**
  * Signing out: the documents this browser remembers stop opening offline, so the next person
- * at this browser does not see them. Their copies in IndexedDB stay (they may hold edits not
+ * at this browser does not see them, and pages opened offline no longer take them for the
+ * account that signed out. Their copies in IndexedDB stay (they may hold edits not
  * sent yet, which go out when a signed-in person opens the document again); the cached shell
  * holds nothing of anyone's.
  */
 export function forgetRememberedAccess(): void {
+  forgetWhoIAm();
   try {
     localStorage.removeItem(ACCOUNT_KEY);
     const doomed: string[] = [];
