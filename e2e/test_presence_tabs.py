@@ -117,12 +117,12 @@ def proxy_in_thread(server: ServerProcess) -> Iterator[tuple[Proxy, asyncio.Abst
 
 
 @pytest.mark.server_args(
-    env={"COEDIT_PING_INTERVAL_SECONDS": "0.2", "COEDIT_PING_TIMEOUT_SECONDS": "1"}
+    env={"COEDIT_PING_INTERVAL_SECONDS": "0.2", "COEDIT_PING_TIMEOUT_SECONDS": "2"}
 )
 def test_an_idle_browser_answers_pings_and_stays_connected(
     people: People, server: ServerProcess, doc_name: str
 ) -> None:
-    """50 pings at 0.2 s with a 1 s timeout, the browser idle: still its first connection.
+    """50 pings at 0.2 s with a 2 s timeout, the browser idle: still its first connection.
     (A browser idle for 10 minutes at the default 5 s is 120 such rounds.)"""
     with proxy_in_thread(server) as (proxy, loop):
         alice = people.add("Alice")
