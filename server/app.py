@@ -55,6 +55,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/d/{name:path}", pages.page("doc.html")),
         Route("/signin", pages.page("signin.html")),
         Route("/signup", pages.page("signin.html")),
+        Route("/sw.js", pages.service_worker),
         Mount(
             "/assets",
             StaticFiles(directory=settings.web_dist / "assets", check_dir=False),

@@ -20,6 +20,7 @@ from . import content, memory
 from .app import create_app
 from .config import Settings, SettingsError
 from .http.docs import new_doc_name
+from .keepalive import WebSocketProtocol
 from .store.base import DocName, StoreError
 from .store.sqlite import SqliteStore
 from .sync.rooms import Rooms
@@ -211,7 +212,9 @@ def serve(settings: Settings) -> int:
         host=settings.host,
         port=settings.port,
         http=HttpProtocol,
-        ws="websockets-sansio",
+        ws=WebSocketProtocol,
+        ws_ping_interval=settings.ping_interval_seconds,
+        ws_ping_timeout=settings.ping_timeout_seconds,
         ws_max_size=settings.max_message_bytes,
         ws_per_message_deflate=False,
         # Our own log lines cover connects; uvicorn's access log would print query strings.

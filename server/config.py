@@ -41,6 +41,13 @@ class Settings:
     # far behind at all) is closed with 1013 instead of growing server memory.
     send_buffer_bytes: int = 4 * MIB
     send_stall_seconds: float = 5.0
+    # Every connection is pinged this often; one whose pong has not come this long after a
+    # ping (and that acknowledged nothing written before it meanwhile) is closed, and its
+    # presence goes with it: a vanished peer is gone from everyone's view within
+    # interval + timeout (13 s), while a browser or a stock Yjs client answers pings by itself
+    # and stays connected however long it idles.
+    ping_interval_seconds: float = 5.0
+    ping_timeout_seconds: float = 8.0
     # Real clients own one awareness id per tab; a few leave room for reconnect overlap.
     max_awareness_ids: int = 4
     # Awareness relays per connection: each goes to every peer of the document. A Tiptap
@@ -99,6 +106,11 @@ class Settings:
         if self.relay_group_peers < 1:
             raise SettingsError(
                 f"relay_group_peers must be at least 1, got {self.relay_group_peers}"
+            )
+        if not (self.ping_interval_seconds > 0 and self.ping_timeout_seconds > 0):
+            raise SettingsError(
+                "ping_interval_seconds and ping_timeout_seconds must be positive, got "
+                f"{self.ping_interval_seconds} and {self.ping_timeout_seconds}"
             )
         if not self.version_interval_seconds > 0:
             raise SettingsError(

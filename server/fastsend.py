@@ -125,8 +125,10 @@ class DirectLink:
 
 
 def direct_link(send: Send) -> DirectLink | None:
-    """A DirectLink for uvicorn's websockets-sansio connections, else None."""
+    """A DirectLink for uvicorn's websockets-sansio connections (or a subclass), else None."""
     found = getattr(send, "__self__", None)
-    if found is None or type(found).__name__ != "WebSocketsSansIOProtocol":
+    if found is None or not any(
+        cls.__name__ == "WebSocketsSansIOProtocol" for cls in type(found).__mro__
+    ):
         return None
     return DirectLink(found)

@@ -15,6 +15,7 @@ from starlette.websockets import WebSocket
 from websockets.frames import Frame, Opcode
 
 from server.fastsend import REFUSED, SENT, SENT_FULL, binary_frame, direct_link
+from server.keepalive import WebSocketProtocol
 
 # Around each boundary of the three length encodings, and one of several frames' worth.
 SIZES = (0, 1, 125, 126, 65535, 65536, 200_001)
@@ -59,7 +60,7 @@ async def serving(app: ASGIApp) -> AsyncIterator[int]:
         app,
         host="127.0.0.1",
         port=0,
-        ws="websockets-sansio",
+        ws=WebSocketProtocol,  # what the server runs: uvicorn's websockets-sansio, subclassed
         ws_per_message_deflate=False,
         lifespan="off",
         log_level="warning",

@@ -46,13 +46,15 @@ class NodeClient:
 
 
 @asynccontextmanager
-async def node_client(server: ServerProcess, name: str) -> AsyncIterator[NodeClient]:
+async def node_client(server: ServerProcess | str, name: str) -> AsyncIterator[NodeClient]:
+    """A stock client on `name`, of `server` or at a ws:// base URL (a proxy in front of one)."""
+    base = server if isinstance(server, str) else server.ws
     if shutil.which("node") is None or not (ROOT / "node_modules" / "y-websocket").is_dir():
         pytest.fail("these tests need Node 20 and `npm ci`: run them through `make test`")
     proc = await asyncio.create_subprocess_exec(
         "node",
         str(SCRIPT),
-        f"{server.ws}/ws",
+        f"{base}/ws",
         name,
         cwd=ROOT,
         stdin=asyncio.subprocess.PIPE,

@@ -2,7 +2,9 @@
 // plus content-hashed files under web/dist/assets/.
 //   node web/build.mjs           production build (minified)
 //   node web/build.mjs --dev     unminified, quicker to debug
+// and web/dist/sw.js, the service worker, stamped with this build's version and files.
 import * as esbuild from "esbuild";
+import { createHash } from "node:crypto";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -55,6 +57,30 @@ for (const page of ["index", "doc", "signin"]) {
   });
   await writeFile(path.join(distDir, `${page}.html`), html);
 }
+
+// The service worker keeps this build's pages and assets for offline use (web/src/sw.ts).
+// Its version is a hash of everything it caches, so any change makes a new sw.js.
+const pages = { "/": "index.html", "/signin": "signin.html", "/d/": "doc.html" };
+const assets = Object.keys(result.metafile.outputs)
+  .filter((file) => /\.(js|css)$/.test(file))
+  .map((file) => "/assets/" + path.relative(assetsDir, file).split(path.sep).join("/"))
+  .sort();
+const version = createHash("sha256");
+for (const file of Object.values(pages)) version.update(await readFile(path.join(distDir, file)));
+for (const url of assets) version.update(url + "\n");
+await esbuild.build({
+  entryPoints: [path.join(webDir, "src/sw.ts")],
+  outfile: path.join(distDir, "sw.js"),
+  bundle: true,
+  format: "iife",
+  target: ["es2020", "chrome100", "firefox100", "safari15"],
+  minify: !dev,
+  define: {
+    __COEDIT_VERSION__: JSON.stringify(version.digest("hex").slice(0, 16)),
+    __COEDIT_SHELL__: JSON.stringify({ pages: Object.keys(pages), assets }),
+  },
+  logLevel: "warning",
+});
 
 let total = 0;
 for (const [file, out] of Object.entries(result.metafile.outputs)) {

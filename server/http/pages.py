@@ -37,3 +37,18 @@ def page(file_name: str):  # type: ignore[no-untyped-def]
         return FileResponse(path, headers={"Cache-Control": "no-cache"})
 
     return serve
+
+
+async def service_worker(request: Request) -> Response:
+    """The editor's service worker (web/src/sw.ts), at the root so that it may serve every page.
+
+    Never cached for long: the browser compares it byte for byte to learn of a new build, and a
+    stale copy would keep an old build's pages for offline use.
+    """
+    dist: Path = request.app.state.settings.web_dist
+    path = dist / "sw.js"
+    if not path.is_file():
+        return JSONResponse({"error": "the editor is not built"}, status_code=404)
+    return FileResponse(
+        path, media_type="text/javascript", headers={"Cache-Control": "no-cache, max-age=0"}
+    )

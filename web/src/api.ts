@@ -149,6 +149,15 @@ export async function whoAmI(): Promise<Me> {
   return me;
 }
 
+/** Forget who was signed in (signing out): offline pages no longer take anyone for them. */
+export function forgetWhoIAm(): void {
+  try {
+    localStorage.removeItem(ME_KEY);
+  } catch {
+    // nothing remembered
+  }
+}
+
 function rememberedMe(): Me | null {
   try {
     const value = JSON.parse(localStorage.getItem(ME_KEY) ?? "null") as Me | null;

@@ -79,6 +79,60 @@ export function rememberName(name: string): void {
 export interface User {
   name: string;
   color: string;
+  /**
+   * This browser, on this document (`browserTag`), so that its other tabs are shown as "You
+   * (other tab)". Like a chosen name, a hint others could copy, not a proof (signed-in names
+   * are the server's).
+   */
+  browser?: string;
+}
+
+/** How another tab of this browser is shown, in the presence list and on its caret. */
+export const OTHER_TAB = "You (other tab)";
+
+const BROWSER_KEY = "coedit:browser";
+let browserFallback: string | null = null;
+
+/**
+ * What this browser's tabs on `docName` show in presence: the same in every tab of the
+ * document, but different on each document, so that people who share one document with us
+ * cannot tell it is the same (anonymous) browser they meet in another one. A keyed hash of the
+ * document's name with a secret this browser keeps (two 32-bit lanes mixed, 53 bits kept).
+ */
+export function browserTag(docName: string): string {
+  const input = `${browserSecret()}\u0000${docName}`;
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < input.length; i++) {
+    const c = input.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(36);
+}
+
+/** A random secret this browser keeps (localStorage); one per tab where storage is off. */
+function browserSecret(): string {
+  const store = storage();
+  try {
+    const known = store?.getItem(BROWSER_KEY);
+    if (known) return known;
+  } catch {
+    // unreadable storage: this tab's own id below
+  }
+  const fresh = Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, "0")).join("");
+  try {
+    if (store) {
+      store.setItem(BROWSER_KEY, fresh);
+      return fresh;
+    }
+  } catch {
+    // storage full or disabled: other tabs won't be recognised
+  }
+  browserFallback ??= fresh;
+  return browserFallback;
 }
 
 export function userFor(name: string): User {

@@ -8,6 +8,7 @@
 // and role are remembered so the page still opens offline.
 
 import { api, ApiError, type Credentials, docPath, isRole, type Role } from "../api";
+import { ACCESS_KEY_PREFIX } from "../offline";
 
 export interface DocAccess {
   epoch: string;
@@ -27,7 +28,7 @@ const DB_PREFIX = "coedit:";
 const LEGACY_DB_PREFIX = "coedit-doc:";
 
 function rememberKey(name: string): string {
-  return `coedit:epoch:${name}`;
+  return `${ACCESS_KEY_PREFIX}${name}`;
 }
 
 /** The IndexedDB database that holds this device's copy of one epoch of a document. */

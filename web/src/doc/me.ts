@@ -6,7 +6,7 @@
 import * as decoding from "lib0/decoding";
 import type { WebsocketProvider } from "y-websocket";
 import { byId } from "../dom";
-import { cleanName, randomPersonName, storedName, type User, userFor } from "../identity";
+import { browserTag, cleanName, randomPersonName, storedName, type User, userFor } from "../identity";
 
 const MESSAGE_AWARENESS = 1;
 
@@ -33,10 +33,10 @@ export class TabUser {
   private readonly meName = byId("me-name");
   private readonly meButton = byId<HTMLButtonElement>("me");
 
-  constructor(username: string | null, token: string | null) {
+  constructor(username: string | null, token: string | null, docName: string) {
     this.fixedName = username ?? jwtName(token);
     this.askedBefore = storedName();
-    this.current = userFor(this.fixedName ?? this.askedBefore ?? randomPersonName());
+    this.current = { ...userFor(this.fixedName ?? this.askedBefore ?? randomPersonName()), browser: browserTag(docName) };
   }
 
   get user(): User {
@@ -48,9 +48,10 @@ export class TabUser {
     this.listeners.push(listener);
   }
 
+  /** A new name or colour; the browser stays this one. */
   set(user: User): void {
-    this.current = user;
-    for (const listener of this.listeners) listener(user);
+    this.current = { ...user, browser: this.current.browser };
+    for (const listener of this.listeners) listener(this.current);
     this.render();
   }
 

@@ -1,14 +1,19 @@
-// Who's here: the avatars in the header, from the awareness states (one entry per person).
+// Who's here: the avatars in the header, from the awareness states (one entry per person;
+// this browser's other tabs are one entry, "You (other tab)").
 
 import type { Awareness } from "y-protocols/awareness";
 import type { Role } from "../api";
 import { byId } from "../dom";
-import type { User } from "../identity";
+import { OTHER_TAB, type User } from "../identity";
 
 interface Person {
   name: string;
+  /** What the list shows: the name, or OTHER_TAB for this browser's other tabs. */
+  label: string;
   color: string;
   self: boolean;
+  /** This browser's other tabs (how many). */
+  tabs: number;
   viewing: boolean;
 }
 
@@ -34,39 +39,61 @@ function initials(name: string): string {
 
 /**
  * `selfId`: this tab's client id (the Y.Doc's); `ownRole`: our own state here is the one we
- * sent, the server's stamp comes from its echo.
+ * sent, the server's stamp comes from its echo; `me`: who we are (its `browser` recognises
+ * this browser's other tabs).
  */
-export function mountPresence(awareness: Awareness, selfId: () => number, ownRole: () => Role): Presence {
+export function mountPresence(
+  awareness: Awareness,
+  selfId: () => number,
+  ownRole: () => Role,
+  me: () => User,
+): Presence {
   const presenceList = byId("presence");
 
   function renderPresence(): void {
     const people = new Map<string, Person>();
     const ownId = selfId();
+    const { browser } = me();
+    let tabs: Person | null = null;
     for (const [clientId, state] of awareness.getStates()) {
-      const u = (state as { user?: { name?: unknown; color?: unknown; role?: unknown } }).user;
+      const u = (state as { user?: { name?: unknown; color?: unknown; role?: unknown; browser?: unknown } }).user;
       if (!u || typeof u.name !== "string") continue;
       const self = clientId === ownId;
       const color = typeof u.color === "string" ? u.color : "#868e96";
       // Commenters read the text as viewers do (their comments show in the panel).
       const role = self ? ownRole() : u.role;
       const viewing = role === "viewer" || role === "commenter";
+      if (!self && browser !== undefined && u.browser === browser) {
+        // Under the name and colour that tab shows the others (the first such tab's).
+        tabs ??= { name: u.name, label: OTHER_TAB, color, self: false, tabs: 0, viewing: true };
+        tabs.tabs += 1;
+        tabs.viewing &&= viewing;
+        continue;
+      }
       const key = `${u.name}\u0000${color}`;
       const existing = people.get(key);
       if (existing) {
         existing.self ||= self;
         existing.viewing &&= viewing;
       } else {
-        people.set(key, { name: u.name, color, self, viewing });
+        people.set(key, { name: u.name, label: u.name, color, self, tabs: 0, viewing });
       }
     }
     const sorted = [...people.values()].sort((a, b) =>
       Number(b.self) - Number(a.self) || a.name.localeCompare(b.name));
+    // Right after our own entry (first, when we show).
+    if (tabs) sorted.splice(sorted.length && sorted[0].self ? 1 : 0, 0, tabs);
     presenceList.replaceChildren(...sorted.map((p) => {
       const li = document.createElement("li");
       li.dataset.name = p.name;
       li.dataset.role = p.viewing ? "viewer" : "editor";
       const suffix = p.viewing ? " · viewing" : "";
-      li.title = p.self ? `${p.name} (you)${suffix}` : `${p.name}${suffix}`;
+      if (p.tabs) {
+        li.dataset.own = "tab";
+        li.title = `${p.name}: you, in ${p.tabs === 1 ? "another tab" : `${p.tabs} other tabs`} of this browser${suffix}`;
+      } else {
+        li.title = p.self ? `${p.name} (you)${suffix}` : `${p.name}${suffix}`;
+      }
       if (p.self) li.classList.add("self");
       const avatar = document.createElement("span");
       avatar.className = "avatar";
@@ -75,7 +102,7 @@ export function mountPresence(awareness: Awareness, selfId: () => number, ownRol
       avatar.setAttribute("aria-hidden", "true");
       const label = document.createElement("span");
       label.className = "person-name";
-      label.textContent = p.name;
+      label.textContent = p.label;
       li.append(avatar, label);
       if (p.viewing) {
         const mark = document.createElement("span");
@@ -86,7 +113,7 @@ export function mountPresence(awareness: Awareness, selfId: () => number, ownRol
       return li;
     }));
     presenceList.setAttribute("aria-label", `Who's here: ${sorted.map((p) =>
-      p.viewing ? `${p.name} (viewing)` : p.name).join(", ")}`);
+      p.viewing ? `${p.label} (viewing)` : p.label).join(", ")}`);
   }
 
   awareness.on("change", renderPresence);

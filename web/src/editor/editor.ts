@@ -10,7 +10,7 @@ import { Placeholder } from "@tiptap/extensions";
 import { TextSelection } from "@tiptap/pm/state";
 import type { Awareness } from "y-protocols/awareness";
 import type * as Y from "yjs";
-import type { User } from "../identity";
+import { OTHER_TAB, type User } from "../identity";
 import { safeHref } from "../rules";
 import { type CommentAnchors, commentAnchors } from "./comments";
 import { schemaExtensions } from "./schema";
@@ -91,10 +91,11 @@ export interface EditorHandle {
 }
 
 /**
- * A remote caret: a coloured bar with the person's name. The server stamps the
- * role into presence; someone who can only view is marked "viewing".
+ * A remote caret: a coloured bar with the person's name, or "You (other tab)" for a tab of this
+ * browser (`ownBrowser`). The server stamps the role into presence; someone who can only view
+ * is marked "viewing".
  */
-function renderCaret(user: Record<string, unknown>): HTMLElement {
+function renderCaret(user: Record<string, unknown>, ownBrowser: string | undefined): HTMLElement {
   const color = typeof user.color === "string" && /^#[0-9a-fA-F]{6}$/.test(user.color) ? user.color : "#868e96";
   const caret = document.createElement("span");
   caret.className = "collaboration-carets__caret";
@@ -102,7 +103,8 @@ function renderCaret(user: Record<string, unknown>): HTMLElement {
   const label = document.createElement("div");
   label.className = "collaboration-carets__label";
   label.style.backgroundColor = color;
-  label.textContent = typeof user.name === "string" ? user.name : "Someone";
+  const ownTab = ownBrowser !== undefined && user.browser === ownBrowser;
+  label.textContent = ownTab ? OTHER_TAB : typeof user.name === "string" ? user.name : "Someone";
   if (user.role === "viewer" || user.role === "commenter") {
     const mark = document.createElement("span");
     mark.className = "caret-viewing";
@@ -140,7 +142,11 @@ export function createEditor(opts: EditorOptions): EditorHandle {
       ...schemaExtensions({ autolink: true }),
       Placeholder.configure({ placeholder: "Start writing…" }),
       Collaboration.configure({ document: opts.ydoc, field: FRAGMENT_NAME }),
-      CollaborationCaret.configure({ provider: opts.provider, user: opts.user, render: renderCaret }),
+      CollaborationCaret.configure({
+        provider: opts.provider,
+        user: opts.user,
+        render: (user) => renderCaret(user, opts.user.browser),
+      }),
     ],
     editable: opts.editable ?? true,
     editorProps: {
@@ -268,7 +274,7 @@ export function createEditor(opts: EditorOptions): EditorHandle {
       }
     },
     setUser: (user) => {
-      editor.commands.updateUser({ name: user.name, color: user.color });
+      editor.commands.updateUser({ ...user });
     },
     setEditable: (editable) => {
       if (editor.isEditable !== editable) editor.setEditable(editable);

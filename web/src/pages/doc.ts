@@ -28,6 +28,7 @@ import { mountTitle } from "../doc/title";
 import { mountToolbar } from "../doc/toolbar";
 import { byId, setIfChanged } from "../dom";
 import { createEditor, type EditorHandle } from "../editor/editor";
+import { registerServiceWorker } from "../offline";
 
 function docNameFromLocation(): string {
   const raw = location.pathname.replace(/^\/d\//, "");
@@ -71,7 +72,7 @@ async function main(): Promise<void> {
 
 function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, username: string | null): void {
   setIfChanged(body.dataset, "epoch", initial.epoch);
-  const me = new TabUser(username, creds.token);
+  const me = new TabUser(username, creds.token, docName);
 
   // -------------------------------------------------------------- Y.Doc and its connections
   const ydoc = new Y.Doc();
@@ -150,7 +151,7 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
   });
   const share = new ShareDialog(docName, creds);
   byId("share-button").addEventListener("click", () => share.open());
-  const presence = mountPresence(provider.awareness, () => ydoc.clientID, role);
+  const presence = mountPresence(provider.awareness, () => ydoc.clientID, role, () => me.user);
   me.onChange((user) => {
     editor.setUser(user);
     presence.render();
@@ -223,4 +224,5 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
   showStatus();
 }
 
+registerServiceWorker();
 void main();

@@ -6,6 +6,7 @@ import { api, ApiError, relativeTime, signInUrl, whoAmI } from "../api";
 import { randomDocName } from "../identity";
 import { byId } from "../dom";
 import { mountMentions } from "../home/mentions";
+import { forgetRememberedAccess, registerServiceWorker } from "../offline";
 
 interface DocInfo {
   name: string;
@@ -166,8 +167,11 @@ signOut.addEventListener("click", async () => {
   } catch {
     // signed out or not, the sign-in page is where to go
   }
+  forgetRememberedAccess();
   location.href = "/signin";
 });
+
+registerServiceWorker();
 
 async function startHome(): Promise<void> {
   let mode = "open";

@@ -3,6 +3,7 @@
 
 import { api, ApiError } from "../api";
 import { byId } from "../dom";
+import { signedInAs } from "../offline";
 
 const signingUp = location.pathname.replace(/\/+$/, "") === "/signup";
 const form = byId<HTMLFormElement>("auth-form");
@@ -60,6 +61,7 @@ form.addEventListener("submit", async (e) => {
       method: "POST",
       body: { username: name, password: password.value },
     });
+    signedInAs(name);
     location.href = nextPath();
   } catch (err) {
     let text = "Something went wrong. Try again.";

@@ -1,0 +1,95 @@
+"""Keepalive: every connection is pinged, and one that stops answering is closed.
+
+uvicorn's websockets-sansio protocol already pings every `ws_ping_interval` and fails the
+connection when no pong arrives within `ws_ping_timeout`. Left alone, that would also close a
+healthy peer on a slow link that is still reading a big frame (a sync step 2 of a large
+document): its pong waits behind everything sent before the ping, and it would reconnect, get
+the same frame, and be closed again, forever. So on a missed pong `WebSocketProtocol` asks the
+kernel whether the peer is still acknowledging the bytes written before the ping; while it is,
+the deadline moves on by another timeout. A peer whose network vanished acknowledges nothing
+and goes at the first deadline, as does one whose kernel took the ping (a frozen process, a
+proxy that stopped forwarding) without its program answering.
+
+A peer that failed is reset when something is still buffered for it: a graceful close would
+wait for that buffer to drain to a peer that is gone, and its presence would stay with it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import socket
+import struct
+import termios
+from typing import Any
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+from .fastsend import DirectLink
+
+__all__ = ["WebSocketProtocol", "acknowledged", "handed_to_kernel"]
+
+# Linux's struct tcp_info: tcpi_bytes_acked is a __u64 at byte 120 (since Linux 4.1).
+_TCP_INFO_SIZE = 256
+_BYTES_ACKED = struct.Struct("=Q")
+_BYTES_ACKED_OFFSET = 120
+
+
+def acknowledged(sock: Any) -> int | None:
+    """Bytes of this TCP connection its peer acknowledged, or None where the kernel won't say."""
+    option = getattr(socket, "TCP_INFO", None)
+    if sock is None or option is None:
+        return None
+    try:
+        info: bytes = sock.getsockopt(socket.IPPROTO_TCP, option, _TCP_INFO_SIZE)
+    except OSError:
+        return None
+    if len(info) < _BYTES_ACKED_OFFSET + _BYTES_ACKED.size:
+        return None
+    return int(_BYTES_ACKED.unpack_from(info, _BYTES_ACKED_OFFSET)[0])
+
+
+def handed_to_kernel(sock: Any, acked: int) -> int | None:
+    """Bytes written to the socket so far: acknowledged ones plus those the kernel still holds."""
+    try:
+        raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+    except (OSError, ValueError):
+        return None
+    return acked + int(struct.unpack("i", raw)[0])
+
+
+class WebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websockets-sansio protocol, patient with a peer that is still reading."""
+
+    # (acknowledged when last looked, everything written up to and including the ping)
+    _progress: tuple[int, int] | None = None
+
+    def send_keepalive_ping(self) -> None:
+        super().send_keepalive_ping()
+        self._progress = None
+        sock = self.transport.get_extra_info("socket")
+        acked = acknowledged(sock)
+        if acked is None:
+            return
+        in_kernel = handed_to_kernel(sock, acked)
+        if in_kernel is not None:
+            self._progress = (acked, in_kernel + self.transport.get_write_buffer_size())
+
+    def keepalive_timeout(self) -> None:
+        timeout = self.ping_timeout
+        if timeout is not None and self._still_reading():
+            self.pong_timer = self.loop.call_later(timeout, self.keepalive_timeout)
+            return
+        super().keepalive_timeout()
+        if not self.disconnected and self.transport.get_write_buffer_size():
+            DirectLink(self).abort()
+
+    def _still_reading(self) -> bool:
+        """The peer acknowledged more since the ping (or the last look), not yet the ping itself."""
+        if self._progress is None or self.close_sent or self.transport.is_closing():
+            return False
+        before, target = self._progress
+        now = acknowledged(self.transport.get_extra_info("socket"))
+        if now is None or not before < now < target:
+            return False
+        self._progress = (now, target)
+        return True
