@@ -91,7 +91,7 @@ class Room:
         # Display names of the peers whose updates committed since the last version was taken.
         self.editors: set[str] = set()
         # Future of the newest append: replies computed now may only leave once it has committed.
-        self._tail: asyncio.Future[None] | None = None
+        self._tail: asyncio.Future[Any] | None = None
         self._on_change = on_change
         self._relay = Relay(settings, lambda: self.failed)
         self.presence = Presence(settings, clock, lambda: self.peers)
@@ -223,7 +223,7 @@ class Room:
         # Unknown sections and deletions (None): the relay never merges it (see relay.py).
         part: Relayed = (update, (), frozenset()) if deps is None else relayed(update, deps)
         relay: list[tuple[Peer | None, Relayed]] = [(None, part)]
-        future.add_done_callback(lambda f: self._committed(f, None, update, relay))
+        future.add_done_callback(lambda f: self._committed(f, None, [update], relay))
         return future
 
     def _apply(self, peer: Peer, update: bytes, deps: Dependencies | None) -> None:
@@ -232,23 +232,33 @@ class Room:
         if self.failed:
             raise ProtocolError(Close.INTERNAL, "document is being reloaded, reconnect")
         released = self.integrate(update, deps)
-        if released is not None:
-            self._check_state()
+        if released is None:
+            # Held: stored once released, right after what released it, so that the log is in
+            # the order the Doc integrated (a reload then agrees even with a forged update
+            # claiming the same clocks). Until then it reached nobody: a client that sent it
+            # still has it and sends it again after a restart (its sync step 2).
+            return
+        self._check_state()
         # Held updates are relayed only once integrated: some held pairs crash pycrdt clients.
-        relay: list[tuple[Peer | None, Relayed]] = []
-        if released is not None:
-            own = deps if deps is not None else validate_update(update)
-            relay.append((peer, relayed(update, own)))
-            relay.extend((None, relayed(u, d)) for u, d in released)
-        future = self.store.append(self.name, update)
+        own = deps if deps is not None else validate_update(update)
+        relay: list[tuple[Peer | None, Relayed]] = [(peer, relayed(update, own))]
+        relay.extend((None, relayed(u, d)) for u, d in released)
+        stored = [update, *(u for u, _ in released)]
+        future = self._append(stored)
+        future.add_done_callback(lambda f: self._committed(f, peer, stored, relay))
+
+    def _append(self, updates: list[bytes]) -> asyncio.Future[Any]:
+        """Store `updates` in order; the future resolves once the last has committed."""
+        futures = [self.store.append(self.name, update) for update in updates]
+        future = futures[0] if len(futures) == 1 else asyncio.gather(*futures)
         self._tail = future
-        future.add_done_callback(lambda f: self._committed(f, peer, update, relay))
+        return future
 
     def integrate(
         self, update: bytes, deps: Dependencies | None = None
     ) -> list[tuple[bytes, Dependencies]] | None:
         """Apply an update to the live Doc whole, or hold it until what it depends on has
-        arrived (see server.sync.integrate); held updates are stored as usual, so nothing is lost.
+        arrived (see server.sync.integrate); a held update is stored once released.
         Returns None when the update is held, else the held updates it released. Raises
         ProtocolError for an update pycrdt would refuse: nothing of it was applied."""
         try:
@@ -280,22 +290,22 @@ class Room:
 
     @property
     def held(self) -> int:
-        """Updates stored but not yet integrated into the live Doc."""
+        """Updates waiting for a predecessor: neither integrated nor stored yet."""
         return len(self._integrator.held)
 
     def _committed(
         self,
         future: asyncio.Future[None],
         origin: Peer | None,
-        update: bytes,
+        stored: list[bytes],
         relay: list[tuple[Peer | None, Relayed]],
     ) -> None:
         if future.cancelled() or future.exception() is not None:
             error = "cancelled" if future.cancelled() else repr(future.exception())
             self._fail(f"store append failed: {error}")
             return
-        self.log_rows += 1
-        self.log_bytes += len(update)
+        self.log_rows += len(stored)
+        self.log_bytes += sum(len(update) for update in stored)
         if origin is not None:
             name = self.presence.name_of(origin)
             if name is not None:
