@@ -360,6 +360,17 @@ async def fetch(server: ServerProcess, name: str) -> bytes:
         return client.doc.get_update()
 
 
+async def caught_up(client: YClient, live: bytes) -> None:
+    """Wait (deadline) until `client` holds what the server's live document holds. A state
+    vector is not enough: deletions change none, and a delete-only relay may still be on its
+    way when the clocks already match. A deletion the server never relayed fails here."""
+    want = yupdate.units(live)
+    deadline = time.monotonic() + DEADLINE
+    # Polled: a whole-document comparison after every frame would be too slow.
+    while yupdate.units(client.doc.get_update()) != want and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.1)
+
+
 async def try_fetch(server: ServerProcess, name: str, report: Report, kind: str) -> bytes | None:
     try:
         return await fetch(server, name)
@@ -495,10 +506,13 @@ async def check_end(
         want = wclient.doc.get_state()
         with contextlib.suppress(TimeoutError):
             await reader.wait_until(lambda: reader.doc.get_state() == want, DEADLINE)
-    written, received = wclient.doc.get_update(), reader.doc.get_update()
     live = await try_fetch(server, name, report, "document-unloadable")
     if live is None:
         return
+    for client in (wclient, reader):
+        if closed(client) is None:
+            await caught_up(client, live)
+    written, received = wclient.doc.get_update(), reader.doc.get_update()
     for what, update in (("writer", written), ("reader", received)):
         diff = differences(update, live, (what, "server live"))
         if diff:
