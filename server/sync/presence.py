@@ -97,14 +97,6 @@ class Presence:
         if self.present and state.pending is None and self._token(state):
             peer.send(self.snapshot())
 
-    def owned_by_other(self, peer: Peer, client_id: int) -> bool:
-        """True when another live connection shows `client_id` as its own (its awareness): a
-        Yjs client's awareness id is its document's client id, whose new clocks only that
-        client may write first."""
-        current = self.states.get(client_id)
-        owner = None if current is None else current.owner
-        return owner is not None and owner is not peer and owner in self._visitors
-
     def name_of(self, peer: Peer) -> str | None:
         state = self._visitors.get(peer)
         return None if state is None else state.name
