@@ -19,13 +19,13 @@ FRAMES_PER_SEED = 7_000  # >= 20,000 over the three seeds
 MINIMIZE_SECONDS = float(os.environ.get("COEDIT_FUZZ_MINIMIZE_SECONDS", "45"))
 
 
-# Open finding (issue 11 stays open until it passes): now and then (1 run in 3 on a loaded
-# machine) the honest reader, fed only by relays, keeps a map value (ContentAny) that the
-# server's document and a fresh client show deleted (overwritten); not reproduced by a
-# sequential replay yet. Fixed on the way: the oracle compared clocks, not deletions; held
-# updates are stored where integrated; forged claims on another client's next clocks.
-# Not strict: the report is printed either way.
-OPEN_FINDINGS = "open fuzz finding of issue 11: a relay-fed reader keeps an overwritten map value"
+# Open findings (issue 11 stays open until they pass; both rare, on a loaded machine): a forged
+# update that claims the honest writer's next clocks before the writer's own wins them, and the
+# writer's edit there counts for nothing (ARCHITECTURE.md "first writer wins a clock"); and the
+# honest reader, fed only by relays, once kept overwritten map values the server shows deleted.
+# Fixed on the way: the oracle compared clocks, not deletions; held updates are stored where
+# integrated; compaction keeps held rows in place. Not strict: the report is printed either way.
+OPEN_FINDINGS = "issue 11 open: first writer wins a clock; a reader kept overwritten map values"
 
 
 @pytest.mark.timeout(600)
