@@ -127,12 +127,16 @@ function linkFromInput(raw: string): string | null {
 }
 
 export function createEditor(opts: EditorOptions): EditorHandle {
+  // Listeners (the toolbar's pressed states, ...) run once per frame, after it is painted:
+  // in the frame itself they would delay showing the key just typed.
   let frame = 0;
   const notify = (): void => {
     if (!opts.onStateChange || frame) return;
     frame = requestAnimationFrame(() => {
-      frame = 0;
-      opts.onStateChange?.();
+      setTimeout(() => {
+        frame = 0;
+        opts.onStateChange?.();
+      }, 0);
     });
   };
 
