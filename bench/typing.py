@@ -7,9 +7,10 @@ browser person types at the end. In the page, a keydown (capture phase, on the e
 measurement; the first change of the editor's DOM after it ends it once the next animation frame
 (the one that paints it) has rendered. Prints one JSON document: median, p95 and max per target.
 
-`--baseline DIR` runs the same measurement, in the same run, against the server and web build
-of another checkout (e.g. a worktree of main with `npm run build` done), interleaved round by
-round with this one, and reports the ratio. This reports; it asserts nothing.
+`--baseline DIR` runs the same measurement, in the same run, against another build of the web
+app (the `web/dist` of another checkout, e.g. a worktree of main after `npm run build`), served
+by a second server, interleaved round by round with this one, and reports the ratio. This
+reports; it asserts nothing.
 """
 
 from __future__ import annotations
@@ -83,9 +84,9 @@ def paragraphs(size: int) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def server(tmp: Path, label: str, root: Path | None) -> Any:
-    env = {} if root is None else {"PYTHONPATH": str(root)}
-    proc = ServerProcess(tmp / f"{label}.db", env, log_path=tmp / f"{label}.log")
+def server(tmp: Path, label: str, dist: Path | None) -> Any:
+    args = [] if dist is None else ["--web-dist", str(dist)]
+    proc = ServerProcess(tmp / f"{label}.db", args=args, log_path=tmp / f"{label}.log")
     proc.start()
     try:
         yield proc
@@ -155,6 +156,49 @@ def hot_functions(profile: dict[str, Any], top: int = 25) -> str:
     return "\n".join(f"{us / 1000:9.1f} ms  {key}" for key, us in ranked)
 
 
+async def start_trace(page: Page) -> tuple[Any, list[dict[str, Any]], asyncio.Event]:
+    cdp = await page.context.new_cdp_session(page)
+    events: list[dict[str, Any]] = []
+    done = asyncio.Event()
+    cdp.on("Tracing.dataCollected", lambda params: events.extend(params["value"]))
+    cdp.on("Tracing.tracingComplete", lambda _: done.set())
+    await cdp.send("Tracing.start", {"categories": "devtools.timeline,blink.user_timing"})
+    return cdp, events, done
+
+
+async def stop_trace(cdp: Any, events: list[dict[str, Any]], done: asyncio.Event) -> str:
+    """Total time of the renderer's main-thread work by kind, biggest first, as text lines."""
+    await cdp.send("Tracing.end")
+    await asyncio.wait_for(done.wait(), DEADLINE)
+    totals: dict[str, float] = {}
+    for event in events:
+        if event.get("ph") == "X" and event.get("name") in TRACE_KINDS:
+            totals[event["name"]] = totals.get(event["name"], 0.0) + event.get("dur", 0) / 1000
+    ranked = sorted(totals.items(), key=lambda kv: -kv[1])
+    return "\n".join(f"{ms:9.1f} ms  {name}" for name, ms in ranked)
+
+
+TRACE_KINDS = {
+    "FunctionCall",
+    "EventDispatch",
+    "TimerFire",
+    "FireAnimationFrame",
+    "RunMicrotasks",
+    "UpdateLayoutTree",
+    "Layout",
+    "PrePaint",
+    "Paint",
+    "Layerize",
+    "UpdateLayer",
+    "Commit",
+    "HitTest",
+    "ParseHTML",
+    "MajorGC",
+    "MinorGC",
+    "V8.GC_SCAVENGER",
+}
+
+
 def summary(values: list[float]) -> dict[str, float | int]:
     ordered = sorted(values)
     return {
@@ -202,6 +246,9 @@ async def measure(args: argparse.Namespace, baseline: Path | None) -> dict[str, 
                     stop = asyncio.Event()
                     typist = asyncio.create_task(remote_typist(proc, "big", stop, args.remote_rate))
                     cdp = None
+                    tracing = None
+                    if args.trace:
+                        tracing = await start_trace(pages[label])
                     if args.profile:
                         cdp = await pages[label].context.new_cdp_session(pages[label])
                         await cdp.send("Profiler.enable")
@@ -211,6 +258,8 @@ async def measure(args: argparse.Namespace, baseline: Path | None) -> dict[str, 
                     finally:
                         stop.set()
                         remote[label] += await typist
+                    if tracing is not None:
+                        print(await stop_trace(*tracing), file=sys.stderr)
                     if cdp is not None:
                         profile = (await cdp.send("Profiler.stop"))["profile"]
                         out = Path(f"{args.profile}-{label}-{round_ + 1}.cpuprofile")
@@ -244,8 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--interval", type=float, default=0.12, help="seconds between keys")
     parser.add_argument("--remote-rate", type=float, default=6.0, help="remote keys per second")
+    parser.add_argument("--trace", action="store_true", help="print main-thread time by kind")
     parser.add_argument("--profile", help="write Chrome CPU profiles to PREFIX-<target>-<round>")
-    parser.add_argument("--baseline", help="another checkout to compare with (its server+build)")
+    parser.add_argument("--baseline", help="another web/dist to compare with")
     args = parser.parse_args(argv)
     baseline = Path(args.baseline).resolve() if args.baseline else None
     print(json.dumps(asyncio.run(measure(args, baseline)), indent=2))

@@ -13,6 +13,7 @@ import type * as Y from "yjs";
 import { OTHER_TAB, type User } from "../identity";
 import { safeHref } from "../rules";
 import { type CommentAnchors, commentAnchors } from "./comments";
+import { installRemoteSync } from "./remotesync";
 import { schemaExtensions } from "./schema";
 
 /** Name of the XmlFragment inside the Y.Doc that holds the rich text. */
@@ -127,6 +128,7 @@ function linkFromInput(raw: string): string | null {
 }
 
 export function createEditor(opts: EditorOptions): EditorHandle {
+  installRemoteSync();
   // Listeners (the toolbar's pressed states, ...) run once per frame, after it is painted:
   // in the frame itself they would delay showing the key just typed.
   let frame = 0;
