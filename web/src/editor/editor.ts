@@ -13,7 +13,7 @@ import type * as Y from "yjs";
 import { OTHER_TAB, type User } from "../identity";
 import { safeHref } from "../rules";
 import { type CommentAnchors, commentAnchors } from "./comments";
-import { installRemoteSync } from "./remotesync";
+import { installRemoteSync, othersOnly } from "./remotesync";
 import { schemaExtensions } from "./schema";
 
 /** Name of the XmlFragment inside the Y.Doc that holds the rich text. */
@@ -149,7 +149,7 @@ export function createEditor(opts: EditorOptions): EditorHandle {
       Placeholder.configure({ placeholder: "Start writing…" }),
       Collaboration.configure({ document: opts.ydoc, field: FRAGMENT_NAME }),
       CollaborationCaret.configure({
-        provider: opts.provider,
+        provider: { awareness: othersOnly(opts.provider.awareness) },
         user: opts.user,
         render: (user) => renderCaret(user, opts.user.browser),
       }),

@@ -9,6 +9,7 @@
 // and rebuilt, the others are reused. Structural changes keep the full rebuild.
 
 import { ProsemirrorBinding } from "@tiptap/y-tiptap";
+import type { Awareness } from "y-protocols/awareness";
 import * as Y from "yjs";
 
 type TypeChanged = (events: Array<Y.YEvent<Y.AbstractType<unknown>>>, transaction: Y.Transaction) => void;
@@ -47,4 +48,35 @@ export function installRemoteSync(): void {
       delete (mapping as { clear?: unknown }).clear;
     }
   };
+}
+
+type ChangeListener = (changes: { added: number[]; updated: number[]; removed: number[] }, origin: unknown) => void;
+
+/**
+ * The awareness as the caret plugin should see it: its "change" listeners hear
+ * only of other people. Each local keystroke moves this person's own caret in
+ * the awareness, and the plugin would answer with another full editor update
+ * (finding every caret in the document again) although it never draws its own.
+ */
+export function othersOnly(awareness: Awareness): Awareness {
+  const wrapped = new Map<ChangeListener, ChangeListener>();
+  const view = Object.create(awareness) as Awareness;
+  const only = (listener: ChangeListener): ChangeListener => {
+    let filtered = wrapped.get(listener);
+    if (!filtered) {
+      filtered = (changes, origin) => {
+        const own = awareness.clientID;
+        const ids = [...changes.added, ...changes.updated, ...changes.removed];
+        if (ids.some((id) => id !== own)) listener(changes, origin);
+      };
+      wrapped.set(listener, filtered);
+    }
+    return filtered;
+  };
+  view.on = ((name: string, listener: ChangeListener) =>
+    awareness.on(name as "change", name === "change" ? only(listener) : listener)) as Awareness["on"];
+  view.off = ((name: string, listener: ChangeListener) => {
+    awareness.off(name as "change", name === "change" ? (wrapped.get(listener) ?? listener) : listener);
+  }) as Awareness["off"];
+  return view;
 }
