@@ -223,6 +223,10 @@ async def test_bad_requests_are_refused_and_change_nothing(server: ServerProcess
             ("POST", url("doc"), {"json": {"label": "bell\x07"}}, 400),
             ("POST", url("doc", "999999", "restore"), {}, 404),
             ("POST", url("missing", vid, "restore"), {}, 404),
+            ("POST", url("doc", "999999", "undo"), {}, 404),
+            ("POST", url("doc", "x", "undo"), {}, 404),
+            ("POST", url("doc", vid, "undo"), {}, 409),
+            ("POST", url("missing", vid, "undo"), {}, 404),
         ]
         for method, path, extra, status in cases:
             response = await api.request(method, path, **extra)
@@ -403,6 +407,7 @@ async def test_viewers_may_read_history_but_not_change_it(
         for path, body in (
             (url("doc"), {"label": "x"}),
             (url("doc", str(saved.id), "restore"), {}),
+            (url("doc", str(saved.id), "undo"), {}),
         ):
             response = await api.post(path, json=body)
             assert response.status_code == 403
