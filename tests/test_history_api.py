@@ -27,6 +27,7 @@ from tests.live import ServerProcess
 
 T = TypeVar("T")
 DEADLINE = 10.0
+PREVIOUS = {"against": "previous"}
 
 
 def para(text: str) -> dict[str, Any]:
@@ -290,6 +291,10 @@ async def test_restore_reaches_open_tabs_and_merges_an_offline_client(
                 async with tab(server, name, "Cy", offline) as cy_again:
                     expected = with_paragraph(restored, 1, "Offline: Unchanged paragraph.")
                     await showing(expected, ann, bob, cy_again)
+
+                    # Compared with what came before, a restore shows what it replaced.
+                    diff = await api.get(url(name, str(entry["id"]), "diff"), params=PREVIOUS)
+                    assert diff.json()["base"] == result["backup"]["id"], diff.text
 
                     # Undo the restore: the text before it comes back for everyone.
                     undo = await api.post(url(name, str(entry["id"]), "undo"))

@@ -203,11 +203,16 @@ async def diff_version(request: Request) -> Response:
         if base_state is None:
             raise DocumentNotFound(f"no document {name!r}")
     elif against == "previous":
-        # The version recorded just before this one; none means the empty document.
-        older = await store.list_versions(name, limit=1, before=info.id)
+        # The version recorded just before this one (for a restore, the state it replaced);
+        # none means the empty document.
+        if info.restored is not None:
+            older_id: int | None = info.restored.backup
+        else:
+            older = await store.list_versions(name, limit=1, before=info.id)
+            older_id = older[0].id if older else None
         base_id, base_state = None, None
-        if older:
-            base_info, base_state = await _version_state(request, name, str(older[0].id))
+        if older_id is not None:
+            base_info, base_state = await _version_state(request, name, str(older_id))
             base_id = base_info.id
     else:
         base_info, base_state = await _version_state(request, name, against)

@@ -115,6 +115,8 @@ export class HistoryPanel {
   private readonly previewLegend = byId("preview-legend");
   private readonly restoreButton = byId<HTMLButtonElement>("restore-version");
   private readonly toggleButton = byId<HTMLButtonElement>("history-button");
+  /** Shown instead of Restore while previewing a restore that can still be undone. */
+  private readonly undoButton = document.createElement("button");
 
   private versions: Version[] = [];
   private next: string | null = null;
@@ -138,6 +140,17 @@ export class HistoryPanel {
       if (e.key === "Escape") this.closeSaveForm();
     });
     this.restoreButton.addEventListener("click", () => void this.restoreSelected());
+    this.undoButton.type = "button";
+    this.undoButton.id = "undo-restore";
+    this.undoButton.textContent = "Undo this restore";
+    this.undoButton.hidden = true;
+    this.restoreButton.after(this.undoButton);
+    this.undoButton.addEventListener("click", () => {
+      const v = this.selected;
+      if (!v?.restored) return;
+      this.closePreview();
+      void this.undo(this.path(`/${v.id}/undo`));
+    });
     byId("preview-close").addEventListener("click", () => this.closePreview());
     document.addEventListener("keydown", (e) => {
       if (e.key === "Escape" && this.selected && !this.saveForm.contains(document.activeElement)) {
@@ -171,7 +184,11 @@ export class HistoryPanel {
   renderPermissions(): void {
     const canEdit = this.opts.canEdit();
     this.saveButton.hidden = !canEdit;
-    this.restoreButton.hidden = !canEdit;
+    // Only the latest restore not undone yet can be undone (the server says so too).
+    const latest = this.versions.find((v) => v.restored && v.undone_at === null);
+    const undoable = this.selected !== null && this.selected.id === latest?.id;
+    this.restoreButton.hidden = !canEdit || undoable;
+    this.undoButton.hidden = !canEdit || !undoable;
     if (!canEdit) this.closeSaveForm();
   }
 
@@ -329,6 +346,7 @@ export class HistoryPanel {
     }
     this.previewName.textContent = versionTitle(v);
     this.previewWhen.textContent = when(v, true);
+    this.renderPermissions();
     this.previewLegend.textContent = "Loading…";
     this.previewLegend.classList.remove("error");
     this.destroyPreview();
