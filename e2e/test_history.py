@@ -3,6 +3,8 @@ everyone connected, and undo the restore."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
@@ -129,16 +131,48 @@ def test_a_named_version_shows_its_changes_restores_for_everyone_and_the_restore
     alice.wait_text_equals(original)
     bob.wait_text_equals(original)
     assert fragment_text(fetch_server_doc(people.base, doc_name)) == original
-    # The list now has the backup taken just before the restore.
-    expect(page.locator("#versions li[data-kind=restore-backup]")).to_have_count(1)
+    # The restore is one entry, named after what it restored; its backup is part of it.
+    restore = page.locator("#versions li[data-kind=restore]")
+    expect(restore).to_have_count(1)
+    expect(restore).to_contain_text(re.compile(r"Restored “Draft one” \(.*\d:\d\d"))
+    expect(page.locator("#versions li")).to_have_count(2)
 
     notice.get_by_role("button", name="Undo").click()
     expect(notice).to_contain_text("Restore undone")
     alice.wait_text_equals(changed)
     bob.wait_text_equals(changed)
     assert fragment_text(fetch_server_doc(people.base, doc_name)) == changed
+    # Undoing adds nothing: the same entry now says it was undone.
+    expect(restore).to_have_attribute("data-undone", "true")
+    expect(restore).to_contain_text("Undone")
+    expect(page.locator("#versions li")).to_have_count(2)
+    # Entries saved within the same minute show their seconds.
+    times = page.locator("#versions li time")
+    stamps = [times.nth(i).get_attribute("datetime") or "" for i in range(2)]
+    same_minute = stamps[0][:16] == stamps[1][:16]
+    seconds = re.compile(r"\d:\d\d:\d\d")
+    for i in range(2):
+        assert bool(seconds.search(times.nth(i).inner_text())) == same_minute, stamps
 
     # Both can keep editing the restored text afterwards.
     bob.click_end()
     bob.type(" Bob was here.")
     alice.wait_text_equals(changed + " Bob was here.")
+
+    # Restored again, the restore can be undone later from its own entry as well.
+    alice.wait_saved()
+    entry.get_by_role("button").click()
+    expect(preview).to_have_attribute("data-ready", "true")
+    page.get_by_role("button", name="Restore this version").click()
+    alice.wait_text_equals(original)
+    bob.wait_text_equals(original)
+    latest = page.locator("#versions li[data-kind=restore]:not([data-undone])")
+    expect(latest).to_have_count(1)
+    latest.get_by_role("button").click()
+    expect(preview).to_have_attribute("data-ready", "true")
+    expect(page.get_by_role("button", name="Restore this version")).to_be_hidden()
+    page.get_by_role("button", name="Undo this restore").click()
+    expect(notice).to_contain_text("Restore undone")
+    alice.wait_text_equals(changed + " Bob was here.")
+    bob.wait_text_equals(changed + " Bob was here.")
+    expect(page.locator("#versions li[data-kind=restore][data-undone=true]")).to_have_count(2)

@@ -9,8 +9,13 @@ Decisions:
 - An automatic version whose content (the rich text and the `meta` map) equals the latest version
   is not recorded.
 - Thinning keeps every version younger than a day, the newest per clock hour (UTC) younger than a
-  week, and the newest per day (UTC) after that. Named versions and restore backups are never
-  thinned: a backup is the only way to undo a restore, and restores are rare and deliberate.
+  week, and the newest per day (UTC) after that. Named versions, restore backups and restore
+  entries are never thinned: a backup is the only way to undo a restore, and restores are rare
+  and deliberate.
+- A restore is one entry in the history: the version just after it names what it restored and
+  its backup (which the list then leaves out). Undoing it puts the backup's text back and marks
+  that entry undone, adding no entry; if the text was edited since the restore, that state is
+  first recorded as an automatic version so the undo loses nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import logging
 import re
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import Any, Literal
@@ -34,6 +39,7 @@ from .store.base import (
     DocName,
     DocumentNotFound,
     DocumentStore,
+    RestoredFrom,
     StoreError,
     VersionInfo,
     VersionKind,
@@ -68,7 +74,7 @@ def thin(versions: Iterable[VersionInfo], now: float, retention: Retention) -> l
     newest: dict[tuple[str, int], VersionInfo] = {}
     bucketed: list[tuple[tuple[str, int], VersionInfo]] = []
     for version in versions:
-        if version.kind != "auto":
+        if version.kind != "auto" or version.restored is not None:
             continue
         age = now - version.created_at
         if age < retention.keep_all_seconds:
@@ -164,7 +170,9 @@ class TextDiff:
     segments: list[Segment] = field(default_factory=list)
 
 
-_WORD = re.compile(r"\w+|\s+|[^\w\s]", re.UNICODE)
+# A word keeps its inner apostrophes and hyphens ("don't", "well-known"): a change inside a word
+# shows as that whole word replaced, never as a few struck-out letters.
+_WORD = re.compile(r"\w+(?:['\u2019-]\w+)*|\s+|[^\w\s]", re.UNICODE)
 # Changed lines with more words than this (on either side) are shown as replaced whole.
 MAX_WORD_DIFF_TOKENS = 3000
 
@@ -200,7 +208,7 @@ def _diff_words(diff: TextDiff, old: str, new: str, b_at: int, t_at: int) -> Non
         _emit(diff, "insert", new, b_at + len(old), t_at)
         return
     words = SequenceMatcher(None, old_words, new_words, autojunk=False)
-    for op, k1, k2, l1, l2 in words.get_opcodes():
+    for op, k1, k2, l1, l2 in _joined(words.get_opcodes(), old_words):
         removed = "".join(old_words[k1:k2])
         added = "".join(new_words[l1:l2])
         if op == "equal":
@@ -210,6 +218,28 @@ def _diff_words(diff: TextDiff, old: str, new: str, b_at: int, t_at: int) -> Non
             _emit(diff, "insert", added, b_at + len(removed), t_at)
         b_at += len(removed)
         t_at += len(added)
+
+
+Opcode = tuple[str, int, int, int, int]
+
+
+def _joined(opcodes: Sequence[Opcode], old_words: list[str]) -> list[Opcode]:
+    """Changes apart only by a space read as one: "the quick brown" -> "a slow red" is one
+    phrase replaced, not three words each struck out and inserted in turn."""
+    out: list[Opcode] = []
+    for code in opcodes:
+        if (
+            len(out) >= 2
+            and code[0] != "equal"
+            and out[-1][0] == "equal"
+            and out[-2][0] != "equal"
+            and "".join(old_words[out[-1][1] : out[-1][2]]).isspace()
+        ):
+            del out[-1]
+            first = out.pop()
+            code = ("replace", first[1], code[2], first[3], code[4])
+        out.append(code)
+    return out
 
 
 def _emit(diff: TextDiff, op: SegmentOp, text: str, b: int, t: int) -> None:
@@ -236,6 +266,10 @@ class VersionNotFound(LookupError):
     """The document has no version with that id."""
 
 
+class NotUndoable(Exception):
+    """The version is not a restore, or that restore was already undone."""
+
+
 class DocumentBusy(Exception):
     """The live document is being reloaded after a storage failure; try again shortly."""
 
@@ -246,6 +280,18 @@ class RestoreResult:
     summary: RestoreSummary
     backup: VersionInfo | None  # the state just before; restore it to undo (None: no change)
     version: VersionInfo | None  # the state just after (None: no change)
+
+
+def _restore_live(
+    room: Room, target: XmlFragment
+) -> tuple[asyncio.Future[None], list[RestoreSummary]]:
+    """Start the restore of `target` into the room as one server change; the list gets its
+    summary, the future resolves once it has committed."""
+    summaries: list[RestoreSummary] = []
+    committed = room.apply_server_change(
+        lambda doc: summaries.append(restore_fragment(doc.get(FRAGMENT, type=XmlFragment), target))
+    )
+    return committed, summaries
 
 
 class VersionRecorder:
@@ -339,7 +385,13 @@ class VersionRecorder:
         return recorded
 
     async def _capture(
-        self, name: DocName, kind: VersionKind, label: str | None, *, skip_identical: bool
+        self,
+        name: DocName,
+        kind: VersionKind,
+        label: str | None,
+        *,
+        skip_identical: bool,
+        restored: RestoredFrom | None = None,
     ) -> VersionInfo | None:
         """Record the document's durable state; the caller holds the document's lock."""
         now = self._clock()
@@ -355,7 +407,13 @@ class VersionRecorder:
                 self._give_back_editors(room, editors)
                 return None
             info = await self._store.add_version(
-                name, kind=kind, state=state, created_at=now, label=label, authors=editors
+                name,
+                kind=kind,
+                state=state,
+                created_at=now,
+                label=label,
+                authors=editors,
+                restored=restored,
             )
         except DocumentNotFound:
             raise
@@ -407,7 +465,7 @@ class VersionRecorder:
     async def restore(self, rooms: Rooms, name: DocName, version_id: int) -> RestoreResult:
         """Make the live document's rich text equal the version's, as one change relayed to
         everyone connected, keeping every block the two have in common (see server.restore).
-        Records the state just before (a 'restore-backup') and just after (an 'auto' version).
+        Records the state just before (a hidden restore-backup) and the restore entry after.
         The `meta` map (the title) is left as it is."""
         version = await self._store.get_version(name, version_id)
         if version is None:
@@ -416,11 +474,7 @@ class VersionRecorder:
         target = target_doc.get(FRAGMENT, type=XmlFragment)
         check_restorable(target)
         async with self._lock(name), rooms.borrow(name) as room:
-            durable = await self._store.durable_state(name)
-            if durable is None:
-                raise DocumentNotFound(f"no document {name!r}")
-            if room.failed:
-                raise DocumentBusy(f"{name!r} is being reloaded after a storage failure")
+            durable = await self._durable_and_ready(name, room)
             live = room.doc.get(FRAGMENT, type=XmlFragment)
             if fragment_key(live) == fragment_key(target):
                 return RestoreResult(
@@ -430,12 +484,7 @@ class VersionRecorder:
             # and the restore. The live Doc may hold edits not yet committed, the durable state
             # updates the Doc still waits on; the backup holds both.
             backup_state = merge_updates(durable, room.doc.get_update())
-            summaries: list[RestoreSummary] = []
-            committed = room.apply_server_change(
-                lambda doc: summaries.append(
-                    restore_fragment(doc.get(FRAGMENT, type=XmlFragment), target)
-                )
-            )
+            committed, summaries = _restore_live(room, target)
             editors = self._take_editors(room)
             try:
                 backup = await self._store.add_version(
@@ -443,7 +492,7 @@ class VersionRecorder:
                     kind="restore-backup",
                     state=backup_state,
                     created_at=self._clock(),
-                    label=f"Before restoring version {version_id}",
+                    label=None,
                     authors=editors,
                 )
             except BaseException:
@@ -451,8 +500,13 @@ class VersionRecorder:
                 raise
             await committed
             try:
+                source = version.info
                 after = await self._capture(
-                    name, "auto", f"Restored version {version_id}", skip_identical=False
+                    name,
+                    "auto",
+                    None,
+                    skip_identical=False,
+                    restored=RestoredFrom(source.id, source.label, source.created_at, backup.id),
                 )
             except StoreError:
                 # The restore itself is done and undoable; only this record of its result is
@@ -460,6 +514,63 @@ class VersionRecorder:
                 log.exception("recording the state after restoring %r failed", name)
                 after = None
         return RestoreResult(version_id, summaries[0], backup, after)
+
+    async def undo_restore(self, rooms: Rooms, name: DocName, entry_id: int) -> RestoreSummary:
+        """Put back the text the restore recorded as `entry_id` replaced (its backup), as one
+        live change, and mark the entry undone."""
+        entry = await self._store.get_version(name, entry_id)
+        if entry is None:
+            raise VersionNotFound(f"{name!r} has no version {entry_id}")
+        restored = entry.info.restored
+        if restored is None:
+            raise NotUndoable(f"version {entry_id} is not a restore")
+        if entry.info.undone_at is not None:
+            raise NotUndoable(f"the restore {entry_id} was already undone")
+        backup = await self._store.get_version(name, restored.backup)
+        if backup is None:
+            raise VersionNotFound(f"{name!r} has no backup {restored.backup}")
+        target_doc = await asyncio.to_thread(doc_from_state, backup.state)
+        target = target_doc.get(FRAGMENT, type=XmlFragment)
+        check_restorable(target)
+        restored_key = await asyncio.to_thread(
+            lambda: fragment_key(doc_from_state(entry.state).get(FRAGMENT, type=XmlFragment))
+        )
+        async with self._lock(name), rooms.borrow(name) as room:
+            if entry_id != await self._latest_restore(name):
+                raise NotUndoable("a later restore must be undone first")
+            durable = await self._durable_and_ready(name, room)
+            # No await from here to apply_server_change, as in restore().
+            live = room.doc.get(FRAGMENT, type=XmlFragment)
+            edited = fragment_key(live) != restored_key
+            before = merge_updates(durable, room.doc.get_update()) if edited else b""
+            committed, summaries = _restore_live(room, target)
+            if edited:
+                # Edited since the restore: keep that text as a version, as a restore would.
+                editors = self._take_editors(room)
+                try:
+                    await self._store.add_version(
+                        name, kind="auto", state=before, created_at=self._clock(), authors=editors
+                    )
+                except BaseException:
+                    self._give_back_editors(room, editors)
+                    raise
+            await committed
+            await self._store.mark_undone(name, entry_id, self._clock())
+        return summaries[0]
+
+    async def _durable_and_ready(self, name: DocName, room: Room) -> bytes:
+        durable = await self._store.durable_state(name)
+        if durable is None:
+            raise DocumentNotFound(f"no document {name!r}")
+        if room.failed:
+            raise DocumentBusy(f"{name!r} is being reloaded after a storage failure")
+        return durable
+
+    async def _latest_restore(self, name: DocName) -> int | None:
+        for info in await self._store.list_versions(name):
+            if info.restored is not None and info.undone_at is None:
+                return info.id
+        return None
 
     # -- the background task -------------------------------------------------------------------
 

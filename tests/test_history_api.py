@@ -27,6 +27,7 @@ from tests.live import ServerProcess
 
 T = TypeVar("T")
 DEADLINE = 10.0
+PREVIOUS = {"against": "previous"}
 
 
 def para(text: str) -> dict[str, Any]:
@@ -223,6 +224,10 @@ async def test_bad_requests_are_refused_and_change_nothing(server: ServerProcess
             ("POST", url("doc"), {"json": {"label": "bell\x07"}}, 400),
             ("POST", url("doc", "999999", "restore"), {}, 404),
             ("POST", url("missing", vid, "restore"), {}, 404),
+            ("POST", url("doc", "999999", "undo"), {}, 404),
+            ("POST", url("doc", "x", "undo"), {}, 404),
+            ("POST", url("doc", vid, "undo"), {}, 409),
+            ("POST", url("missing", vid, "undo"), {}, 404),
         ]
         for method, path, extra, status in cases:
             response = await api.request(method, path, **extra)
@@ -271,7 +276,13 @@ async def test_restore_reaches_open_tabs_and_merges_an_offline_client(
                 assert result["blocks"] == {"kept": 2, "patched": 1, "inserted": 1, "deleted": 1}
                 assert result["backup"]["kind"] == "restore-backup"
                 assert result["backup"]["authors"] == ["Ann"]
-                assert result["version"]["label"] == f"Restored version {saved['id']}"
+                entry = result["version"]
+                assert entry["restored"] == {
+                    "id": saved["id"],
+                    "label": "Good",
+                    "created_at": saved["created_at"],
+                    "backup": result["backup"]["id"],
+                }
                 restored = normalize_json(FIRST)
                 await showing(restored, ann, bob)
 
@@ -281,13 +292,27 @@ async def test_restore_reaches_open_tabs_and_merges_an_offline_client(
                     expected = with_paragraph(restored, 1, "Offline: Unchanged paragraph.")
                     await showing(expected, ann, bob, cy_again)
 
-                    # Undo the restore by restoring the backup taken just before it.
-                    undo = await api.post(url(name, str(result["backup"]["id"]), "restore"))
-                    assert undo.status_code == 200 and undo.json()["changed"]
-                    await showing(before, ann, bob, cy_again)
+                    # Compared with what came before, a restore shows what it replaced.
+                    diff = await api.get(url(name, str(entry["id"]), "diff"), params=PREVIOUS)
+                    assert diff.json()["base"] == result["backup"]["id"], diff.text
 
-        kinds = [v["kind"] for v in await versions(api, name)]
-        assert kinds.count("restore-backup") == 2 and kinds.count("named") == 1
+                    # Undo the restore: the text before it comes back for everyone.
+                    undo = await api.post(url(name, str(entry["id"]), "undo"))
+                    assert undo.status_code == 200, undo.text
+                    assert undo.json()["changed"] and undo.json()["version"]["undone_at"]
+                    await showing(before, ann, bob, cy_again)
+                    again = await api.post(url(name, str(entry["id"]), "undo"))
+                    assert again.status_code == 409, again.text
+                    not_a_restore = await api.post(url(name, str(saved["id"]), "undo"))
+                    assert not_a_restore.status_code == 409, not_a_restore.text
+
+        listed = await versions(api, name)
+        # One entry for the restore and its undo (the backup is part of it); Cy's offline edit
+        # made after the restore was kept as an automatic version before the undo.
+        assert [v["kind"] for v in listed].count("restore-backup") == 0
+        assert [v["id"] for v in listed if v["restored"]] == [entry["id"]]
+        assert listed[1]["id"] == entry["id"] and listed[1]["undone_at"]
+        assert [v["kind"] for v in listed] == ["auto", "auto", "named"]
 
 
 # -- automatic versions ------------------------------------------------------------------------
@@ -387,6 +412,7 @@ async def test_viewers_may_read_history_but_not_change_it(
         for path, body in (
             (url("doc"), {"label": "x"}),
             (url("doc", str(saved.id), "restore"), {}),
+            (url("doc", str(saved.id), "undo"), {}),
         ):
             response = await api.post(path, json=body)
             assert response.status_code == 403

@@ -11,6 +11,7 @@ import threading
 import time
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,7 +28,7 @@ from server.store import (
     StoredDoc,
     StoreError,
 )
-from server.store.base import VersionInfo
+from server.store.base import RestoredFrom, VersionInfo
 from server.store.sqlite.schema import MIGRATIONS
 from server.sync.fold import Folded, fold
 from server.sync.integrate import Integrator
@@ -659,6 +660,33 @@ async def test_version_round_trip(store: DocumentStore) -> None:
     version = await store.get_version(n("doc"), info.id)
     assert version is not None and version.info == info and version.state == state
     assert contents(rebuild(StoredDoc(version.state, [], ""))) == expected
+
+
+async def test_a_restore_entry_holds_its_backup_and_can_be_marked_undone(
+    store: DocumentStore,
+) -> None:
+    await store.ensure(n("doc"))
+    draft = await store.add_version(
+        n("doc"), kind="named", state=b"\x00\x00", created_at=1.0, label="Draft 2"
+    )
+    backup = await store.add_version(
+        n("doc"), kind="restore-backup", state=b"\x00\x00", created_at=2.0
+    )
+    assert await store.list_versions(n("doc")) == [backup, draft]
+    restored = RestoredFrom(draft.id, "Draft 2", 1.0, backup.id)
+    entry = await store.add_version(
+        n("doc"), kind="auto", state=b"\x00\x00", created_at=2.0, restored=restored
+    )
+    assert entry.restored == restored and entry.undone_at is None
+    # The backup is part of the entry: listed no more, still readable.
+    assert await store.list_versions(n("doc")) == [entry, draft]
+    assert await store.list_versions(n("doc"), limit=1, before=entry.id) == [draft]
+    assert (read := await store.get_version(n("doc"), backup.id)) and read.info == backup
+    await store.mark_undone(n("doc"), entry.id, 3.5)
+    listed = await store.list_versions(n("doc"))
+    assert listed == [replace(entry, undone_at=3.5), draft]
+    with pytest.raises(DocumentNotFound):
+        await store.mark_undone(n("doc"), entry.id + 100, 4.0)
 
 
 async def test_versions_belong_to_their_document(store: DocumentStore) -> None:

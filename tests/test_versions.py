@@ -7,6 +7,7 @@ import asyncio
 import json
 import random
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 
 from server.config import Settings
 from server.content import FRAGMENT
-from server.store.base import DocName, StoreError, VersionInfo, VersionKind
+from server.store.base import DocName, RestoredFrom, StoreError, VersionInfo, VersionKind
 from server.store.memory import MemoryStore
 from server.sync.protocol import (
     AwarenessEntry,
@@ -28,12 +29,14 @@ from server.sync.rooms import Rooms
 from server.versions import (
     DAY,
     HOUR,
+    NotUndoable,
     Retention,
     Schedule,
     VersionNotFound,
     VersionRecorder,
     content_key,
     diff_texts,
+    doc_from_state,
     thin,
 )
 from tests.fakes import FakePeer
@@ -85,6 +88,12 @@ def test_thinning_keeps_the_last_day_hourly_for_a_week_and_daily_after() -> None
         assert survivor == max(same_day, key=lambda v: v.created_at)
     assert len(kept) <= 144 + 6 * 24 + 1 + 24 + 1
     assert thin(kept, now, retention) == [], "thinning twice at once deletes nothing more"
+
+
+def test_thinning_never_touches_restore_entries() -> None:
+    old = NOW - 30 * DAY
+    entry = replace(version(1, old, "auto"), restored=RestoredFrom(9, None, old - 5, 8))
+    assert thin([entry, version(2, old + 1, "auto")], NOW, Retention()) == []
 
 
 def test_thinning_never_touches_named_versions_or_restore_backups() -> None:
@@ -173,10 +182,26 @@ def test_diff_reports_word_ranges_in_each_text() -> None:
     }
 
 
+def test_diff_replaces_whole_words_never_parts_of_them() -> None:
+    assert check_diff("We reach the goalship now.", "We reach the goal now.") == {
+        "ins": [(13, 17, "goal")],
+        "del": [(13, 21, "goalship")],
+    }
+    assert check_diff("I don't know", "I doesn't know")["del"] == [(2, 7, "don't")]
+    assert check_diff("a well-known fact", "a well-kept fact")["ins"] == [(2, 11, "well-kept")]
+
+
+def test_diff_shows_neighbouring_changed_words_as_one_phrase() -> None:
+    got = check_diff("see the quick brown fox", "see a slow red fox")
+    assert got == {"ins": [(4, 14, "a slow red")], "del": [(4, 19, "the quick brown")]}
+    # A changed word next to an unchanged one stays apart from it.
+    assert check_diff("one two three", "one 2 three")["del"] == [(4, 7, "two")]
+
+
 @pytest.mark.parametrize("seed", range(20))
 def test_random_diffs_reconstruct_both_texts(seed: int) -> None:
     rng = random.Random(seed)
-    words = ["a", "bb", "ccc", " ", "\n", "é", "🎉", ",", "word"]
+    words = ["a", "bb", "ccc", " ", "\n", "é", "🎉", ",", "word", "'", "-", "x-y"]
     base = "".join(rng.choices(words, k=rng.randint(0, 80)))
     target = "".join(rng.choices(words, k=rng.randint(0, 80)))
     check_diff(base, target)
@@ -439,15 +464,52 @@ async def test_restore_is_one_change_seen_by_every_peer_and_can_be_undone(
 
     assert result.backup is not None and result.version is not None
     assert result.backup.kind == "restore-backup" and result.backup.authors == ("Ann",)
-    assert result.version.label == f"Restored version {saved.id}"
+    # The entry names what it restored and holds the backup; the list shows it once.
+    entry = result.version
+    assert entry.restored == RestoredFrom(saved.id, "Good", saved.created_at, result.backup.id)
     backup = await store.get_version(NAME, result.backup.id)
     assert backup is not None and content_key(backup.state) == content_key(ann.doc.get_update())
+    listed = await store.list_versions(NAME)
+    assert [v.id for v in listed] == [entry.id, saved.id]
 
-    undo = await recorder.restore(rooms, NAME, result.backup.id)
-    assert undo.summary.changed
+    undo = await recorder.undo_restore(rooms, NAME, entry.id)
+    assert undo.changed
     assert text_of(room.doc) == before_restore
+    # Undoing adds no entry: the restore entry is marked undone instead.
+    listed = await store.list_versions(NAME)
+    assert [v.id for v in listed] == [entry.id, saved.id]
+    assert listed[0].undone_at is not None
+    with pytest.raises(NotUndoable):
+        await recorder.undo_restore(rooms, NAME, entry.id)
+    with pytest.raises(NotUndoable):
+        await recorder.undo_restore(rooms, NAME, saved.id)
     same = await recorder.restore(rooms, NAME, result.backup.id)
     assert (same.summary.changed, same.backup, same.version) == (False, None, None)
     with pytest.raises(VersionNotFound):
         await recorder.restore(rooms, NAME, 10**9)
+    rooms.leave(room, peer)
+
+
+async def test_undoing_a_restore_edited_since_keeps_the_edits_as_a_version(
+    store: MemoryStore, recorder: VersionRecorder, rooms: Rooms
+) -> None:
+    peer = FakePeer("tab")
+    room = await rooms.join(NAME, peer)
+    ann = Editor(room, "Ann")
+    ann.add_paragraph("first")
+    await settled(store)
+    saved = await recorder.save_named(NAME, "First")
+    ann.add_paragraph("second")
+    await settled(store)
+    result = await recorder.restore(rooms, NAME, saved.id)
+    assert result.version is not None
+    ann.add_paragraph("after the restore")
+    await settled(store)
+
+    await recorder.undo_restore(rooms, NAME, result.version.id)
+    assert text_of(room.doc) == "<paragraph>first</paragraph><paragraph>second</paragraph>"
+    listed = await store.list_versions(NAME)
+    assert [v.id for v in listed[1:]] == [result.version.id, saved.id]
+    kept = await store.get_version(NAME, listed[0].id)
+    assert kept is not None and "after the restore" in text_of(doc_from_state(kept.state))
     rooms.leave(room, peer)

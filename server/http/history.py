@@ -23,6 +23,7 @@ from ..store.base import DocName, DocumentNotFound, DocumentStore, VersionInfo
 from ..sync.rooms import Rooms
 from ..types import Role
 from ..versions import (
+    NotUndoable,
     TextDiff,
     VersionRecorder,
     diff_texts,
@@ -58,6 +59,17 @@ def version_json(info: VersionInfo) -> dict[str, Any]:
         "label": info.label,
         "authors": list(info.authors),
         "size": info.size,
+        # A restore entry: what it restored (its label or time names it) and the backup that
+        # undoes it, which the list does not show separately.
+        "restored": None
+        if info.restored is None
+        else {
+            "id": info.restored.id,
+            "label": info.restored.label,
+            "created_at": info.restored.created_at,
+            "backup": info.restored.backup,
+        },
+        "undone_at": info.undone_at,
     }
 
 
@@ -191,11 +203,16 @@ async def diff_version(request: Request) -> Response:
         if base_state is None:
             raise DocumentNotFound(f"no document {name!r}")
     elif against == "previous":
-        # The version recorded just before this one; none means the empty document.
-        older = await store.list_versions(name, limit=1, before=info.id)
+        # The version recorded just before this one (for a restore, the state it replaced);
+        # none means the empty document.
+        if info.restored is not None:
+            older_id: int | None = info.restored.backup
+        else:
+            older = await store.list_versions(name, limit=1, before=info.id)
+            older_id = older[0].id if older else None
         base_id, base_state = None, None
-        if older:
-            base_info, base_state = await _version_state(request, name, str(older[0].id))
+        if older_id is not None:
+            base_info, base_state = await _version_state(request, name, str(older_id))
             base_id = base_info.id
     else:
         base_info, base_state = await _version_state(request, name, against)
@@ -217,14 +234,20 @@ def _diff_json(diff: TextDiff) -> dict[str, Any]:
     }
 
 
-async def restore_version(request: Request) -> Response:
-    """POST: make the live document equal the version, as one change everyone connected sees.
-    Answers with the backup of the state just before (restore it to undo) and the version of
-    the state just after; both are null when the document already equals the version."""
+async def _editable_version(request: Request) -> tuple[DocName, int]:
     name = await _document(request, "editor")
     version_id = _parse_id(request.path_params["version_id"])
     if version_id is None:
         raise HTTPError(404, f"{name!r} has no version {request.path_params['version_id']!r}")
+    return name, version_id
+
+
+async def restore_version(request: Request) -> Response:
+    """POST: make the live document equal the version, as one change everyone connected sees.
+    Answers with the backup of the state just before and the restore entry (the version of the
+    state just after; POST its /undo to undo); both are null when the document already equals
+    the version."""
+    name, version_id = await _editable_version(request)
     recorder: VersionRecorder = request.app.state.recorder
     rooms: Rooms = request.app.state.rooms
     try:
@@ -248,10 +271,27 @@ async def restore_version(request: Request) -> Response:
     )
 
 
+async def undo_restore(request: Request) -> Response:
+    """POST on a restore entry: put back the text from before that restore, as one live change,
+    and mark the entry undone (no entry is added)."""
+    name, version_id = await _editable_version(request)
+    recorder: VersionRecorder = request.app.state.recorder
+    rooms: Rooms = request.app.state.rooms
+    try:
+        summary = await recorder.undo_restore(rooms, name, version_id)
+    except NotUndoable as exc:
+        raise HTTPError(409, str(exc)) from exc
+    except RestoreError as exc:
+        raise HTTPError(422, f"this restore cannot be undone: {exc}") from exc
+    info, _ = await _version_state(request, name, str(version_id))
+    return JSONResponse({"changed": summary.changed, "version": version_json(info)})
+
+
 ROUTES = [
     Route("/api/docs/{name}/versions", list_versions, methods=["GET"]),
     Route("/api/docs/{name}/versions", save_version, methods=["POST"]),
     Route("/api/docs/{name}/versions/{version_id}", get_version, methods=["GET"]),
     Route("/api/docs/{name}/versions/{version_id}/diff", diff_version, methods=["GET"]),
     Route("/api/docs/{name}/versions/{version_id}/restore", restore_version, methods=["POST"]),
+    Route("/api/docs/{name}/versions/{version_id}/undo", undo_restore, methods=["POST"]),
 ]

@@ -79,6 +79,17 @@ VERSION_KINDS: tuple[VersionKind, ...] = ("auto", "named", "restore-backup")
 
 
 @dataclass(frozen=True, slots=True)
+class RestoredFrom:
+    """What a restore entry restored, as it was then (the version itself may be thinned later),
+    and the backup of the state just before, which undoes it."""
+
+    id: int
+    label: str | None
+    created_at: float
+    backup: int
+
+
+@dataclass(frozen=True, slots=True)
 class VersionInfo:
     """One recorded version of a document, without its content."""
 
@@ -88,6 +99,9 @@ class VersionInfo:
     label: str | None
     authors: tuple[str, ...]  # display names of who edited since the previous version
     size: int  # bytes of the full Yjs update the version holds (before compression)
+    # Set on the version recorded just after a restore: the history shows it as the restore.
+    restored: RestoredFrom | None = None
+    undone_at: float | None = None  # when that restore was undone
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +211,7 @@ class DocumentStore(Protocol):
         created_at: float,
         label: str | None = None,
         authors: Sequence[str] = (),
+        restored: RestoredFrom | None = None,
     ) -> VersionInfo:
         """Record a version holding ``state`` (a full update; stored compressed). Raises
         DocumentNotFound for an unknown document."""
@@ -206,7 +221,12 @@ class DocumentStore(Protocol):
         self, name: DocName, *, limit: int | None = None, before: int | None = None
     ) -> list[VersionInfo]:
         """Newest (highest id) first; ``before`` is the id of the last item of the previous page.
-        Raises DocumentNotFound for an unknown document."""
+        A restore backup that a restore entry names (``restored.backup``) is left out: it is
+        part of that entry. Raises DocumentNotFound for an unknown document."""
+        ...
+
+    async def mark_undone(self, name: DocName, version_id: int, at: float) -> None:
+        """Note that the restore recorded as ``version_id`` was undone at ``at``."""
         ...
 
     async def get_version(self, name: DocName, version_id: int) -> Version | None:

@@ -7,7 +7,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Self
 
@@ -18,6 +18,7 @@ from server.store.base import (
     DocumentNotFound,
     Fold,
     LogStats,
+    RestoredFrom,
     StoredDoc,
     StoreError,
     Version,
@@ -223,6 +224,7 @@ class MemoryStore:
         created_at: float,
         label: str | None = None,
         authors: Sequence[str] = (),
+        restored: RestoredFrom | None = None,
     ) -> VersionInfo:
         self._check_open()
         check_kind(kind)
@@ -230,7 +232,9 @@ class MemoryStore:
         if doc is None:
             raise DocumentNotFound(f"no document {name!r}")
         self._next_version += 1
-        info = VersionInfo(self._next_version, created_at, kind, label, tuple(authors), len(state))
+        info = VersionInfo(
+            self._next_version, created_at, kind, label, tuple(authors), len(state), restored
+        )
         doc.versions[info.id] = Version(info, bytes(state))
         return info
 
@@ -243,10 +247,19 @@ class MemoryStore:
         doc = self._docs.get(name)
         if doc is None:
             raise DocumentNotFound(f"no document {name!r}")
-        ids = sorted(doc.versions, reverse=True)
+        attached = {v.info.restored.backup for v in doc.versions.values() if v.info.restored}
+        ids = [i for i in sorted(doc.versions, reverse=True) if i not in attached]
         if before is not None:
             ids = [i for i in ids if i < before]
         return [doc.versions[i].info for i in ids[:limit]]
+
+    async def mark_undone(self, name: DocName, version_id: int, at: float) -> None:
+        self._check_open()
+        doc = self._docs.get(name)
+        version = None if doc is None else doc.versions.get(version_id)
+        if doc is None or version is None:
+            raise DocumentNotFound(f"{name!r} has no version {version_id}")
+        doc.versions[version_id] = Version(replace(version.info, undone_at=at), version.state)
 
     async def get_version(self, name: DocName, version_id: int) -> Version | None:
         self._check_open()

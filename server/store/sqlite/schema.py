@@ -151,4 +151,15 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         ) STRICT
         """,
     ),
+    (
+        # History readability: the version recorded just after a restore names what it
+        # restored (as it was then) and the backup that undoes it, which the history then
+        # shows as part of that entry; undone_at marks a restore that was undone.
+        "ALTER TABLE versions ADD COLUMN restored_id INTEGER",
+        "ALTER TABLE versions ADD COLUMN restored_label TEXT",
+        "ALTER TABLE versions ADD COLUMN restored_at REAL",
+        "ALTER TABLE versions ADD COLUMN backup_id INTEGER",
+        "ALTER TABLE versions ADD COLUMN undone_at REAL",
+        "CREATE INDEX versions_by_backup ON versions (backup_id) WHERE backup_id IS NOT NULL",
+    ),
 )

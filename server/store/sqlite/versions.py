@@ -12,6 +12,7 @@ from typing import Any, Final
 from server.store.base import (
     DocName,
     DocumentNotFound,
+    RestoredFrom,
     StoreError,
     Version,
     VersionInfo,
@@ -25,12 +26,18 @@ from server.store.sqlite.database import Database, find_doc_id, on_thread, trans
 # several times the CPU for a few percent.
 VERSION_COMPRESSION: Final = 6
 
-_VERSION_COLUMNS: Final = "v.id, v.created_at, v.kind, v.label, v.authors, v.size"  # _version()
+_VERSION_COLUMNS: Final = (  # _version()
+    "v.id, v.created_at, v.kind, v.label, v.authors, v.size,"
+    " v.restored_id, v.restored_label, v.restored_at, v.backup_id, v.undone_at"
+)
 
 
 def _version(row: sqlite3.Row | tuple[Any, ...]) -> VersionInfo:
-    version_id, created_at, kind, label, authors, size = row
-    return VersionInfo(version_id, created_at, kind, label, tuple(json.loads(authors)), size)
+    version_id, created_at, kind, label, authors, size, r_id, r_label, r_at, backup, undone = row
+    restored = None if r_id is None else RestoredFrom(r_id, r_label, r_at, backup)
+    return VersionInfo(
+        version_id, created_at, kind, label, tuple(json.loads(authors)), size, restored, undone
+    )
 
 
 class SqliteVersions:
@@ -47,6 +54,7 @@ class SqliteVersions:
         created_at: float,
         label: str | None = None,
         authors: Sequence[str] = (),
+        restored: RestoredFrom | None = None,
     ) -> VersionInfo:
         check_kind(kind)
         names = list(authors)
@@ -54,22 +62,31 @@ class SqliteVersions:
         with translate(f"recording a version of {name!r}"):
             async with self._db.write_tx() as conn:
                 doc_id = await self._db.require_id(conn, name)
+                r = restored
                 cursor = await conn.execute(
-                    "INSERT INTO versions (doc_id, created_at, kind, label, authors, size, state)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (doc_id, created_at, kind, label, json.dumps(names), len(state), compressed),
+                    "INSERT INTO versions (doc_id, created_at, kind, label, authors, size,"
+                    " restored_id, restored_label, restored_at, backup_id, state)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        *(doc_id, created_at, kind, label, json.dumps(names), len(state)),
+                        *((None,) * 4 if r is None else (r.id, r.label, r.created_at, r.backup)),
+                        compressed,
+                    ),
                 )
                 version_id = cursor.lastrowid
         if version_id is None:
             raise StoreError(f"recording a version of {name!r} returned no row id")
-        return VersionInfo(version_id, created_at, kind, label, tuple(names), len(state))
+        return VersionInfo(version_id, created_at, kind, label, tuple(names), len(state), restored)
 
     async def list_versions(
         self, name: DocName, *, limit: int | None = None, before: int | None = None
     ) -> list[VersionInfo]:
         if limit is not None:
             check_limit(limit)
-        sql = f"SELECT {_VERSION_COLUMNS} FROM versions v WHERE v.doc_id = ?"
+        sql = (
+            f"SELECT {_VERSION_COLUMNS} FROM versions v WHERE v.doc_id = ?"
+            " AND NOT EXISTS (SELECT 1 FROM versions r WHERE r.backup_id = v.id)"
+        )
         if before is not None:
             sql += " AND v.id < ?"
         # LIMIT -1 is SQLite for "no limit".
@@ -98,6 +115,17 @@ class SqliteVersions:
         except zlib.error as exc:
             raise StoreError(f"version {version_id} of {name!r} is corrupt: {exc}") from exc
         return Version(info, state)
+
+    async def mark_undone(self, name: DocName, version_id: int, at: float) -> None:
+        with translate(f"marking version {version_id} of {name!r} undone"):
+            async with self._db.write_tx() as conn:
+                doc_id = await self._db.require_id(conn, name)
+                cursor = await conn.execute(
+                    "UPDATE versions SET undone_at = ? WHERE id = ? AND doc_id = ?",
+                    (at, version_id, doc_id),
+                )
+                if cursor.rowcount != 1:
+                    raise DocumentNotFound(f"{name!r} has no version {version_id}")
 
     async def delete_versions(self, name: DocName, ids: Sequence[int]) -> int:
         unique = sorted(set(ids))

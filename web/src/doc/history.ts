@@ -1,9 +1,10 @@
 // The version history panel: lists versions (newest first), saves named ones,
 // previews one read-only with its differences from the current document, and
-// restores it (with an undo that restores the backup taken just before).
+// restores it (with an undo that puts back the text from before).
 //
 // A restore is a normal live change made by the server: the editor updates by
-// itself, like it does for any collaborator's edit.
+// itself, like it does for any collaborator's edit. It is one entry in the list,
+// named after what it restored; undoing it marks that entry instead of adding one.
 
 import { api, ApiError, type Credentials, docPath } from "../api";
 import { byId } from "../dom";
@@ -16,6 +17,9 @@ interface Version {
   label: string | null;
   authors: string[];
   size: number;
+  /** Set on a restore entry: what it restored, as it was then. */
+  restored: { id: number; label: string | null; created_at: number; backup: number } | null;
+  undone_at: number | null;
 }
 
 interface VersionPage {
@@ -36,6 +40,7 @@ interface VersionDiff {
 interface RestoreAnswer {
   changed: boolean;
   backup: Version | null;
+  version: Version | null;
 }
 
 export interface HistoryOptions {
@@ -53,17 +58,40 @@ const KIND_BADGES: Record<string, string> = {
   "restore-backup": "Before restore",
 };
 
+function badgeText(v: Version): string {
+  if (v.restored) return v.undone_at === null ? "Restore" : "Undone";
+  return KIND_BADGES[v.kind] ?? v.kind;
+}
+
+const TIME = new Intl.DateTimeFormat(undefined, { timeStyle: "short" });
+const WHEN = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+const WHEN_SECONDS = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+
+/** A time alone when it is today, else with its date. */
+function moment(seconds: number): string {
+  const date = new Date(seconds * 1000);
+  const today = date.toDateString() === new Date().toDateString();
+  return (today ? TIME : WHEN).format(date);
+}
+
 function versionTitle(v: Version): string {
+  if (v.restored) {
+    const at = moment(v.restored.created_at);
+    return v.restored.label ? `Restored “${v.restored.label}” (${at})` : `Restored the version of ${at}`;
+  }
   if (v.label) return v.label;
   if (v.kind === "named") return "Named version";
   if (v.kind === "restore-backup") return "Before a restore";
   return "Automatic version";
 }
 
-const WHEN = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+function minute(v: Version): number {
+  return Math.floor(v.created_at / 60);
+}
 
-function when(v: Version): string {
-  return WHEN.format(new Date(v.created_at * 1000));
+/** When it was saved; to the second if a neighbour in the list shares its minute. */
+function when(v: Version, close = false): string {
+  return (close ? WHEN_SECONDS : WHEN).format(new Date(v.created_at * 1000));
 }
 
 function errorText(err: unknown): string {
@@ -87,6 +115,8 @@ export class HistoryPanel {
   private readonly previewLegend = byId("preview-legend");
   private readonly restoreButton = byId<HTMLButtonElement>("restore-version");
   private readonly toggleButton = byId<HTMLButtonElement>("history-button");
+  /** Shown instead of Restore while previewing a restore that can still be undone. */
+  private readonly undoButton = document.createElement("button");
 
   private versions: Version[] = [];
   private next: string | null = null;
@@ -110,6 +140,17 @@ export class HistoryPanel {
       if (e.key === "Escape") this.closeSaveForm();
     });
     this.restoreButton.addEventListener("click", () => void this.restoreSelected());
+    this.undoButton.type = "button";
+    this.undoButton.id = "undo-restore";
+    this.undoButton.textContent = "Undo this restore";
+    this.undoButton.hidden = true;
+    this.restoreButton.after(this.undoButton);
+    this.undoButton.addEventListener("click", () => {
+      const v = this.selected;
+      if (!v?.restored) return;
+      this.closePreview();
+      void this.undo(this.path(`/${v.id}/undo`));
+    });
     byId("preview-close").addEventListener("click", () => this.closePreview());
     document.addEventListener("keydown", (e) => {
       if (e.key === "Escape" && this.selected && !this.saveForm.contains(document.activeElement)) {
@@ -143,7 +184,11 @@ export class HistoryPanel {
   renderPermissions(): void {
     const canEdit = this.opts.canEdit();
     this.saveButton.hidden = !canEdit;
-    this.restoreButton.hidden = !canEdit;
+    // Only the latest restore not undone yet can be undone (the server says so too).
+    const latest = this.versions.find((v) => v.restored && v.undone_at === null);
+    const undoable = this.selected !== null && this.selected.id === latest?.id;
+    this.restoreButton.hidden = !canEdit || undoable;
+    this.undoButton.hidden = !canEdit || !undoable;
     if (!canEdit) this.closeSaveForm();
   }
 
@@ -187,13 +232,17 @@ export class HistoryPanel {
     } else {
       this.status.hidden = true;
     }
-    this.list.replaceChildren(...this.versions.map((v) => this.renderVersion(v)));
+    const vs = this.versions;
+    const close = (i: number): boolean =>
+      (i > 0 && minute(vs[i - 1]) === minute(vs[i])) || (i + 1 < vs.length && minute(vs[i + 1]) === minute(vs[i]));
+    this.list.replaceChildren(...vs.map((v, i) => this.renderVersion(v, close(i))));
   }
 
-  private renderVersion(v: Version): HTMLLIElement {
+  private renderVersion(v: Version, close: boolean): HTMLLIElement {
     const li = document.createElement("li");
     li.dataset.id = String(v.id);
-    li.dataset.kind = v.kind;
+    li.dataset.kind = v.restored ? "restore" : v.kind;
+    if (v.undone_at !== null) li.dataset.undone = "true";
     const button = document.createElement("button");
     button.type = "button";
     button.className = "version";
@@ -204,15 +253,21 @@ export class HistoryPanel {
     title.className = "version-label";
     title.textContent = versionTitle(v);
     const badge = document.createElement("span");
-    badge.className = `badge kind-${v.kind}`;
-    badge.textContent = KIND_BADGES[v.kind] ?? v.kind;
+    badge.className = `badge kind-${li.dataset.kind}`;
+    badge.textContent = badgeText(v);
     top.append(title, badge);
     const meta = document.createElement("span");
     meta.className = "version-meta";
     const time = document.createElement("time");
     time.dateTime = new Date(v.created_at * 1000).toISOString();
-    time.textContent = when(v);
+    time.textContent = when(v, close);
     meta.append(time);
+    if (v.undone_at !== null) {
+      const undone = document.createElement("span");
+      undone.className = "version-undone";
+      undone.textContent = ` · undone ${moment(v.undone_at)}`;
+      meta.append(undone);
+    }
     if (v.authors.length > 0) {
       const authors = document.createElement("span");
       authors.className = "version-authors";
@@ -290,7 +345,8 @@ export class HistoryPanel {
       else b.removeAttribute("aria-current");
     }
     this.previewName.textContent = versionTitle(v);
-    this.previewWhen.textContent = when(v);
+    this.previewWhen.textContent = when(v, true);
+    this.renderPermissions();
     this.previewLegend.textContent = "Loading…";
     this.previewLegend.classList.remove("error");
     this.destroyPreview();
@@ -366,8 +422,10 @@ export class HistoryPanel {
       if (!answer.changed || !answer.backup) {
         this.say("The document already matches this version.");
       } else {
-        const backup = answer.backup;
-        this.say(`Restored “${versionTitle(v)}”.`, { action: { label: "Undo", run: () => void this.undo(backup) } });
+        const undo = answer.version
+          ? this.path(`/${answer.version.id}/undo`)
+          : this.path(`/${answer.backup.id}/restore`); // the entry could not be recorded
+        this.say(`Restored “${versionTitle(v)}”.`, { action: { label: "Undo", run: () => void this.undo(undo) } });
       }
       await this.load(null);
     } catch (err) {
@@ -377,9 +435,9 @@ export class HistoryPanel {
     }
   }
 
-  private async undo(backup: Version): Promise<void> {
+  private async undo(path: string): Promise<void> {
     try {
-      await api<RestoreAnswer>(this.path(`/${backup.id}/restore`), { method: "POST", creds: this.opts.creds });
+      await api<unknown>(path, { method: "POST", creds: this.opts.creds });
       this.say("Restore undone.");
       await this.load(null);
     } catch (err) {

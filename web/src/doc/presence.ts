@@ -49,6 +49,7 @@ export function mountPresence(
   me: () => User,
 ): Presence {
   const presenceList = byId("presence");
+  let shown = "";
 
   function renderPresence(): void {
     const people = new Map<string, Person>();
@@ -83,6 +84,10 @@ export function mountPresence(
       Number(b.self) - Number(a.self) || a.name.localeCompare(b.name));
     // Right after our own entry (first, when we show).
     if (tabs) sorted.splice(sorted.length && sorted[0].self ? 1 : 0, 0, tabs);
+    // Each keystroke moves a caret in the awareness: redraw only when the list changes.
+    const next = JSON.stringify(sorted);
+    if (next === shown) return;
+    shown = next;
     presenceList.replaceChildren(...sorted.map((p) => {
       const li = document.createElement("li");
       li.dataset.name = p.name;

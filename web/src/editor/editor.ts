@@ -13,6 +13,7 @@ import type * as Y from "yjs";
 import { OTHER_TAB, type User } from "../identity";
 import { safeHref } from "../rules";
 import { type CommentAnchors, commentAnchors } from "./comments";
+import { installRemoteSync, othersOnly } from "./remotesync";
 import { schemaExtensions } from "./schema";
 
 /** Name of the XmlFragment inside the Y.Doc that holds the rich text. */
@@ -127,12 +128,17 @@ function linkFromInput(raw: string): string | null {
 }
 
 export function createEditor(opts: EditorOptions): EditorHandle {
+  installRemoteSync();
+  // Listeners (the toolbar's pressed states, ...) run once per frame, after it is painted:
+  // in the frame itself they would delay showing the key just typed.
   let frame = 0;
   const notify = (): void => {
     if (!opts.onStateChange || frame) return;
     frame = requestAnimationFrame(() => {
-      frame = 0;
-      opts.onStateChange?.();
+      setTimeout(() => {
+        frame = 0;
+        opts.onStateChange?.();
+      }, 0);
     });
   };
 
@@ -143,7 +149,7 @@ export function createEditor(opts: EditorOptions): EditorHandle {
       Placeholder.configure({ placeholder: "Start writing…" }),
       Collaboration.configure({ document: opts.ydoc, field: FRAGMENT_NAME }),
       CollaborationCaret.configure({
-        provider: opts.provider,
+        provider: { awareness: othersOnly(opts.provider.awareness) },
         user: opts.user,
         render: (user) => renderCaret(user, opts.user.browser),
       }),
