@@ -1,8 +1,10 @@
 // The document schema both the live editor and the version preview build on (the server's
 // server/content/schema.py mirrors it): one list, so the two can never disagree.
 import type { AnyExtension } from "@tiptap/core";
+import { Image } from "@tiptap/extension-image";
 import { Link } from "@tiptap/extension-link";
 import { TaskItem, TaskList } from "@tiptap/extension-list";
+import { Table, TableCell, TableHeader, TableRow } from "@tiptap/extension-table";
 import StarterKit from "@tiptap/starter-kit";
 
 export function schemaExtensions(opts: { autolink: boolean }): AnyExtension[] {
@@ -26,5 +28,14 @@ export function schemaExtensions(opts: { autolink: boolean }): AnyExtension[] {
     ),
     TaskList,
     TaskItem.configure({ nested: true }),
+    // Column widths dragged on one screen would not fit another (a phone): tables take the
+    // page's width and columns share it.
+    Table.configure({ resizable: false }),
+    TableRow,
+    TableHeader,
+    TableCell,
+    // Images live on the server (POST /api/docs/{name}/files); a data: URL would put megabytes
+    // into the shared document, so the parser refuses them.
+    Image.configure({ inline: false, allowBase64: false }),
   ];
 }
