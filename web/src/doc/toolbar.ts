@@ -3,14 +3,17 @@
 import { byId } from "../dom";
 import { ACTIONS, type ActionId, type EditorHandle } from "../editor/editor";
 
+const NOT_TOGGLES = new Set<ActionId>(["undo", "redo", "horizontalRule", "table"]);
+
 export interface Toolbar {
   /** After each editor transaction (at most once a frame): keep it cheap on big documents. */
   render(): void;
   setHidden(hidden: boolean): void;
 }
 
-/** `openLinkForm`: the Link button asks for an address first. */
-export function mountToolbar(editor: EditorHandle, openLinkForm: () => void): Toolbar {
+/** `openLinkForm`: the Link button asks for an address first; `openTableForm`: the table button
+ * for a size. */
+export function mountToolbar(editor: EditorHandle, openLinkForm: () => void, openTableForm: () => void): Toolbar {
   const toolbar = byId("toolbar");
   const buttons = new Map<ActionId, HTMLButtonElement>();
   const isMac = /Mac|iPhone|iPad/.test(navigator.platform);
@@ -19,6 +22,8 @@ export function mountToolbar(editor: EditorHandle, openLinkForm: () => void): To
     return s.replace("Mod", isMac ? "⌘" : "Ctrl").replace("Alt", isMac ? "⌥" : "Alt");
   }
 
+  // The row and column buttons, shown while the caret is in a table.
+  const tableTools: HTMLElement[] = [];
   let lastGroup = "";
   for (const action of ACTIONS) {
     if (lastGroup && action.group !== lastGroup) {
@@ -26,6 +31,7 @@ export function mountToolbar(editor: EditorHandle, openLinkForm: () => void): To
       sep.className = "sep";
       sep.setAttribute("aria-hidden", "true");
       toolbar.append(sep);
+      if (action.inTable) tableTools.push(sep);
     }
     lastGroup = action.group;
     const b = document.createElement("button");
@@ -40,16 +46,20 @@ export function mountToolbar(editor: EditorHandle, openLinkForm: () => void): To
     b.addEventListener("mousedown", (e) => e.preventDefault());
     b.addEventListener("click", () => {
       if (action.id === "link") openLinkForm();
+      else if (action.id === "table") openTableForm();
       else editor.run(action.id);
     });
-    if (action.id !== "undo" && action.id !== "redo" && action.id !== "horizontalRule") {
+    if (action.id === "toggleHeaderRow" || (!action.inTable && !NOT_TOGGLES.has(action.id))) {
       b.setAttribute("aria-pressed", "false");
     }
     buttons.set(action.id, b);
     toolbar.append(b);
+    if (action.inTable) tableTools.push(b);
   }
 
   function render(): void {
+    const inTable = editor.inTable();
+    for (const el of tableTools) if (el.hidden === inTable) el.hidden = !inTable;
     for (const [id, b] of buttons) {
       if (b.hasAttribute("aria-pressed")) {
         const pressed = String(editor.isActive(id));

@@ -22,7 +22,8 @@ export type ActionId =
   | "paragraph" | "heading1" | "heading2" | "heading3"
   | "bold" | "italic" | "underline" | "strike" | "code" | "link"
   | "bulletList" | "orderedList" | "taskList"
-  | "blockquote" | "codeBlock" | "horizontalRule"
+  | "blockquote" | "codeBlock" | "horizontalRule" | "table"
+  | "addRowAfter" | "addColumnAfter" | "deleteRow" | "deleteColumn" | "toggleHeaderRow" | "deleteTable"
   | "undo" | "redo";
 
 export interface ActionInfo {
@@ -32,7 +33,9 @@ export interface ActionInfo {
   icon: string;
   /** Human readable shortcut ("Mod" is rendered as Ctrl or ⌘). */
   shortcut?: string;
-  group: "history" | "block" | "inline" | "list" | "insert";
+  group: "history" | "block" | "inline" | "list" | "insert" | "table";
+  /** Shown only while the caret is in a table. */
+  inTable?: boolean;
 }
 
 export const ACTIONS: readonly ActionInfo[] = [
@@ -54,6 +57,13 @@ export const ACTIONS: readonly ActionInfo[] = [
   { id: "blockquote", label: "Quote", icon: "❝", shortcut: "Mod+Shift+B", group: "insert" },
   { id: "codeBlock", label: "Code block", icon: "{ }", shortcut: "Mod+Alt+C", group: "insert" },
   { id: "horizontalRule", label: "Horizontal rule", icon: "―", group: "insert" },
+  { id: "table", label: "Insert table", icon: "▦", group: "insert" },
+  { id: "addRowAfter", label: "Add row below", icon: "+Row", group: "table", inTable: true },
+  { id: "addColumnAfter", label: "Add column right", icon: "+Col", group: "table", inTable: true },
+  { id: "deleteRow", label: "Delete row", icon: "−Row", group: "table", inTable: true },
+  { id: "deleteColumn", label: "Delete column", icon: "−Col", group: "table", inTable: true },
+  { id: "toggleHeaderRow", label: "Header row", icon: "Hdr", group: "table", inTable: true },
+  { id: "deleteTable", label: "Delete table", icon: "✕▦", group: "table", inTable: true },
 ];
 
 export interface EditorOptions {
@@ -80,6 +90,10 @@ export interface EditorHandle {
   /** Current link href at the selection, if any. */
   currentLink(): string | null;
   setLink(href: string | null): void;
+  /** A rows × columns table at the caret, its first row a header row if `header`. */
+  insertTable(rows: number, cols: number, header: boolean): boolean;
+  /** Whether the caret is inside a table. */
+  inTable(): boolean;
   setUser(user: User): void;
   setEditable(editable: boolean): void;
   focus(): void;
@@ -191,6 +205,13 @@ export function createEditor(opts: EditorOptions): EditorHandle {
     blockquote: () => chain().toggleBlockquote().run(),
     codeBlock: () => chain().toggleCodeBlock().run(),
     horizontalRule: () => chain().setHorizontalRule().run(),
+    table: () => false, // needs a size: handled by insertTable()
+    addRowAfter: () => chain().addRowAfter().run(),
+    addColumnAfter: () => chain().addColumnAfter().run(),
+    deleteRow: () => chain().deleteRow().run(),
+    deleteColumn: () => chain().deleteColumn().run(),
+    toggleHeaderRow: () => chain().toggleHeaderRow().run(),
+    deleteTable: () => chain().deleteTable().run(),
     undo: () => chain().undo().run(),
     redo: () => chain().redo().run(),
   };
@@ -212,6 +233,13 @@ export function createEditor(opts: EditorOptions): EditorHandle {
     blockquote: () => editor.can().toggleBlockquote(),
     codeBlock: () => editor.can().toggleCodeBlock(),
     horizontalRule: () => editor.can().setHorizontalRule(),
+    table: () => editor.can().insertTable({ rows: 2, cols: 2 }),
+    addRowAfter: () => editor.can().addRowAfter(),
+    addColumnAfter: () => editor.can().addColumnAfter(),
+    deleteRow: () => editor.can().deleteRow(),
+    deleteColumn: () => editor.can().deleteColumn(),
+    toggleHeaderRow: () => editor.can().toggleHeaderRow(),
+    deleteTable: () => editor.can().deleteTable(),
     undo: () => editor.can().undo(),
     redo: () => editor.can().redo(),
   };
@@ -233,6 +261,7 @@ export function createEditor(opts: EditorOptions): EditorHandle {
     taskList: () => editor.isActive("taskList"),
     blockquote: () => editor.isActive("blockquote"),
     codeBlock: () => editor.isActive("codeBlock"),
+    toggleHeaderRow: () => editor.isActive("tableHeader"),
   };
 
   return {
@@ -273,6 +302,8 @@ export function createEditor(opts: EditorOptions): EditorHandle {
           .run();
       }
     },
+    insertTable: (rows, cols, header) => chain().insertTable({ rows, cols, withHeaderRow: header }).run(),
+    inTable: () => editor.isActive("table"),
     setUser: (user) => {
       editor.commands.updateUser({ ...user });
     },

@@ -30,7 +30,7 @@ export function schemaExtensions(opts: { autolink: boolean }): AnyExtension[] {
     TaskItem.configure({ nested: true }),
     // Column widths dragged on one screen would not fit another (a phone): tables take the
     // page's width and columns share it.
-    Table.configure({ resizable: false }),
+    Table.configure({ resizable: false, renderWrapper: true }),
     TableRow,
     TableHeader,
     TableCell,

@@ -25,6 +25,7 @@ import { SaveTracker } from "../doc/saved";
 import { ShareDialog } from "../doc/share";
 import { renderStatus, renderSyncOnly } from "../doc/status";
 import { mountTitle } from "../doc/title";
+import { mountTableForm } from "../doc/tableform";
 import { mountToolbar } from "../doc/toolbar";
 import { byId, setIfChanged } from "../dom";
 import { createEditor, type EditorHandle } from "../editor/editor";
@@ -136,7 +137,8 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
     },
   });
   const linkForm = mountLinkForm(editor, canEdit);
-  const toolbar = mountToolbar(editor, () => linkForm.open());
+  const tableForm = mountTableForm(editor, canEdit);
+  const toolbar = mountToolbar(editor, () => linkForm.open(), () => tableForm.open());
   mountExportMenu(docName, creds);
   const previewShown = closeOnBack(() => history.closePreview());
   const history = new HistoryPanel({

@@ -1,0 +1,138 @@
+"""Tables in the browser: pasted from another program, inserted from the toolbar, edited live
+and offline, each person in their own browser context (so only the server can carry edits)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+from e2e.helpers import SEE_MS, People, Person, fetch_server_doc
+from server.content import doc_to_json
+
+pytestmark = pytest.mark.timeout(120)
+
+# a cell's text, without the name label of a collaborator's caret in it
+CELLS_JS = """() => Array.from(document.querySelectorAll('.ProseMirror table tr'),
+  (tr) => Array.from(tr.querySelectorAll('td, th'), (c) => {
+    const copy = c.cloneNode(true);
+    copy.querySelectorAll('.collaboration-carets__caret').forEach((caret) => caret.remove());
+    return copy.textContent;
+  }))"""
+
+
+def cells(page: Page) -> Any:
+    return page.evaluate(CELLS_JS)
+
+
+def wait_cells(person: Person, expected: list[list[str]]) -> None:
+    try:
+        person.page.wait_for_function(
+            f"(want) => JSON.stringify(({CELLS_JS})()) === JSON.stringify(want)",
+            arg=expected,
+            timeout=SEE_MS,
+        )
+    except PlaywrightTimeoutError:
+        raise AssertionError(f"{person.name} sees {cells(person.page)}, not {expected}") from None
+
+
+def paste_html(person: Person, html: str) -> None:
+    """What a browser does when someone pastes from a spreadsheet: a paste event carrying the
+    clipboard's HTML (and its plain text)."""
+    person.page.evaluate(
+        """(html) => {
+          const data = new DataTransfer();
+          data.setData('text/html', html);
+          data.setData('text/plain', 'c1\\tc2\\nc3\\tc4');
+          const event = new ClipboardEvent('paste', { clipboardData: data, bubbles: true,
+            cancelable: true });
+          document.querySelector('.ProseMirror').dispatchEvent(event);
+        }""",
+        html,
+    )
+
+
+def server_tables(people: People, doc: str) -> list[Any]:
+    node = doc_to_json(fetch_server_doc(people.base, doc))
+    return [block for block in node["content"] if block["type"] == "table"]
+
+
+def test_pasted_spreadsheet_table_keeps_its_cells_for_everyone(
+    people: People, doc_name: str
+) -> None:
+    alice, bob = people.pair(doc_name)
+    alice.click_end()
+    alice.type("Figures:")
+    paste_html(
+        alice,
+        '<meta charset="utf-8"><google-sheets-html-origin><table><tbody>'
+        "<tr><td>c1</td><td>c2</td></tr><tr><td>c3</td><td>c4</td></tr></tbody></table>",
+    )
+    wait_cells(alice, [["c1", "c2"], ["c3", "c4"]])
+    wait_cells(bob, [["c1", "c2"], ["c3", "c4"]])
+    # the row and column buttons show only while the caret is in a table
+    bob.page.locator(".ProseMirror p", has_text="Figures:").click()
+    expect(bob.page.get_by_role("button", name="Add row below")).to_be_hidden()
+    bob.page.locator(".ProseMirror td", has_text="c4").click()
+    expect(bob.page.get_by_role("button", name="Add row below")).to_be_visible()
+    alice.wait_saved()
+    (table,) = server_tables(people, doc_name)
+    assert [
+        [c["content"][0]["content"][0]["text"] for c in r["content"]] for r in table["content"]
+    ] == [
+        ["c1", "c2"],
+        ["c3", "c4"],
+    ]
+
+
+def test_toolbar_table_tab_between_cells_and_a_row_added_offline_merges(
+    people: People, doc_name: str
+) -> None:
+    alice, bob = people.pair(doc_name)
+    alice.click_end()
+    alice.page.get_by_role("button", name="Insert table").first.click()
+    form = alice.page.locator("#table-form")
+    expect(form).to_be_visible()
+    form.locator("#table-rows").fill("2")
+    form.locator("#table-cols").fill("2")
+    form.locator("#table-insert").click()
+    # the caret lands in the first cell; Tab moves on, Shift+Tab back
+    alice.type("Name")
+    alice.page.keyboard.press("Tab")
+    alice.type("Qty")
+    alice.page.keyboard.press("Tab")
+    alice.type("pens")
+    alice.page.keyboard.press("Shift+Tab")
+    alice.page.keyboard.press("Shift+Tab")
+    alice.page.keyboard.press("End")  # moving to a cell selects its text
+    alice.type("!")
+    wait_cells(bob, [["Name!", "Qty"], ["pens", ""]])
+    expect(bob.page.locator(".ProseMirror th")).to_have_count(2)  # the header row
+    alice.wait_saved()
+
+    alice.go_offline()
+    expect(alice.page.locator("#sync-label")).to_have_text("Offline")
+    # Alice adds a row at the end (caret in the last row), and fills it
+    alice.page.locator(".ProseMirror td").nth(0).click()
+    add_row = alice.page.get_by_role("button", name="Add row below")
+    expect(add_row).to_be_visible()
+    add_row.click()
+    alice.page.keyboard.press("ArrowDown")
+    alice.type("ink")
+    wait_cells(alice, [["Name!", "Qty"], ["pens", ""], ["ink", ""]])
+    alice.wait_saved_on_device()
+    # meanwhile Bob fills a cell online
+    bob.page.locator(".ProseMirror td").nth(1).click()
+    bob.type("12")
+    bob.wait_saved()
+    assert len(cells(bob.page)) == 2
+
+    alice.go_online()
+    expected = [["Name!", "Qty"], ["pens", "12"], ["ink", ""]]
+    wait_cells(alice, expected)
+    wait_cells(bob, expected)
+    alice.wait_saved()
+    (table,) = server_tables(people, doc_name)
+    assert len(table["content"]) == 3
