@@ -3,6 +3,7 @@ and offline, each person in their own browser context (so only the server can ca
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -52,6 +53,12 @@ def paste_html(person: Person, html: str) -> None:
         }""",
         html,
     )
+
+
+def walk(node: Any) -> Iterator[Any]:
+    yield node
+    for child in node.get("content", []):
+        yield from walk(child)
 
 
 def server_tables(people: People, doc: str) -> list[Any]:
@@ -136,3 +143,61 @@ def test_toolbar_table_tab_between_cells_and_a_row_added_offline_merges(
     alice.wait_saved()
     (table,) = server_tables(people, doc_name)
     assert len(table["content"]) == 3
+
+
+PNG_JS = """() => {
+  // a 2x2 PNG drawn on a canvas: a real image file, as a screenshot tool puts on the clipboard
+  const canvas = document.createElement('canvas');
+  canvas.width = 2; canvas.height = 2;
+  const ctx = canvas.getContext('2d');
+  ctx.fillStyle = '#c03'; ctx.fillRect(0, 0, 2, 2);
+  return new Promise((resolve) => canvas.toBlob((blob) => resolve(blob), 'image/png'));
+}"""
+
+
+def paste_image(person: Person) -> None:
+    person.page.evaluate(
+        f"""async () => {{
+          const blob = await ({PNG_JS})();
+          const data = new DataTransfer();
+          data.items.add(new File([blob], 'image.png', {{ type: 'image/png' }}));
+          // what browsers add beside a copied image: an <img> with a local address
+          data.setData('text/html', '<img src="data:image/png;base64,AAAA">');
+          const event = new ClipboardEvent('paste', {{ clipboardData: data, bubbles: true,
+            cancelable: true }});
+          document.querySelector('.ProseMirror').dispatchEvent(event);
+        }}"""
+    )
+
+
+def test_pasted_table_and_image_reach_a_second_person(people: People, doc_name: str) -> None:
+    alice, bob = people.pair(doc_name)
+    alice.click_end()
+    alice.type("Report")
+    paste_html(alice, "<table><tr><th>k</th><th>v</th></tr><tr><td>a</td><td>1</td></tr></table>")
+    wait_cells(bob, [["k", "v"], ["a", "1"]])
+    paste_image(alice)
+    # Bob's browser loads the image from the server (naturalWidth is 0 until it has the bytes)
+    image = bob.page.locator(".ProseMirror img")
+    expect(image).to_have_count(1, timeout=SEE_MS)
+    bob.page.wait_for_function(
+        "() => { const img = document.querySelector('.ProseMirror img');"
+        " return img && img.complete && img.naturalWidth === 2; }",
+        timeout=SEE_MS,
+    )
+    src = image.get_attribute("src")
+    assert src is not None and src.startswith("/api/docs/") and "/files/" in src, src
+
+    # Alice describes it; Bob gets the alt text
+    alice.page.locator(".ProseMirror img").click()
+    alice.page.get_by_role("button", name="Image description (alt text)").click()
+    alice.page.locator("#alt-input").fill("a red square")
+    alice.page.locator("#alt-form button[type=submit]").click()
+    expect(image).to_have_attribute("alt", "a red square", timeout=SEE_MS)
+    alice.wait_saved()
+
+    node = doc_to_json(fetch_server_doc(people.base, doc_name))
+    (stored,) = [n for n in walk(node) if n["type"] == "image"]
+    assert stored["attrs"]["src"] == src and stored["attrs"]["alt"] == "a red square"
+    assert not any("data:" in str(block) for block in node["content"])
+    assert len(server_tables(people, doc_name)) == 1

@@ -3,7 +3,7 @@
 import { byId } from "../dom";
 import { ACTIONS, type ActionId, type EditorHandle } from "../editor/editor";
 
-const NOT_TOGGLES = new Set<ActionId>(["undo", "redo", "horizontalRule", "table"]);
+const NOT_TOGGLES = new Set<ActionId>(["undo", "redo", "horizontalRule", "table", "image"]);
 
 export interface Toolbar {
   /** After each editor transaction (at most once a frame): keep it cheap on big documents. */
@@ -11,9 +11,16 @@ export interface Toolbar {
   setHidden(hidden: boolean): void;
 }
 
-/** `openLinkForm`: the Link button asks for an address first; `openTableForm`: the table button
- * for a size. */
-export function mountToolbar(editor: EditorHandle, openLinkForm: () => void, openTableForm: () => void): Toolbar {
+/** What the buttons that need more than a click open: the link form (an address), the table
+ * form (a size), the file picker (images) and the alt text form. */
+export interface ToolbarForms {
+  link: () => void;
+  table: () => void;
+  image: () => void;
+  imageAlt: () => void;
+}
+
+export function mountToolbar(editor: EditorHandle, forms: ToolbarForms): Toolbar {
   const toolbar = byId("toolbar");
   const buttons = new Map<ActionId, HTMLButtonElement>();
   const isMac = /Mac|iPhone|iPad/.test(navigator.platform);
@@ -22,8 +29,9 @@ export function mountToolbar(editor: EditorHandle, openLinkForm: () => void, ope
     return s.replace("Mod", isMac ? "⌘" : "Ctrl").replace("Alt", isMac ? "⌥" : "Alt");
   }
 
-  // The row and column buttons, shown while the caret is in a table.
-  const tableTools: HTMLElement[] = [];
+  // The row and column buttons, shown while the caret is in a table; the alt text button, while
+  // an image is selected.
+  const contextual: Array<[HTMLElement, "table" | "image"]> = [];
   let lastGroup = "";
   for (const action of ACTIONS) {
     if (lastGroup && action.group !== lastGroup) {
@@ -31,7 +39,7 @@ export function mountToolbar(editor: EditorHandle, openLinkForm: () => void, ope
       sep.className = "sep";
       sep.setAttribute("aria-hidden", "true");
       toolbar.append(sep);
-      if (action.inTable) tableTools.push(sep);
+      if (action.context) contextual.push([sep, action.context]);
     }
     lastGroup = action.group;
     const b = document.createElement("button");
@@ -45,21 +53,21 @@ export function mountToolbar(editor: EditorHandle, openLinkForm: () => void, ope
     // Keep the editor's selection: don't take focus on mousedown.
     b.addEventListener("mousedown", (e) => e.preventDefault());
     b.addEventListener("click", () => {
-      if (action.id === "link") openLinkForm();
-      else if (action.id === "table") openTableForm();
-      else editor.run(action.id);
+      if (action.id === "link" || action.id === "table" || action.id === "image" || action.id === "imageAlt") {
+        forms[action.id]();
+      } else editor.run(action.id);
     });
-    if (action.id === "toggleHeaderRow" || (!action.inTable && !NOT_TOGGLES.has(action.id))) {
+    if (action.id === "toggleHeaderRow" || (!action.context && !NOT_TOGGLES.has(action.id))) {
       b.setAttribute("aria-pressed", "false");
     }
     buttons.set(action.id, b);
     toolbar.append(b);
-    if (action.inTable) tableTools.push(b);
+    if (action.context) contextual.push([b, action.context]);
   }
 
   function render(): void {
-    const inTable = editor.inTable();
-    for (const el of tableTools) if (el.hidden === inTable) el.hidden = !inTable;
+    const shown = { table: editor.inTable(), image: editor.imageAlt() !== null };
+    for (const [el, context] of contextual) if (el.hidden === shown[context]) el.hidden = !shown[context];
     for (const [id, b] of buttons) {
       if (b.hasAttribute("aria-pressed")) {
         const pressed = String(editor.isActive(id));
