@@ -88,6 +88,8 @@ export interface EditorOptions {
   uploadImage?: UploadImage;
   /** An image could not be uploaded. */
   onUploadError?: (error: unknown) => void;
+  /** The address an image is shown from (see schemaExtensions). */
+  imageSrc?: (src: string) => string;
 }
 
 export interface EditorHandle {
@@ -165,7 +167,7 @@ export function createEditor(opts: EditorOptions): EditorHandle {
   const editor = new Editor({
     element: opts.element,
     extensions: [
-      ...schemaExtensions({ autolink: true }),
+      ...schemaExtensions({ autolink: true, imageSrc: opts.imageSrc }),
       Placeholder.configure({ placeholder: "Start writing…" }),
       Collaboration.configure({ document: opts.ydoc, field: FRAGMENT_NAME }),
       CollaborationCaret.configure({

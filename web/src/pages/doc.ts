@@ -6,7 +6,7 @@
 import { IndexeddbPersistence } from "y-indexeddb";
 import { WebsocketProvider } from "y-websocket";
 import * as Y from "yjs";
-import { type AuthMode, credentialParams, credentialsFromLocation, type Me, type Role, whoAmI } from "../api";
+import { type AuthMode, credentialParams, credentialsFromLocation, type Me, type Role, whoAmI, withCredentials } from "../api";
 import { type AccessAction, type AccessState, refusalText, showAccess, signInAction } from "../doc/access";
 import { mountHeaderActions } from "../doc/actions";
 import { closeOnBack } from "../doc/backbutton";
@@ -130,6 +130,7 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
     editable: !textReadOnly(initial.role),
     onStateChange: () => toolbar.render(),
     uploadImage: (file) => uploadImage(docName, creds, file),
+    imageSrc: (src) => (src.startsWith("/api/docs/") ? withCredentials(src, creds) : src),
     onUploadError: (error) => {
       const banner = byId("error-banner");
       const message = `An image could not be added: ${error instanceof Error ? error.message : String(error)}`;
