@@ -1,7 +1,7 @@
 // Adding images on the document page: the upload request, the Image button's file picker and
 // the alt text form.
 
-import { ApiError, type Credentials, docPath } from "../api";
+import { ApiError, type Credentials, docPath, withCredentials } from "../api";
 import { byId } from "../dom";
 import type { EditorHandle } from "../editor/editor";
 
@@ -24,6 +24,12 @@ export async function uploadImage(docName: string, creds: Credentials, file: Fil
     throw new ApiError(res.status, typeof data?.error === "string" ? data.error : `HTTP ${res.status}`);
   }
   return data.url;
+}
+
+/** Where an image is shown from: this server's files with the page's share link or token (an
+ * <img> sends no headers), any other address as it is. */
+export function imageAddress(creds: Credentials): (src: string) => string {
+  return (src) => (src.startsWith("/api/docs/") ? withCredentials(src, creds) : src);
 }
 
 export interface ImageControls {

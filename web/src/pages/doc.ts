@@ -6,7 +6,7 @@
 import { IndexeddbPersistence } from "y-indexeddb";
 import { WebsocketProvider } from "y-websocket";
 import * as Y from "yjs";
-import { type AuthMode, credentialParams, credentialsFromLocation, type Me, type Role, whoAmI, withCredentials } from "../api";
+import { type AuthMode, credentialParams, credentialsFromLocation, type Me, type Role, whoAmI } from "../api";
 import { type AccessAction, type AccessState, refusalText, showAccess, signInAction } from "../doc/access";
 import { mountHeaderActions } from "../doc/actions";
 import { closeOnBack } from "../doc/backbutton";
@@ -25,7 +25,7 @@ import { SaveTracker } from "../doc/saved";
 import { ShareDialog } from "../doc/share";
 import { renderStatus, renderSyncOnly } from "../doc/status";
 import { mountTitle } from "../doc/title";
-import { mountImageControls, uploadImage } from "../doc/images";
+import { imageAddress, mountImageControls, uploadImage } from "../doc/images";
 import { mountTableForm } from "../doc/tableform";
 import { mountToolbar } from "../doc/toolbar";
 import { byId, setIfChanged } from "../dom";
@@ -130,7 +130,7 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
     editable: !textReadOnly(initial.role),
     onStateChange: () => toolbar.render(),
     uploadImage: (file) => uploadImage(docName, creds, file),
-    imageSrc: (src) => (src.startsWith("/api/docs/") ? withCredentials(src, creds) : src),
+    imageSrc: imageAddress(creds),
     onUploadError: (error) => {
       const banner = byId("error-banner");
       const message = `An image could not be added: ${error instanceof Error ? error.message : String(error)}`;
