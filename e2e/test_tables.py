@@ -11,6 +11,7 @@ from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from e2e.helpers import SEE_MS, People, Person, fetch_server_doc
+from e2e.test_phone import PHONE, assert_no_sideways_scroll
 from e2e.ui import save_named_version
 from server.content import doc_to_json
 
@@ -234,3 +235,20 @@ def test_an_image_removed_since_a_version_shows_in_its_preview_and_comes_back_on
     alice.page.wait_for_function(loaded, arg="#preview-doc img", timeout=SEE_MS)
     alice.page.get_by_role("button", name="Restore this version").click()
     bob.page.wait_for_function(loaded, arg=".ProseMirror img", timeout=SEE_MS)
+
+
+def test_a_wide_table_scrolls_inside_its_box_on_a_phone(people: People, doc_name: str) -> None:
+    alice = people.add("Alice", doc=doc_name)
+    alice.wait_synced()
+    alice.page.set_viewport_size(PHONE)
+    alice.click_end()
+    wide = "".join(f"<td>column number {i} with some words</td>" for i in range(8))
+    paste_html(alice, f"<table><tr>{wide}</tr><tr>{wide}</tr></table>")
+    expect(alice.page.locator(".ProseMirror td")).to_have_count(16)
+    # the page itself never scrolls sideways; the table's wrapper does
+    assert_no_sideways_scroll(alice.page, "a wide table")
+    scrolls = alice.page.evaluate(
+        "() => { const w = document.querySelector('.ProseMirror .tableWrapper');"
+        " return w.scrollWidth > w.clientWidth && getComputedStyle(w).overflowX === 'auto'; }"
+    )
+    assert scrolls
