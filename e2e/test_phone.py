@@ -137,8 +137,9 @@ def test_every_action_is_reachable_and_nothing_scrolls_sideways_on_a_phone(
     alice.type("Written on a phone")
     bob.wait_contains("Written on a phone")
 
-    # Every formatting button can be scrolled to and tapped, even the last one.
-    buttons = page.locator("#toolbar button")
+    # Every formatting button can be scrolled to and tapped, even the last one (the table and
+    # image buttons shown only in a table or on an image are left out).
+    buttons = page.locator("#toolbar button:visible")
     count = buttons.count()
     assert count >= 15
     for i in range(count):
@@ -148,8 +149,10 @@ def test_every_action_is_reachable_and_nothing_scrolls_sideways_on_a_phone(
     assert_no_sideways_scroll(page, "the toolbar scrolled")
     alice.click_end()
     buttons.last.scroll_into_view_if_needed()
-    expect(buttons.last).to_have_attribute("aria-label", "Horizontal rule")
-    buttons.last.click()
+    expect(buttons.last).to_have_attribute("aria-label", "Insert image")
+    rule = page.locator("#toolbar button[aria-label='Horizontal rule']")
+    rule.scroll_into_view_if_needed()
+    rule.click()
     expect(alice.editor.locator("hr")).to_have_count(1)
     expect(bob.editor.locator("hr")).to_have_count(1)
 

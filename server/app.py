@@ -14,7 +14,8 @@ from . import ws
 from .access import Gatekeeper
 from .comments.guard import CommentGuard
 from .config import Settings
-from .http import accounts, comments, docs, errors, history, mentions, pages, params
+from .files import FileSweeper
+from .http import accounts, comments, docs, errors, files, history, mentions, pages, params
 from .store.sqlite import SqliteStore
 from .sync.fold import Folder
 from .sync.rooms import Rooms
@@ -30,6 +31,11 @@ def create_app(settings: Settings) -> Starlette:
             VersionRecorder(store, interval=settings.version_interval_seconds) as recorder,
             # Inside the recorder: shutting rooms down records their last versions.
             Rooms(store, settings, hooks=[recorder], fold=folder, guard=CommentGuard) as rooms,
+            FileSweeper(
+                store,
+                retention_seconds=settings.file_retention_days * 86400,
+                interval=settings.file_sweep_seconds,
+            ),
         ):
             app.state.rooms = rooms
             app.state.gate = Gatekeeper(settings, store)
@@ -44,6 +50,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/docs", docs.create_doc, methods=["POST"]),
         Route("/api/docs/{name}/export", docs.export_doc, methods=["GET"]),
         *history.ROUTES,
+        *files.ROUTES,
         *mentions.ROUTES,
         *comments.ROUTES,
         *accounts.ROUTES,

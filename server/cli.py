@@ -112,6 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--web-dist", type=Path, help="built editor (COEDIT_WEB_DIST, web/dist)")
     serve.add_argument("--max-message-bytes", type=int, help="largest frame (16 MiB)")
+    serve.add_argument(
+        "--max-upload-bytes",
+        type=int,
+        help="largest uploaded image (10 MiB)",
+    )
+    serve.add_argument(
+        "--file-retention-days",
+        type=float,
+        help="images no document or version uses are removed after this long (30)",
+    )
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     serve.add_argument(
         "--auth",

@@ -87,6 +87,11 @@ class Settings:
     # While a document is being edited, an automatic version is recorded at most this often
     # (the first change after a version starts the interval).
     version_interval_seconds: float = 600.0
+    # Uploaded files (images): the largest accepted, how long a file no document uses is kept,
+    # and how often that is checked.
+    max_upload_bytes: int = 10 * MIB
+    file_retention_days: float = 30.0
+    file_sweep_seconds: float = 3600.0
 
     def __post_init__(self) -> None:
         if self.synchronous.upper() not in SYNCHRONOUS_MODES:
@@ -112,6 +117,10 @@ class Settings:
                 "ping_interval_seconds and ping_timeout_seconds must be positive, got "
                 f"{self.ping_interval_seconds} and {self.ping_timeout_seconds}"
             )
+        if self.max_upload_bytes < 1:
+            raise SettingsError("max_upload_bytes must be at least 1")
+        if not (self.file_retention_days > 0 and self.file_sweep_seconds > 0):
+            raise SettingsError("file_retention_days and file_sweep_seconds must be positive")
         if not self.version_interval_seconds > 0:
             raise SettingsError(
                 f"version_interval_seconds must be positive, got {self.version_interval_seconds}"

@@ -32,17 +32,18 @@ def doc_to_text(doc: Doc[Any]) -> str:
 EXPORT_FORMATS = ("md", "html", "txt", "json")
 
 
-def render_state(state: bytes, fmt: str, title: str) -> str:
-    """A document's full state (one Yjs update) in an export format; ValueError if unknown."""
+def render_state(state: bytes, fmt: str, title: str, *, base: str = "") -> str:
+    """A document's full state (one Yjs update) in an export format; ValueError if unknown.
+    Image addresses on this server are made absolute against `base` (its public address)."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}")
     doc: Doc[Any] = Doc()
     doc.apply_update(state)
     node = doc_to_json(doc)
     if fmt == "md":
-        return json_to_markdown(node)
+        return json_to_markdown(node, base=base)
     if fmt == "html":
-        return json_to_html_document(node, title)
+        return json_to_html_document(node, title, base=base)
     if fmt == "txt":
         return json_to_text(node)
     return json.dumps({"title": title, "content": node}, ensure_ascii=False)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from html.parser import HTMLParser
 from typing import Any
 
-from .links import safe_href
+from .links import safe_href, safe_src
 from .schema import (
     MAX_DEPTH,
     TEXTBLOCKS,
@@ -221,12 +221,16 @@ def _html_element(element: _El, out: _Blocks, marks: list[PMNode]) -> None:
         out.hard_break()
     elif tag == "img":
         src = element.attrs.get("src", "")
-        label = element.attrs.get("alt") or src
-        if label:
-            link = [make_mark("link", {"href": src})] if src and safe_href(src) is not None else []
-            out.text(
-                label, [*marks, *link] if not any(m["type"] == "link" for m in marks) else marks
-            )
+        alt = element.attrs.get("alt") or None
+        if safe_src(src) is not None:
+            image: dict[str, Any] = {"src": src, "alt": alt, "title": element.attrs.get("title")}
+            for name in ("width", "height"):
+                if element.attrs.get(name, "").isdigit():
+                    image[name] = int(element.attrs[name])
+            out.add(make_node("image", image))
+        elif alt:
+            # a data: URL or another scheme: the words stay, the picture cannot
+            out.text(alt, marks)
     elif tag == "hr":
         out.add(make_node("horizontalRule"))
     elif tag == "p" or tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
@@ -262,13 +266,14 @@ def _html_element(element: _El, out: _Blocks, marks: list[PMNode]) -> None:
                 [make_node("listItem", None, _html_container(element.children, marks))],
             )
         )
-    elif tag == "tr":
+    elif tag == "table":
+        table = _html_table(element, marks)
+        if table is not None:
+            out.add(table)
+    elif tag in ("tr", "td", "th"):
+        # a row or cell outside a table (a paste of part of one): its content, as blocks
         out.flush()
-        cells = [c for c in element.children if isinstance(c, _El) and c.tag in ("td", "th")]
-        for i, cell in enumerate(cells):
-            if i:
-                out.text(" | ", marks)
-            _html_children(cell.children, out, _html_marks(cell, marks))
+        _html_children(element.children, out, _html_marks(element, marks))
         out.flush()
     elif tag == "input":
         pass
@@ -379,3 +384,51 @@ def _html_list(element: _El, marks: list[PMNode]) -> list[PMNode]:
             lists[-1]["content"] = []
         lists[-1]["content"].append(item)
     return lists
+
+
+def _html_rows(element: _El) -> list[_El]:
+    rows: list[_El] = []
+    for child in element.children:
+        if isinstance(child, _El):
+            if child.tag == "tr":
+                rows.append(child)
+            elif child.tag in ("thead", "tbody", "tfoot"):
+                rows.extend(_html_rows(child))
+    return rows
+
+
+def _span(cell: _El, name: str) -> int:
+    value = cell.attrs.get(name, "1").strip()
+    return min(max(int(value), 1), 1000) if value.isdigit() else 1
+
+
+_TEXT_ALIGN = re.compile(r"text-align\s*:\s*(left|center|right)\b", re.IGNORECASE)
+
+
+def _align(cell: _El) -> str | None:
+    match = _TEXT_ALIGN.search(cell.attrs.get("style", ""))
+    value = (match.group(1) if match else cell.attrs.get("align", "")).strip().lower()
+    return value if value in ("left", "center", "right") else None
+
+
+def _html_table(element: _El, marks: list[PMNode]) -> PMNode | None:
+    """Rows and cells, header cells kept, merged cells kept (colspan and rowspan). A caption
+    is left out."""
+    rows: list[PMNode] = []
+    for row in _html_rows(element):
+        cells = [
+            make_node(
+                "tableHeader" if cell.tag == "th" else "tableCell",
+                {
+                    "colspan": _span(cell, "colspan"),
+                    "rowspan": _span(cell, "rowspan"),
+                    "align": _align(cell),
+                },
+                _html_container(cell.children, _html_marks(cell, marks)),
+            )
+            for cell in row.children
+            if isinstance(cell, _El) and cell.tag in ("td", "th")
+        ]
+        if cells:
+            rows.append(make_node("tableRow", None, cells))
+    return make_node("table", None, rows) if rows else None

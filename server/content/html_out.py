@@ -7,7 +7,7 @@ import hashlib
 from html import escape
 from typing import Any
 
-from .links import safe_marks
+from .links import absolute, safe_marks, safe_src
 from .marks import inline_ops
 from .schema import PMNode, normalize_json
 
@@ -20,14 +20,45 @@ _HTML_TAGS = {"bold": "strong", "italic": "em", "underline": "u", "strike": "s",
 _OL_TYPES = frozenset({"1", "a", "A", "i", "I"})
 
 
-def json_to_html(node: PMNode) -> str:
+def json_to_html(node: PMNode, *, base: str = "") -> str:
     """Semantic HTML for the document body. All content is escaped; unsafe link targets are
-    dropped (the text stays)."""
+    dropped (the text stays), so are images from anywhere but http(s) or this server; image
+    addresses are made absolute against `base`."""
     doc = normalize_json(node)
-    return "\n".join(_html_block(block) for block in doc["content"]) + "\n"
+    return "\n".join(_html_block(block, base) for block in doc["content"]) + "\n"
 
 
-def _html_block(node: PMNode) -> str:
+def html_image(attrs: dict[str, Any], base: str) -> str:
+    src = safe_src(attrs["src"])
+    if src is None:
+        return ""
+    parts = [f'src="{_esc(absolute(src, base))}"', f'alt="{_esc(attrs["alt"] or "")}"']
+    for name in ("title", "width", "height"):
+        if attrs[name] is not None:
+            parts.append(f'{name}="{_esc(str(attrs[name]))}"')
+    return f"<img {' '.join(parts)}>"
+
+
+def html_table(node: PMNode, base: str) -> str:
+    rows: list[str] = []
+    for row in node["content"]:
+        cells: list[str] = []
+        for cell in row["content"]:
+            tag = "th" if cell["type"] == "tableHeader" else "td"
+            spans = "".join(
+                f' {name}="{cell["attrs"][name]}"'
+                for name in ("colspan", "rowspan")
+                if cell["attrs"][name] != 1
+            )
+            if cell["attrs"]["align"] is not None:
+                spans += f' align="{cell["attrs"]["align"]}"'
+            inner = "".join(_html_block(child, base) for child in cell["content"])
+            cells.append(f"<{tag}{spans}>{inner}</{tag}>")
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    return f"<table><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _html_block(node: PMNode, base: str = "") -> str:
     kind = node["type"]
     content: list[PMNode] = node.get("content", [])
     attrs: dict[str, Any] = node.get("attrs", {})
@@ -42,7 +73,11 @@ def _html_block(node: PMNode) -> str:
         return f"<pre><code{cls}>{_esc(code)}</code></pre>"
     if kind == "horizontalRule":
         return "<hr>"
-    inner = "".join(_html_block(child) for child in content)
+    if kind == "image":
+        return html_image(attrs, base)
+    if kind == "table":
+        return html_table(node, base)
+    inner = "".join(_html_block(child, base) for child in content)
     if kind == "blockquote":
         return f"<blockquote>{inner}</blockquote>"
     if kind == "bulletList":
@@ -103,21 +138,24 @@ _STYLE = (
     'ul[data-type="taskList"]{list-style:none;padding-left:.25rem}'
     'li[data-type="taskItem"]{display:flex;gap:.5rem}'
     'li[data-type="taskItem"]>div{flex:1}'
+    "table{border-collapse:collapse;margin:1rem 0;width:100%}"
+    "td,th{border:1px solid #d0d7de;padding:.25rem .5rem;vertical-align:top;text-align:left}"
+    "td>p,th>p{margin:0}img{max-width:100%;height:auto}"
     "hr{border:0;border-top:1px solid #d0d7de;margin:1.5rem 0}"
 )
 # The stylesheet is ours, so the policy can name it by hash instead of allowing inline styles;
 # nothing else may load or run.
 _STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
 _CSP = (
-    f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; img-src 'none'; "
+    f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; img-src http: https:; "
     "base-uri 'none'; form-action 'none'"
 )
 
 
-def json_to_html_document(node: PMNode, title: str) -> str:
+def json_to_html_document(node: PMNode, title: str, *, base: str = "") -> str:
     """A standalone HTML file: charset declared, and a Content-Security-Policy that lets nothing
-    run or load even if a browser misparsed something."""
-    body = json_to_html(node)
+    run or load (but images) even if a browser misparsed something."""
+    body = json_to_html(node, base=base)
     return (
         "<!DOCTYPE html>\n<html>\n<head>\n"
         '<meta charset="utf-8">\n'

@@ -39,3 +39,19 @@ def _safe_url(href: str) -> bool:
 
 def safe_marks(marks: Iterable[PMNode]) -> list[PMNode]:
     return [m for m in marks if m["type"] != "link" or safe_href(m["attrs"]["href"]) is not None]
+
+
+def safe_src(src: str | None) -> str | None:
+    """`src` if an image may load from it: http(s) or relative. Never a data: URL (an image is
+    stored by the server, not inside the document), nor mailto: or tel:."""
+    if not src or safe_href(src) is None:
+        return None
+    scheme = _SCHEME.match(_URL_STRIPPED.sub("", src).lstrip("".join(map(chr, range(0x21)))))
+    return src if scheme is None or scheme.group(1).lower() in ("http", "https") else None
+
+
+def absolute(src: str, base: str) -> str:
+    """A server-relative image address made absolute, so an exported file still finds it."""
+    from urllib.parse import urljoin
+
+    return urljoin(base, src) if base else src

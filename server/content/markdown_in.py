@@ -6,7 +6,7 @@ import re
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from .links import safe_href
+from .links import safe_href, safe_src
 from .schema import MAX_DEPTH, PMNode, fit_doc, make_mark, make_node, make_text
 
 if TYPE_CHECKING:
@@ -45,9 +45,11 @@ _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
 
 def markdown_to_json(markdown: str) -> PMNode:
-    """Parse CommonMark (plus GFM task lists, strikethrough and tables). What the schema has no
-    place for degrades to text: images become links labelled with their alt text, tables
-    become one paragraph per row, raw HTML stays literal text (except <u> and <br>)."""
+    """Parse CommonMark (plus GFM task lists, strikethrough and tables). Images become image
+    blocks (http(s) and relative addresses only: an image on another host stays there, linked
+    by its address; any other kind keeps its alt text). A block of raw HTML that is a <table>
+    (how json_to_markdown writes a table GFM cannot hold) is read as HTML; other raw HTML stays
+    literal text (except <u> and <br>)."""
     root: list[PMNode] = []
     # (node being built or None for a transparent container, the list its children go to)
     stack: list[tuple[PMNode | None, list[PMNode]]] = [(None, root)]
@@ -87,10 +89,15 @@ def _md_open(token: Token, siblings: list[PMNode]) -> PMNode | None:
         if token.meta and "checked" in token.meta:
             return make_node("taskItem", {"checked": bool(token.meta["checked"])})
         return make_node("listItem")
+    if kind == "table_open":
+        return make_node("table")
     if kind == "tr_open":
-        return make_node("paragraph")
-    if kind in ("th_open", "td_open") and siblings:
-        siblings.append(make_text(" | "))
+        return make_node("tableRow")
+    if kind in ("th_open", "td_open"):
+        # a GFM cell holds one line of inline content
+        style = str(token.attrGet("style") or "")
+        align = style.removeprefix("text-align:") if style.startswith("text-align:") else None
+        return make_node("tableHeader" if kind == "th_open" else "tableCell", {"align": align})
     return None
 
 
@@ -125,6 +132,10 @@ def _md_leaf(token: Token) -> list[PMNode]:
         return [make_node("codeBlock", {"language": language}, [make_text(code)] if code else [])]
     if kind == "hr":
         return [make_node("horizontalRule")]
+    if kind == "html_block" and token.content.lstrip()[:6].lower() == "<table":
+        from .html_in import html_to_json
+
+        return list(html_to_json(token.content)["content"])
     if kind == "html_block":
         lines = token.content.rstrip("\n").split("\n")
         inline: list[PMNode] = []
@@ -185,11 +196,13 @@ def _md_inline_tokens(tokens: list[Token]) -> list[PMNode]:
             out.append(make_node("hardBreak"))
         elif kind == "image":
             src = token.attrGet("src")
-            label = token.content or (str(src) if src else "")
-            link_marks = list(marks)
-            if isinstance(src, str) and src and not any(m["type"] == "link" for m in marks):
-                link_marks.append(make_mark("link", {"href": src, "title": token.attrGet("title")}))
-            out.append(make_text(label, link_marks))
+            title = token.attrGet("title")
+            # token.content is the label as written (escapes included); the alt is its text
+            alt = "".join(_alt_text(token.children or []))
+            if isinstance(src, str) and safe_src(src) is not None:
+                out.append(make_node("image", {"src": src, "alt": alt or None, "title": title}))
+            elif alt:
+                out.append(make_text(alt, marks))
         elif kind == "html_inline":
             if i in underline:
                 if token.content.strip().lower() == "<u>":
@@ -202,6 +215,18 @@ def _md_inline_tokens(tokens: list[Token]) -> list[PMNode]:
                 out.append(make_text(token.content, marks))
         elif token.content:
             out.append(make_text(token.content, marks))
+    return out
+
+
+def _alt_text(tokens: list[Token]) -> list[str]:
+    out: list[str] = []
+    for token in tokens:
+        if token.type in ("softbreak", "hardbreak"):
+            out.append(" ")
+        elif token.children:
+            out.extend(_alt_text(token.children))
+        else:
+            out.append(token.content)
     return out
 
 

@@ -7,7 +7,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from .links import safe_marks
+from .html_out import html_table
+from .links import absolute, safe_marks, safe_src
 from .marks import Op, inline_ops
 from .schema import LIST_ITEM, PMNode, make_text, normalize_json
 from .text import indent
@@ -57,19 +58,21 @@ def _md_title(title: str) -> str:
     return '"' + re.sub(r'(["\\])|&(?=#?[0-9A-Za-z]+;)', lambda m: "\\" + m.group(0), title) + '"'
 
 
-def json_to_markdown(node: PMNode) -> str:
-    """CommonMark with GFM task lists and strikethrough. Underline has no Markdown syntax and is
-    written as <u>...</u>, which markdown_to_json reads back. Text is escaped to stay literal."""
+def json_to_markdown(node: PMNode, *, base: str = "") -> str:
+    """CommonMark with GFM task lists, strikethrough and tables. Underline has no Markdown syntax
+    and is written as <u>...</u>, which markdown_to_json reads back. Text is escaped to stay
+    literal. Image addresses are made absolute against `base`. A table GFM cannot express (no
+    header row, merged cells, a cell holding more than one paragraph) is written as HTML."""
     doc = normalize_json(node)
-    text = _md_blocks(doc["content"])
+    text = _md_blocks(doc["content"], base=base)
     return text + "\n" if text else ""
 
 
-def _md_blocks(blocks: Sequence[PMNode], *, in_item: bool = False) -> str:
+def _md_blocks(blocks: Sequence[PMNode], *, in_item: bool = False, base: str = "") -> str:
     parts: list[str] = []
     marker: str | None = None  # list marker of the block written last, if it was a list
     for i, block in enumerate(blocks):
-        rendered, marker_used = _md_block(block, marker, keep_empty=in_item and i == 0)
+        rendered, marker_used = _md_block(block, marker, keep_empty=in_item and i == 0, base=base)
         if rendered is None:
             continue
         marker = marker_used
@@ -93,16 +96,70 @@ def _interrupts_paragraph(block: PMNode) -> bool:
 
 
 def _md_block(
-    node: PMNode, marker_before: str | None, *, keep_empty: bool
+    node: PMNode, marker_before: str | None, *, keep_empty: bool, base: str
 ) -> tuple[str | None, str | None]:
     """The block's Markdown (None to leave it out) and the list marker it used, if any."""
     kind = node["type"]
     if kind in LIST_ITEM:
-        return _md_list(node, marker_before)
-    return _md_leaf_block(node, keep_empty=keep_empty), None
+        return _md_list(node, marker_before, base)
+    if kind == "table":
+        return _md_table(node, base), None
+    if kind == "image":
+        return _md_image(node["attrs"], base), None
+    return _md_leaf_block(node, keep_empty=keep_empty, base=base), None
 
 
-def _md_leaf_block(node: PMNode, *, keep_empty: bool) -> str | None:
+def _md_image(attrs: dict[str, Any], base: str) -> str | None:
+    src = safe_src(attrs["src"])
+    if src is None:
+        return None
+    alt = _md_escape(attrs["alt"] or "", line_start=False, line_end=False, heading=False)
+    title = f" {_md_title(attrs['title'])}" if attrs["title"] else ""
+    return f"![{alt}]({_md_destination(absolute(src, base))}{title})"
+
+
+def _gfm_cell(cell: PMNode) -> str | None:
+    """The cell as one line of inline Markdown, or None if GFM cannot hold it."""
+    attrs = cell["attrs"]
+    blocks: list[PMNode] = cell["content"]
+    if attrs["colspan"] != 1 or attrs["rowspan"] != 1:
+        return None
+    if len(blocks) != 1 or blocks[0]["type"] != "paragraph":
+        return None
+    inline: list[PMNode] = blocks[0].get("content", [])
+    # A pipe inside a code span would still end the cell in some readers.
+    if any(n["type"] == "text" and _is_code(n) and "|" in n["text"] for n in inline):
+        return None
+    # heading=True: a line break is written <br>, which keeps the row on one line
+    return _md_inline(inline, heading=True) if inline else ""
+
+
+_GFM_RULE = {None: "---", "left": ":--", "center": ":-:", "right": "--:"}
+
+
+def _md_table(node: PMNode, base: str) -> str:
+    rows: list[PMNode] = node["content"]
+    width = max(sum(c["attrs"]["colspan"] for c in row["content"]) for row in rows)
+    lines: list[list[str]] = []
+    gfm = all(c["type"] == "tableHeader" for c in rows[0]["content"])
+    for row in rows if gfm else []:
+        cells = [_gfm_cell(c) for c in row["content"]]
+        if any(c is None for c in cells):
+            gfm = False
+            break
+        lines.append([c or "" for c in cells] + [""] * (width - len(cells)))
+    if not gfm:
+        # An HTML block ends at a blank line: newlines (only ever inside code) become references.
+        return html_table(node, base).replace("\n", "&#10;")
+    # GFM aligns whole columns; a column takes its header cell's alignment.
+    aligns = [c["attrs"]["align"] for c in rows[0]["content"]] + [None] * width
+    rule = [_GFM_RULE[a] for a in aligns[:width]]
+    out = ["| " + " | ".join(lines[0]) + " |", "|" + "|".join(rule) + "|"]
+    out.extend("| " + " | ".join(cells) + " |" for cells in lines[1:])
+    return "\n".join(out)
+
+
+def _md_leaf_block(node: PMNode, *, keep_empty: bool, base: str) -> str | None:
     kind = node["type"]
     content: list[PMNode] = node.get("content", [])
     attrs: dict[str, Any] = node.get("attrs", {})
@@ -126,12 +183,12 @@ def _md_leaf_block(node: PMNode, *, keep_empty: bool) -> str | None:
         body = code + "\n" if code else ""
         return f"{fence}{info}\n{body}{fence}"
     if kind == "blockquote":
-        inner = _md_blocks(content)
+        inner = _md_blocks(content, base=base)
         return "\n".join("> " + line if line else ">" for line in inner.split("\n"))
     raise AssertionError(kind)  # pragma: no cover
 
 
-def _md_list(node: PMNode, marker_before: str | None) -> tuple[str, str]:
+def _md_list(node: PMNode, marker_before: str | None, base: str) -> tuple[str, str]:
     kind = node["type"]
     attrs: dict[str, Any] = node.get("attrs", {})
     # Two lists in a row would merge into one unless their markers differ.
@@ -143,7 +200,7 @@ def _md_list(node: PMNode, marker_before: str | None) -> tuple[str, str]:
         width = len(marker)
         if kind == "taskList":
             marker += "[x] " if item["attrs"]["checked"] else "[ ] "
-        inner = _md_blocks(item["content"], in_item=True)
+        inner = _md_blocks(item["content"], in_item=True, base=base)
         # the space after "]" is what makes an empty item a task
         lines.append(indent(inner, marker, " " * width, keep_marker_space=kind == "taskList"))
     return "\n".join(lines), char

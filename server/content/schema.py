@@ -1,9 +1,10 @@
 """The document model: the names the editor stores, its node and mark types with their attrs and
 nesting rules, and how ProseMirror JSON is checked, normalized and repaired to fit them.
 
-The schema is the editor's (web/src/editor/editor.ts): StarterKit with headings 1-3, TaskList and
-TaskItem (nested). JSON produced here is shaped like `editor.getJSON()`: every attr of the node
-type present (defaults included), marks sorted in the schema's order, adjacent text merged.
+The schema is the editor's (web/src/editor/schema.ts): StarterKit with headings 1-3, TaskList and
+TaskItem (nested), Tiptap's Table (table, tableRow, tableHeader, tableCell) and Image (a block).
+JSON produced here is shaped like `editor.getJSON()`: every attr of the node type present
+(defaults included), marks sorted in the schema's order, adjacent text merged.
 """
 
 from __future__ import annotations
@@ -19,13 +20,19 @@ TITLE = "title"  # the document's title, in META
 PMNode = dict[str, Any]
 
 _BLOCKS = frozenset(
-    "paragraph heading bulletList orderedList taskList blockquote codeBlock horizontalRule".split()
+    (
+        "paragraph heading bulletList orderedList taskList blockquote codeBlock horizontalRule "
+        "table image"
+    ).split()
 )
 _INLINE = frozenset({"text", "hardBreak"})
 TEXTBLOCKS = frozenset({"paragraph", "heading"})
 LIST_ITEM = {"bulletList": "listItem", "orderedList": "listItem", "taskList": "taskItem"}
 _ITEMS = frozenset({"listItem", "taskItem"})
-NODE_TYPES = _BLOCKS | _INLINE | _ITEMS | {"doc"}
+CELLS = frozenset({"tableCell", "tableHeader"})
+NODE_TYPES = _BLOCKS | _INLINE | _ITEMS | CELLS | {"doc", "tableRow"}
+# Nodes with no content of their own.
+_LEAVES = frozenset({"horizontalRule", "hardBreak", "image"})
 # Converters recurse per level; real documents nest a few levels, hostile ones thousands.
 MAX_DEPTH = 100
 
@@ -47,6 +54,29 @@ def _opt_str(value: Any) -> bool:
     return value is None or isinstance(value, str)
 
 
+def _opt_int(value: Any) -> bool:
+    return value is None or _is_int(value, 0, 100_000)
+
+
+def _col_widths(value: Any) -> bool:
+    return value is None or (isinstance(value, list) and all(_is_int(v, 0, 100_000) for v in value))
+
+
+ALIGNS = ("left", "center", "right")
+
+
+def _span(value: Any) -> bool:
+    return _is_int(value, 1, 1000)
+
+
+_CELL_ATTRS: dict[str, tuple[Any, Callable[[Any], bool], str]] = {
+    "colspan": (1, _span, "an integer from 1 to 1000"),
+    "rowspan": (1, _span, "an integer from 1 to 1000"),
+    "colwidth": (None, _col_widths, "null or a list of widths in pixels"),
+    "align": (None, lambda v: v in (None, *ALIGNS), "null, 'left', 'center' or 'right'"),
+}
+
+
 # attr name -> (default, check, what the check wants, for error messages)
 AttrSpec = dict[str, tuple[Any, _Check, str]]
 NODE_ATTRS: dict[str, AttrSpec] = {
@@ -58,6 +88,15 @@ NODE_ATTRS: dict[str, AttrSpec] = {
     },
     "taskItem": {"checked": (False, lambda v: isinstance(v, bool), "true or false")},
     "codeBlock": {"language": (None, _opt_str, "a string or null")},
+    "tableCell": _CELL_ATTRS,
+    "tableHeader": _CELL_ATTRS,
+    "image": {
+        "src": (None, _opt_str, "a string or null"),
+        "alt": (None, _opt_str, "a string or null"),
+        "title": (None, _opt_str, "a string or null"),
+        "width": (None, _opt_int, "an integer or null"),
+        "height": (None, _opt_int, "an integer or null"),
+    },
 }
 _MARK_ATTRS: dict[str, AttrSpec] = {
     "link": {
@@ -77,6 +116,8 @@ def _canon_attrs(spec: AttrSpec, given: dict[str, Any] | None) -> dict[str, Any]
         value = (given or {}).get(name, default)
         if isinstance(value, float) and value.is_integer():
             value = int(value)
+        elif isinstance(value, list):
+            value = [int(v) if isinstance(v, float) and v.is_integer() else v for v in value]
         out[name] = value if check(value) else default
     return out
 
@@ -199,7 +240,7 @@ def _validate_content(kind: str, kinds: list[Any], path: str) -> None:
             )
         return ValueError(f"{path}.content[{i}]: a {kind} may only contain {wanted}, got {got!r}")
 
-    if kind in ("horizontalRule", "hardBreak"):
+    if kind in _LEAVES:
         if kinds:
             raise ValueError(f"{path}: a {kind} has no content")
         return
@@ -212,11 +253,16 @@ def _validate_content(kind: str, kinds: list[Any], path: str) -> None:
         return
     if not kinds:
         raise ValueError(f"{path}: a {kind} needs at least one child node")
-    if kind in LIST_ITEM:
-        item = LIST_ITEM[kind]
+    if kind in LIST_ITEM or kind == "table":
+        item = LIST_ITEM.get(kind, "tableRow")
         for i, child in enumerate(kinds):
             if child != item and child in NODE_TYPES:
                 raise bad(i, f"{item} nodes")
+        return
+    if kind == "tableRow":
+        for i, child in enumerate(kinds):
+            if child not in CELLS and child in NODE_TYPES:
+                raise bad(i, "tableCell and tableHeader nodes")
         return
     if kind in _ITEMS and kinds[0] != "paragraph" and kinds[0] in NODE_TYPES:
         raise ValueError(f"{path}.content[0]: a {kind} must start with a paragraph")
@@ -307,8 +353,20 @@ def _fit_blocks(nodes: Sequence[PMNode], *, item: bool = False) -> list[PMNode]:
         if kind in _INLINE:
             inline.append(node)
             continue
+        if kind in TEXTBLOCKS and any(c["type"] in _BLOCKS for c in node.get("content", [])):
+            # Markdown and HTML put images inside paragraphs; here an image is a block of its own.
+            for part in _split_textblock(node):
+                if part["type"] in TEXTBLOCKS:
+                    flush()
+                    out.append(make_node(kind, node.get("attrs"), _fit_inline(part["content"])))
+                else:
+                    flush()
+                    fitted_part = _fit_block(part)
+                    if fitted_part is not None:
+                        out.append(fitted_part)
+            continue
         flush()
-        if kind in _ITEMS or kind == "doc":
+        if kind in _ITEMS or kind in CELLS or kind in ("doc", "tableRow"):
             out.extend(_fit_blocks(node.get("content", [])))
         else:
             fitted_block = _fit_block(node)
@@ -345,6 +403,10 @@ def _fit_block(node: PMNode) -> PMNode | None:
         return make_node(kind, attrs, [make_text(code)] if code else [])
     if kind == "horizontalRule":
         return make_node(kind)
+    if kind == "image":
+        return make_node(kind, attrs) if (attrs or {}).get("src") else None
+    if kind == "table":
+        return _fit_table(content)
     if kind == "blockquote":
         return make_node(kind, None, _fit_blocks(content))
     if kind in LIST_ITEM:
@@ -369,3 +431,40 @@ def _fit_block(node: PMNode) -> PMNode | None:
         ]
         return make_node(kind, attrs, fitted)
     return None
+
+
+def _fit_table(content: Sequence[PMNode]) -> PMNode | None:
+    """Rows of cells; whatever else a table holds becomes a one-cell row, so nothing is lost.
+    prosemirror-tables pads short rows itself, in every editor, so rows are left as they are."""
+    rows: list[PMNode] = []
+    for child in content:
+        cells = child.get("content", []) if child["type"] == "tableRow" else [child]
+        fitted = [
+            make_node(
+                cell["type"] if cell["type"] in CELLS else "tableCell",
+                cell.get("attrs") if cell["type"] in CELLS else None,
+                _fit_blocks(cell.get("content", []) if cell["type"] in CELLS else [cell]),
+            )
+            for cell in cells
+        ]
+        if fitted:
+            rows.append(make_node("tableRow", None, fitted))
+    return make_node("table", None, rows) if rows else None
+
+
+def _split_textblock(node: PMNode) -> list[PMNode]:
+    """A textblock's runs of inline content, and the blocks between them, in order; runs that
+    hold nothing are left out."""
+    parts: list[PMNode] = []
+    run: list[PMNode] = []
+    for child in node.get("content", []):
+        if child["type"] in _BLOCKS:
+            if any(n["type"] != "text" or n["text"].strip() for n in run):
+                parts.append({"type": node["type"], "content": run})
+            parts.append(child)
+            run = []
+        else:
+            run.append(child)
+    if any(n["type"] != "text" or n["text"].strip() for n in run):
+        parts.append({"type": node["type"], "content": run})
+    return parts

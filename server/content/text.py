@@ -14,7 +14,8 @@ from .schema import LIST_ITEM, TEXTBLOCKS, PMNode, normalize_json
 
 def json_to_text(node: PMNode) -> str:
     """Plain text: blocks separated by blank lines, list items prefixed ("- ", "1. ", "- [x] "),
-    quotes prefixed with "> "."""
+    quotes prefixed with "> ", a table one row a line with its cells separated by tabs (a cell's
+    lines joined by spaces); images have no text."""
     doc = normalize_json(node)
     text = _text_blocks(doc["content"])
     return text + "\n" if text else ""
@@ -41,6 +42,13 @@ def _text_block(node: PMNode) -> str:
         return "".join(n["text"] if n["type"] == "text" else "\n" for n in content)
     if kind == "horizontalRule":
         return "---"
+    if kind == "image":
+        return ""
+    if kind == "table":
+        return "\n".join(
+            "\t".join(_one_line(_text_blocks(cell["content"])) for cell in row["content"])
+            for row in content
+        )
     if kind == "blockquote":
         inner = _text_blocks(content)
         return "\n".join("> " + line if line else ">" for line in inner.split("\n"))
@@ -55,6 +63,10 @@ def _text_block(node: PMNode) -> str:
         inner = _text_blocks(item["content"], in_item=True)
         lines.append(indent(inner, marker, " " * len(marker)))
     return "\n".join(lines)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(line for line in text.split("\n") if line)
 
 
 def indent(text: str, first: str, rest: str, *, keep_marker_space: bool = False) -> str:

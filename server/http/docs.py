@@ -183,7 +183,8 @@ async def export_doc(request: Request) -> Response:
     info = await rooms.store.info(name)
     title = info.title if info is not None and info.title else name
     # Building a Doc and converting it take a while for big documents: off the event loop.
-    body = await asyncio.to_thread(content.render_state, state, fmt, title)
+    base = str(request.base_url)
+    body = await asyncio.to_thread(content.render_state, state, fmt, title, base=base)
     media_type, extension = EXPORTS[fmt]
     filename = quote(f"{title}.{extension}", safe="")
     return Response(
@@ -193,6 +194,8 @@ async def export_doc(request: Request) -> Response:
             "Content-Disposition": f"attachment; filename*=UTF-8''{filename}",
             "X-Content-Type-Options": "nosniff",
             # An export opened in the browser must not run anything, whatever the content.
-            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+            "Content-Security-Policy": (
+                "default-src 'none'; style-src 'unsafe-inline'; img-src http: https:"
+            ),
         },
     )

@@ -238,6 +238,50 @@ class DocumentStore(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """An uploaded file (an image), stored once whatever number of documents use it."""
+
+    sha256: str  # lowercase hex: the file's name in URLs
+    media_type: str
+    size: int
+    data: bytes
+
+
+class FileStore(Protocol):
+    """Uploaded files, deduplicated by their SHA-256, each tied to the documents that use it
+    (one row per document and file, with the last time it was known in use). A file is served
+    through a document only while that document uses it; deleting a document ends its uses."""
+
+    async def put_file(
+        self, name: DocName, *, sha256: str, media_type: str, data: bytes, now: float
+    ) -> bool:
+        """Store the bytes unless a file with this hash is stored already, and record that
+        document `name` uses it at `now`. True if the bytes were new. DocumentNotFound if the
+        document does not exist."""
+        ...
+
+    async def get_file(self, name: DocName, sha256: str) -> StoredFile | None:
+        """The file, if document `name` uses it; None otherwise (or if there is no such file)."""
+        ...
+
+    async def stale_file_uses(self, before: float, limit: int) -> list[tuple[DocName, str]]:
+        """Up to `limit` (document, sha256) uses last known before `before`, oldest first."""
+        ...
+
+    async def touch_file_use(self, name: DocName, sha256: str, now: float) -> None:
+        """The document still uses the file, as of `now`."""
+        ...
+
+    async def drop_file_use(self, name: DocName, sha256: str) -> None:
+        """The document no longer uses the file."""
+        ...
+
+    async def delete_unused_files(self, before: float) -> int:
+        """Delete files stored before `before` that no document uses; returns how many."""
+        ...
+
+
 def check_limit(limit: int) -> None:
     if limit < 1:
         raise ValueError(f"list limit must be at least 1, got {limit}")

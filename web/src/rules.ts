@@ -91,6 +91,19 @@ function textBlock(node: PMNode, pos: number): MappedText {
     return out;
   }
   if (kind === "horizontalRule") return out.lit("---");
+  if (kind === "table") {
+    // One row a line, cells separated by tabs, a cell's lines joined by spaces.
+    const rows: MappedText[] = [];
+    node.forEach((row, rowOffset) => {
+      const cells: MappedText[] = [];
+      row.forEach((cell, cellOffset) => {
+        const lines = textBlocks(cell, pos + 1 + rowOffset + 1 + cellOffset + 1, false).lines();
+        cells.push(MappedText.join(lines.filter((l) => !l.empty), " "));
+      });
+      rows.push(MappedText.join(cells, "\t"));
+    });
+    return MappedText.join(rows, "\n");
+  }
   if (kind === "blockquote") {
     const lines = textBlocks(node, pos + 1, false).lines();
     return MappedText.join(lines.map((l) => (l.empty ? new MappedText().lit(">") : new MappedText().lit("> ").add(l))), "\n");

@@ -1,4 +1,4 @@
-"""SqliteStore: the durable DocumentStore and AccountStore on one SQLite file (WAL,
+"""SqliteStore: the durable DocumentStore, AccountStore and FileStore on one SQLite file (WAL,
 group-committed appends), composed of the parts beside it; the only package allowed to import
 aiosqlite; it merges updates only through store.merge."""
 
@@ -17,11 +17,12 @@ from server.store.merge import fold_in_thread
 from server.store.sqlite.accounts import SqliteAccounts
 from server.store.sqlite.database import CHECKPOINT_SECONDS, Database
 from server.store.sqlite.documents import SqliteDocuments
+from server.store.sqlite.files import SqliteFiles
 from server.store.sqlite.mentions import SqliteMentions
 from server.store.sqlite.versions import SqliteVersions
 
 
-class SqliteStore(SqliteDocuments, SqliteVersions, SqliteAccounts, SqliteMentions):
+class SqliteStore(SqliteDocuments, SqliteVersions, SqliteAccounts, SqliteMentions, SqliteFiles):
     """One Database (three connections, see there) behind every part's methods. Appended
     updates are written only by the group-commit writer task."""
 

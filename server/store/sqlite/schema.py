@@ -162,4 +162,28 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "ALTER TABLE versions ADD COLUMN undone_at REAL",
         "CREATE INDEX versions_by_backup ON versions (backup_id) WHERE backup_id IS NOT NULL",
     ),
+    (
+        # Uploaded files (images): stored once by their SHA-256, and which documents use each,
+        # with when that use was last confirmed (upload, or the periodic sweep finding the
+        # file's address in the document or one of its versions).
+        """
+        CREATE TABLE files (
+            sha256 TEXT PRIMARY KEY,
+            media_type TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            data BLOB NOT NULL
+        ) STRICT
+        """,
+        """
+        CREATE TABLE file_uses (
+            sha256 TEXT NOT NULL REFERENCES files (sha256) ON DELETE CASCADE,
+            doc_id INTEGER NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+            used_at REAL NOT NULL,
+            PRIMARY KEY (doc_id, sha256)
+        ) STRICT
+        """,
+        "CREATE INDEX file_uses_by_time ON file_uses (used_at)",
+        "CREATE INDEX file_uses_by_file ON file_uses (sha256)",
+    ),
 )

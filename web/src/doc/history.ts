@@ -8,6 +8,7 @@
 
 import { api, ApiError, type Credentials, docPath } from "../api";
 import { byId } from "../dom";
+import { imageAddress } from "./images";
 import { createPreview, type DiffSegment, type PreviewHandle } from "../editor/preview";
 
 interface Version {
@@ -376,6 +377,7 @@ export class HistoryPanel {
         element: this.previewDoc,
         content,
         diff: changed ? { segments: diff.segments, targetText: diff.target_text } : undefined,
+        imageSrc: imageAddress(this.opts.creds),
       });
     } catch (err) {
       console.warn("coedit: could not render the version as a document", err);

@@ -3,14 +3,24 @@
 import { byId } from "../dom";
 import { ACTIONS, type ActionId, type EditorHandle } from "../editor/editor";
 
+const NOT_TOGGLES = new Set<ActionId>(["undo", "redo", "horizontalRule", "table", "image"]);
+
 export interface Toolbar {
   /** After each editor transaction (at most once a frame): keep it cheap on big documents. */
   render(): void;
   setHidden(hidden: boolean): void;
 }
 
-/** `openLinkForm`: the Link button asks for an address first. */
-export function mountToolbar(editor: EditorHandle, openLinkForm: () => void): Toolbar {
+/** What the buttons that need more than a click open: the link form (an address), the table
+ * form (a size), the file picker (images) and the alt text form. */
+export interface ToolbarForms {
+  link: () => void;
+  table: () => void;
+  image: () => void;
+  imageAlt: () => void;
+}
+
+export function mountToolbar(editor: EditorHandle, forms: ToolbarForms): Toolbar {
   const toolbar = byId("toolbar");
   const buttons = new Map<ActionId, HTMLButtonElement>();
   const isMac = /Mac|iPhone|iPad/.test(navigator.platform);
@@ -19,6 +29,9 @@ export function mountToolbar(editor: EditorHandle, openLinkForm: () => void): To
     return s.replace("Mod", isMac ? "⌘" : "Ctrl").replace("Alt", isMac ? "⌥" : "Alt");
   }
 
+  // The row and column buttons, shown while the caret is in a table; the alt text button, while
+  // an image is selected.
+  const contextual: Array<[HTMLElement, "table" | "image"]> = [];
   let lastGroup = "";
   for (const action of ACTIONS) {
     if (lastGroup && action.group !== lastGroup) {
@@ -26,6 +39,7 @@ export function mountToolbar(editor: EditorHandle, openLinkForm: () => void): To
       sep.className = "sep";
       sep.setAttribute("aria-hidden", "true");
       toolbar.append(sep);
+      if (action.context) contextual.push([sep, action.context]);
     }
     lastGroup = action.group;
     const b = document.createElement("button");
@@ -39,17 +53,21 @@ export function mountToolbar(editor: EditorHandle, openLinkForm: () => void): To
     // Keep the editor's selection: don't take focus on mousedown.
     b.addEventListener("mousedown", (e) => e.preventDefault());
     b.addEventListener("click", () => {
-      if (action.id === "link") openLinkForm();
-      else editor.run(action.id);
+      if (action.id === "link" || action.id === "table" || action.id === "image" || action.id === "imageAlt") {
+        forms[action.id]();
+      } else editor.run(action.id);
     });
-    if (action.id !== "undo" && action.id !== "redo" && action.id !== "horizontalRule") {
+    if (action.id === "toggleHeaderRow" || (!action.context && !NOT_TOGGLES.has(action.id))) {
       b.setAttribute("aria-pressed", "false");
     }
     buttons.set(action.id, b);
     toolbar.append(b);
+    if (action.context) contextual.push([b, action.context]);
   }
 
   function render(): void {
+    const shown = { table: editor.inTable(), image: editor.imageAlt() !== null };
+    for (const [el, context] of contextual) if (el.hidden === shown[context]) el.hidden = !shown[context];
     for (const [id, b] of buttons) {
       if (b.hasAttribute("aria-pressed")) {
         const pressed = String(editor.isActive(id));

@@ -14,6 +14,7 @@ import { OTHER_TAB, type User } from "../identity";
 import { safeHref } from "../rules";
 import { type CommentAnchors, commentAnchors } from "./comments";
 import { installRemoteSync, othersOnly } from "./remotesync";
+import { imagePastePlugin, insertImageFiles, selectedImageAlt, type UploadImage } from "./images";
 import { schemaExtensions } from "./schema";
 
 /** Name of the XmlFragment inside the Y.Doc that holds the rich text. */
@@ -23,7 +24,8 @@ export type ActionId =
   | "paragraph" | "heading1" | "heading2" | "heading3"
   | "bold" | "italic" | "underline" | "strike" | "code" | "link"
   | "bulletList" | "orderedList" | "taskList"
-  | "blockquote" | "codeBlock" | "horizontalRule"
+  | "blockquote" | "codeBlock" | "horizontalRule" | "table" | "image" | "imageAlt"
+  | "addRowAfter" | "addColumnAfter" | "deleteRow" | "deleteColumn" | "toggleHeaderRow" | "deleteTable"
   | "undo" | "redo";
 
 export interface ActionInfo {
@@ -33,7 +35,9 @@ export interface ActionInfo {
   icon: string;
   /** Human readable shortcut ("Mod" is rendered as Ctrl or ⌘). */
   shortcut?: string;
-  group: "history" | "block" | "inline" | "list" | "insert";
+  group: "history" | "block" | "inline" | "list" | "insert" | "table" | "image";
+  /** Shown only while the caret is in a table, or an image is selected. */
+  context?: "table" | "image";
 }
 
 export const ACTIONS: readonly ActionInfo[] = [
@@ -55,6 +59,15 @@ export const ACTIONS: readonly ActionInfo[] = [
   { id: "blockquote", label: "Quote", icon: "❝", shortcut: "Mod+Shift+B", group: "insert" },
   { id: "codeBlock", label: "Code block", icon: "{ }", shortcut: "Mod+Alt+C", group: "insert" },
   { id: "horizontalRule", label: "Horizontal rule", icon: "―", group: "insert" },
+  { id: "table", label: "Insert table", icon: "▦", group: "insert" },
+  { id: "image", label: "Insert image", icon: "🖼", group: "insert" },
+  { id: "addRowAfter", label: "Add row below", icon: "+Row", group: "table", context: "table" },
+  { id: "addColumnAfter", label: "Add column right", icon: "+Col", group: "table", context: "table" },
+  { id: "deleteRow", label: "Delete row", icon: "−Row", group: "table", context: "table" },
+  { id: "deleteColumn", label: "Delete column", icon: "−Col", group: "table", context: "table" },
+  { id: "toggleHeaderRow", label: "Header row", icon: "Hdr", group: "table", context: "table" },
+  { id: "deleteTable", label: "Delete table", icon: "✕▦", group: "table", context: "table" },
+  { id: "imageAlt", label: "Image description (alt text)", icon: "Alt", group: "image", context: "image" },
 ];
 
 export interface EditorOptions {
@@ -72,6 +85,12 @@ export interface EditorOptions {
    * (e.g. written by a newer version). Editing is stopped so nothing is lost.
    */
   onContentError?: (error: Error) => void;
+  /** Uploads a pasted, dropped or picked image; without it images can't be added. */
+  uploadImage?: UploadImage;
+  /** An image could not be uploaded. */
+  onUploadError?: (error: unknown) => void;
+  /** The address an image is shown from (see schemaExtensions). */
+  imageSrc?: (src: string) => string;
 }
 
 export interface EditorHandle {
@@ -81,6 +100,15 @@ export interface EditorHandle {
   /** Current link href at the selection, if any. */
   currentLink(): string | null;
   setLink(href: string | null): void;
+  /** A rows × columns table at the caret, its first row a header row if `header`. */
+  insertTable(rows: number, cols: number, header: boolean): boolean;
+  /** Whether the caret is inside a table. */
+  inTable(): boolean;
+  /** Uploads the files and inserts them as images at the caret. */
+  insertImages(files: File[]): Promise<void>;
+  /** The selected image's alt text ("" if none), or null when no image is selected. */
+  imageAlt(): string | null;
+  setImageAlt(alt: string): void;
   setUser(user: User): void;
   setEditable(editable: boolean): void;
   focus(): void;
@@ -145,7 +173,7 @@ export function createEditor(opts: EditorOptions): EditorHandle {
   const editor = new Editor({
     element: opts.element,
     extensions: [
-      ...schemaExtensions({ autolink: true }),
+      ...schemaExtensions({ autolink: true, imageSrc: opts.imageSrc }),
       Placeholder.configure({ placeholder: "Start writing…" }),
       Collaboration.configure({ document: opts.ydoc, field: FRAGMENT_NAME }),
       CollaborationCaret.configure({
@@ -167,6 +195,11 @@ export function createEditor(opts: EditorOptions): EditorHandle {
     },
     onTransaction: notify,
   });
+  const uploadError = (error: unknown): void => {
+    console.error("coedit: an image could not be uploaded", error);
+    opts.onUploadError?.(error);
+  };
+  if (opts.uploadImage) editor.registerPlugin(imagePastePlugin(editor, opts.uploadImage, uploadError));
 
   // Tiptap's focus command, when the editor isn't focused, focuses it in the next
   // animation frame and then re-applies the selection it had: keys pressed in
@@ -197,6 +230,15 @@ export function createEditor(opts: EditorOptions): EditorHandle {
     blockquote: () => chain().toggleBlockquote().run(),
     codeBlock: () => chain().toggleCodeBlock().run(),
     horizontalRule: () => chain().setHorizontalRule().run(),
+    table: () => false, // needs a size: handled by insertTable()
+    image: () => false, // needs a file: handled by insertImages()
+    imageAlt: () => false, // needs the text: handled by setImageAlt()
+    addRowAfter: () => chain().addRowAfter().run(),
+    addColumnAfter: () => chain().addColumnAfter().run(),
+    deleteRow: () => chain().deleteRow().run(),
+    deleteColumn: () => chain().deleteColumn().run(),
+    toggleHeaderRow: () => chain().toggleHeaderRow().run(),
+    deleteTable: () => chain().deleteTable().run(),
     undo: () => chain().undo().run(),
     redo: () => chain().redo().run(),
   };
@@ -218,6 +260,15 @@ export function createEditor(opts: EditorOptions): EditorHandle {
     blockquote: () => editor.can().toggleBlockquote(),
     codeBlock: () => editor.can().toggleCodeBlock(),
     horizontalRule: () => editor.can().setHorizontalRule(),
+    table: () => editor.can().insertTable({ rows: 2, cols: 2 }),
+    image: () => Boolean(opts.uploadImage) && editor.isEditable,
+    imageAlt: () => selectedImageAlt(editor) !== null,
+    addRowAfter: () => editor.can().addRowAfter(),
+    addColumnAfter: () => editor.can().addColumnAfter(),
+    deleteRow: () => editor.can().deleteRow(),
+    deleteColumn: () => editor.can().deleteColumn(),
+    toggleHeaderRow: () => editor.can().toggleHeaderRow(),
+    deleteTable: () => editor.can().deleteTable(),
     undo: () => editor.can().undo(),
     redo: () => editor.can().redo(),
   };
@@ -239,6 +290,7 @@ export function createEditor(opts: EditorOptions): EditorHandle {
     taskList: () => editor.isActive("taskList"),
     blockquote: () => editor.isActive("blockquote"),
     codeBlock: () => editor.isActive("codeBlock"),
+    toggleHeaderRow: () => editor.isActive("tableHeader"),
   };
 
   return {
@@ -278,6 +330,15 @@ export function createEditor(opts: EditorOptions): EditorHandle {
           })
           .run();
       }
+    },
+    insertTable: (rows, cols, header) => chain().insertTable({ rows, cols, withHeaderRow: header }).run(),
+    inTable: () => editor.isActive("table"),
+    insertImages: async (files) => {
+      if (opts.uploadImage) await insertImageFiles(editor, files, opts.uploadImage, uploadError);
+    },
+    imageAlt: () => selectedImageAlt(editor),
+    setImageAlt: (alt) => {
+      chain().updateAttributes("image", { alt: alt.trim() || null }).run();
     },
     setUser: (user) => {
       editor.commands.updateUser({ ...user });

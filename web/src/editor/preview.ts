@@ -23,6 +23,8 @@ export interface PreviewOptions {
    * document has) shown struck through where they would be.
    */
   diff?: { segments: DiffSegment[]; targetText: string };
+  /** The address an image is shown from (see schemaExtensions). */
+  imageSrc?: (src: string) => string;
 }
 
 export interface PreviewHandle {
@@ -117,7 +119,7 @@ export function createPreview(opts: PreviewOptions): PreviewHandle {
   const editor = new Editor({
     element: opts.element,
     extensions: [
-      ...schemaExtensions({ autolink: false }),
+      ...schemaExtensions({ autolink: false, imageSrc: opts.imageSrc }),
       DiffHighlight,
     ],
     content: opts.content as Record<string, unknown>,

@@ -25,6 +25,8 @@ import { SaveTracker } from "../doc/saved";
 import { ShareDialog } from "../doc/share";
 import { renderStatus, renderSyncOnly } from "../doc/status";
 import { mountTitle } from "../doc/title";
+import { imageAddress, mountImageControls, uploadImage } from "../doc/images";
+import { mountTableForm } from "../doc/tableform";
 import { mountToolbar } from "../doc/toolbar";
 import { byId, setIfChanged } from "../dom";
 import { createEditor, type EditorHandle } from "../editor/editor";
@@ -127,6 +129,17 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
     user: me.user,
     editable: !textReadOnly(initial.role),
     onStateChange: () => toolbar.render(),
+    uploadImage: (file) => uploadImage(docName, creds, file),
+    imageSrc: imageAddress(creds),
+    onUploadError: (error) => {
+      const banner = byId("error-banner");
+      const message = `An image could not be added: ${error instanceof Error ? error.message : String(error)}`;
+      banner.textContent = message;
+      banner.hidden = false;
+      setTimeout(() => {
+        if (banner.textContent === message) banner.hidden = true;
+      }, 10_000);
+    },
     onContentError: (error) => {
       console.error("coedit: the document has content this editor can't show", error);
       const banner = byId("error-banner");
@@ -136,7 +149,14 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
     },
   });
   const linkForm = mountLinkForm(editor, canEdit);
-  const toolbar = mountToolbar(editor, () => linkForm.open());
+  const tableForm = mountTableForm(editor, canEdit);
+  const images = mountImageControls(editor, canEdit);
+  const toolbar = mountToolbar(editor, {
+    link: () => linkForm.open(),
+    table: () => tableForm.open(),
+    image: () => images.pick(),
+    imageAlt: () => images.editAlt(),
+  });
   mountExportMenu(docName, creds);
   const previewShown = closeOnBack(() => history.closePreview());
   const history = new HistoryPanel({
