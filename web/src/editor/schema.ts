@@ -5,6 +5,16 @@ import { Link } from "@tiptap/extension-link";
 import { TaskItem, TaskList } from "@tiptap/extension-list";
 import StarterKit from "@tiptap/starter-kit";
 
+/**
+ * The version of the node and mark list below. Bump it whenever a node or mark type is added,
+ * removed or renamed (tests/test_schema_version.py compares the list with
+ * tests/fixtures/editor_schema.json and fails until both are updated). The server's
+ * SCHEMA_VERSION (server/content/schema.py) is checked against the same fixture: a page whose
+ * version is older is turned away before it syncs (close code 4426) and reloads, because
+ * y-prosemirror drops nodes its schema does not know and would write that loss back.
+ */
+export const SCHEMA_VERSION = 1;
+
 export function schemaExtensions(opts: { autolink: boolean }): AnyExtension[] {
   return [
     StarterKit.configure({

@@ -28,6 +28,7 @@ import { mountTitle } from "../doc/title";
 import { mountToolbar } from "../doc/toolbar";
 import { byId, setIfChanged } from "../dom";
 import { createEditor, type EditorHandle } from "../editor/editor";
+import { SCHEMA_VERSION } from "../editor/schema";
 import { registerServiceWorker } from "../offline";
 
 function docNameFromLocation(): string {
@@ -81,7 +82,7 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
   const provider = new WebsocketProvider(wsBase, room, ydoc, {
     connect: false,
     maxBackoffTime: 3000,
-    params: { epoch: initial.epoch, ...credentialParams(creds) },
+    params: { epoch: initial.epoch, schema: String(SCHEMA_VERSION), ...credentialParams(creds) },
   });
   // Tabs of this browser sync over BroadcastChannel: only tabs on the same epoch.
   provider.bcChannel = `${wsBase}/${room}#${initial.epoch}`;
