@@ -53,6 +53,22 @@ def test_the_servers_schema_is_the_fixtures_list_and_version() -> None:
     assert (sorted(NODE_TYPES), sorted(MARK_TYPES)) == (expected["nodes"], expected["marks"]), BUMP
 
 
+def test_the_guard_unbinds_the_editor_before_it_sees_an_unknown_node() -> None:
+    """web/src/editor/schemaguard.ts on real Yjs documents: an older page's binding (observers
+    registered after the guard) never sees an element it does not know, so it cannot delete it."""
+    out = run_node_script(
+        "check_schemaguard.mjs", needs="esbuild", runs="web/src/editor/schemaguard.ts"
+    )
+    assert out["known"] == {"unknown": [], "bindingCalls": 2}  # typing and known blocks pass
+    table = out["table"]
+    assert table["unknown"] == ["table"] and table["bindingCalls"] == 0
+    # nothing was deleted: the table and a later paragraph are in the older page's Y.Doc
+    assert table["names"] == ["paragraph", "paragraph", "table"]
+    assert out["nested"] == {"unknown": ["image"], "bindingCalls": 0}  # deep inside known nodes
+    assert out["atStart"] == {"unknown": ["table"], "bindingCalls": 0}  # already in the copy
+    assert out["stopped"] == {"unknown": [], "bindingCalls": 1}  # stop() stops watching
+
+
 async def closed_with(url: str) -> int | None:
     async with websockets.connect(url) as ws:
         await asyncio.wait_for(ws.wait_closed(), 10)

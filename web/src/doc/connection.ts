@@ -185,6 +185,14 @@ export class Connection {
     }
   }
 
+  /**
+   * The document holds content this page's editor does not know (a newer editor wrote it): the
+   * editor is already unbound; reload into the newer build, keeping this device's copy.
+   */
+  outdatedEditor(): void {
+    void this.reload("This document uses features of a newer editor. Reloading…", false);
+  }
+
   /** Ask the server (PUT) for the epoch and our role again; verifying -> live or stopped. */
   private recheck(): Promise<void> {
     if (this.checking) return this.checking;

@@ -130,10 +130,7 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
     onStateChange: () => toolbar.render(),
     onContentError: (error) => {
       console.error("coedit: the document has content this editor can't show", error);
-      const banner = byId("error-banner");
-      banner.textContent = "This document contains content this version of the editor can't show. "
-        + "Editing is paused so nothing gets lost; try reloading the page.";
-      banner.hidden = false;
+      connection.outdatedEditor();
     },
   });
   const linkForm = mountLinkForm(editor, canEdit);
