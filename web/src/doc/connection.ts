@@ -272,7 +272,7 @@ export class Connection {
       // Reloading did not help twice in a row: don't loop, say so.
       const why = discard
         ? "This document keeps changing on the server. Try again in a minute."
-        : "This page's editor is older than the server's and reloading did not update it. "
+        : "This document needs a newer editor than this page has, and reloading did not bring one. "
           + "Your changes are kept on this device; try again in a minute.";
       this.events.stopped("denied", why, {
         label: "Reload",

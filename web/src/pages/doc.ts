@@ -130,7 +130,9 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
     onStateChange: () => toolbar.render(),
     onContentError: (error) => {
       console.error("coedit: the document has content this editor can't show", error);
-      connection.outdatedEditor();
+      // Possibly called while createEditor runs (the copy on this device already has it):
+      // stop once this page is fully set up.
+      queueMicrotask(() => connection.outdatedEditor());
     },
   });
   const linkForm = mountLinkForm(editor, canEdit);
