@@ -152,13 +152,17 @@ export function createEditor(opts: EditorOptions): EditorHandle {
   let unknownAtStart = false;
   let detached = false;
   const stopGuard = guardSchema(fragment, known, (name) => {
-    if (bound === null) unknownAtStart = true;
-    else {
-      detached = true;
-      bound.setEditable(false);
-      for (const key of ["y-sync", "y-undo", "yjs-cursor"]) bound.unregisterPlugin(key);
+    try {
+      if (bound === null) unknownAtStart = true;
+      else {
+        detached = true;
+        // y-sync first: it is the one that would delete the node.
+        for (const key of ["y-sync", "y-undo", "yjs-cursor"]) bound.unregisterPlugin(key);
+        bound.setEditable(false);
+      }
+    } finally {
+      opts.onContentError?.(new Error(`the document holds a "${name}", which this editor does not know`));
     }
-    opts.onContentError?.(new Error(`the document holds a "${name}", which this editor does not know`));
   });
 
   const editor = new Editor({
