@@ -33,3 +33,6 @@ class Close(IntEnum):
     DELETED = 4404
     # The epoch the client connected with is not the document's: discard the local copy.
     STALE_EPOCH = 4410
+    # The page's editor schema is older than the server's: reload the page (newer build) before
+    # syncing, or it would drop content it cannot represent. Its local copy is kept.
+    SCHEMA_OUTDATED = 4426

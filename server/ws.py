@@ -17,6 +17,7 @@ from .closecodes import Close
 from .comments.guard import actor_for
 from .config import Settings
 from .connection import Connection
+from .content.schema import SCHEMA_VERSION
 from .fastsend import DirectLink, direct_link
 from .names import name_problem
 from .store.base import DocName, comments_name
@@ -53,6 +54,11 @@ async def endpoint(websocket: WebSocket, link: DirectLink | None = None) -> None
         await websocket.close(Close.POLICY)  # before accept: refused at the handshake (403)
         return
     await websocket.accept()
+    outdated = outdated_schema(websocket)
+    if outdated is not None:
+        log.info("refused %s on %r: %s", label, name, outdated[1])
+        await websocket.close(*outdated)
+        return
     stale = await stale_epoch(websocket, rooms, DocName(name))
     if stale is not None:
         log.info("refused %s on %r: %s", label, name, stale[1])
@@ -131,6 +137,20 @@ async def admit(websocket: WebSocket, rooms: Rooms, name: DocName) -> Grant | No
         log.info("refused a connection to %r: %s", name, grant.refusal[1])
         return None
     return grant
+
+
+def outdated_schema(websocket: WebSocket) -> tuple[int, str] | None:
+    """A page announcing (`?schema=N`) an editor schema older than ours must not sync: its
+    ProseMirror binding drops the nodes it does not know and would write that loss back.
+    A client that announces nothing (a stock Yjs client, a page older than this check) syncs."""
+    announced = websocket.query_params.get("schema")
+    if announced is None:
+        return None
+    if not (announced.isascii() and announced.isdigit() and len(announced) <= 6):
+        return Close.POLICY, "schema must be a whole number"
+    if int(announced) < SCHEMA_VERSION:
+        return Close.SCHEMA_OUTDATED, f"editor schema {announced} < {SCHEMA_VERSION}; reload"
+    return None
 
 
 async def stale_epoch(websocket: WebSocket, rooms: Rooms, name: DocName) -> tuple[int, str] | None:

@@ -18,6 +18,10 @@ FRAGMENT = "default"  # the XmlFragment the editor binds to
 META = "meta"  # a Map of document properties
 TITLE = "title"  # the document's title, in META
 PMNode = dict[str, Any]
+# The editor schema's version (web/src/editor/schema.ts SCHEMA_VERSION; both are checked against
+# tests/fixtures/editor_schema.json). Bumped with every node or mark type added: a page that
+# announces an older one is refused before it syncs (Close.SCHEMA_OUTDATED) and reloads.
+SCHEMA_VERSION = 2
 
 _BLOCKS = frozenset(
     (

@@ -10,4 +10,6 @@ export const Close = {
   DELETED: 4404,
   /** We connected with an old epoch (deleted and re-created): delete our copy and reload. */
   STALE_EPOCH: 4410,
+  /** Our editor schema is older than the server's: reload (keeping our copy) before syncing. */
+  SCHEMA_OUTDATED: 4426,
 } as const;

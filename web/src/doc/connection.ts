@@ -162,7 +162,12 @@ export class Connection {
   private closed(code: number, reason: string): void {
     switch (code) {
       case Close.STALE_EPOCH:
-        void this.discardLocalCopy("The document was deleted and created again. Reloading…");
+        void this.reload("The document was deleted and created again. Reloading…", true);
+        break;
+      case Close.SCHEMA_OUTDATED:
+        // A newer editor is out: this page must not sync (it would drop what it can't show).
+        // Unsynced changes stay in IndexedDB and sync from the reloaded page.
+        void this.reload("A newer version of the editor is available. Reloading…", false);
         break;
       case Close.DELETED:
         void this.dropDocument();
@@ -180,6 +185,14 @@ export class Connection {
     }
   }
 
+  /**
+   * The document holds content this page's editor does not know (a newer editor wrote it): the
+   * editor is already unbound; reload into the newer build, keeping this device's copy.
+   */
+  outdatedEditor(): void {
+    void this.reload("This document uses features of a newer editor. Reloading…", false);
+  }
+
   /** Ask the server (PUT) for the epoch and our role again; verifying -> live or stopped. */
   private recheck(): Promise<void> {
     if (this.checking) return this.checking;
@@ -191,7 +204,7 @@ export class Connection {
         this.retryAfter = FIRST_RETRY_MS;
         if (this.stopped) return;
         if (fresh.epoch !== this.current.epoch) {
-          await this.discardLocalCopy("The document was deleted and created again. Reloading…");
+          await this.reload("The document was deleted and created again. Reloading…", true);
           return;
         }
         this.current = fresh;
@@ -238,8 +251,11 @@ export class Connection {
     this.events.changed();
   }
 
-  /** 4410: this device's copy belongs to an older epoch. Delete it and start over. */
-  private async discardLocalCopy(text: string): Promise<void> {
+  /**
+   * Reload the page: 4410 (this device's copy belongs to an older epoch: `discard` it and start
+   * over) or 4426 (this page's editor is outdated: keep the copy, the new page syncs it).
+   */
+  private async reload(text: string, discard: boolean): Promise<void> {
     const key = `coedit:reloads:${this.opts.docName}`;
     let recent: number[] = [];
     try {
@@ -248,11 +264,17 @@ export class Connection {
       recent = [];
     }
     this.stop("pending", text);
-    forget(this.opts.docName);
-    await this.opts.persistence.clearData();
+    if (discard) {
+      forget(this.opts.docName);
+      await this.opts.persistence.clearData();
+    }
     if (recent.length >= 2) {
       // Reloading did not help twice in a row: don't loop, say so.
-      this.events.stopped("denied", "This document keeps changing on the server. Try again in a minute.", {
+      const why = discard
+        ? "This document keeps changing on the server. Try again in a minute."
+        : "This document needs a newer editor than this page has, and reloading did not bring one. "
+          + "Your changes are kept on this device; try again in a minute.";
+      this.events.stopped("denied", why, {
         label: "Reload",
         href: location.href,
       });

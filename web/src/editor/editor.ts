@@ -3,19 +3,20 @@
 // editor/ holds the only modules that import the editor library (Tiptap / ProseMirror), so the
 // library could be swapped without touching the rest of the app.
 
-import { Editor } from "@tiptap/core";
+import { Editor, getSchema } from "@tiptap/core";
 import Collaboration from "@tiptap/extension-collaboration";
 import CollaborationCaret from "@tiptap/extension-collaboration-caret";
 import { Placeholder } from "@tiptap/extensions";
 import { TextSelection } from "@tiptap/pm/state";
 import type { Awareness } from "y-protocols/awareness";
-import type * as Y from "yjs";
+import * as Y from "yjs";
 import { OTHER_TAB, type User } from "../identity";
 import { safeHref } from "../rules";
 import { type CommentAnchors, commentAnchors } from "./comments";
 import { installRemoteSync, othersOnly } from "./remotesync";
 import { imagePastePlugin, insertImageFiles, selectedImageAlt, type UploadImage } from "./images";
 import { schemaExtensions } from "./schema";
+import { guardSchema } from "./schemaguard";
 
 /** Name of the XmlFragment inside the Y.Doc that holds the rich text. */
 export const FRAGMENT_NAME = "default";
@@ -170,19 +171,41 @@ export function createEditor(opts: EditorOptions): EditorHandle {
     });
   };
 
+  // Content written by a newer editor (a node type this schema lacks) must never reach the
+  // binding: it would delete it for everyone. Already there: bind to an empty stand-in document.
+  // Arriving later: unbind, synchronously, before the binding sees it (schemaguard.ts).
+  const fragment = opts.ydoc.getXmlFragment(FRAGMENT_NAME);
+  const known = new Set(Object.keys(getSchema(schemaExtensions({ autolink: false })).nodes));
+  let bound: Editor | null = null;
+  let unknownAtStart = false;
+  let detached = false;
+  const stopGuard = guardSchema(fragment, known, (name) => {
+    try {
+      if (bound === null) unknownAtStart = true;
+      else {
+        detached = true;
+        // y-sync first: it is the one that would delete the node.
+        for (const key of ["y-sync", "y-undo", "yjs-cursor"]) bound.unregisterPlugin(key);
+        bound.setEditable(false);
+      }
+    } finally {
+      opts.onContentError?.(new Error(`the document holds a "${name}", which this editor does not know`));
+    }
+  });
+
   const editor = new Editor({
     element: opts.element,
     extensions: [
       ...schemaExtensions({ autolink: true, imageSrc: opts.imageSrc }),
       Placeholder.configure({ placeholder: "Start writing…" }),
-      Collaboration.configure({ document: opts.ydoc, field: FRAGMENT_NAME }),
+      Collaboration.configure({ document: unknownAtStart ? new Y.Doc() : opts.ydoc, field: FRAGMENT_NAME }),
       CollaborationCaret.configure({
         provider: { awareness: othersOnly(opts.provider.awareness) },
         user: opts.user,
         render: (user) => renderCaret(user, opts.user.browser),
       }),
     ],
-    editable: opts.editable ?? true,
+    editable: !unknownAtStart && (opts.editable ?? true),
     editorProps: {
       attributes: { spellcheck: "true", "aria-label": "Document text", role: "textbox", "aria-multiline": "true" },
     },
@@ -200,6 +223,7 @@ export function createEditor(opts: EditorOptions): EditorHandle {
     opts.onUploadError?.(error);
   };
   if (opts.uploadImage) editor.registerPlugin(imagePastePlugin(editor, opts.uploadImage, uploadError));
+  bound = editor;
 
   // Tiptap's focus command, when the editor isn't focused, focuses it in the next
   // animation frame and then re-applies the selection it had: keys pressed in
@@ -344,11 +368,13 @@ export function createEditor(opts: EditorOptions): EditorHandle {
       editor.commands.updateUser({ ...user });
     },
     setEditable: (editable) => {
+      if (unknownAtStart || detached) return;
       if (editor.isEditable !== editable) editor.setEditable(editable);
     },
     focus: focusNow,
     destroy: () => {
       if (frame) cancelAnimationFrame(frame);
+      stopGuard();
       editor.destroy();
     },
   };

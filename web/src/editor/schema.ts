@@ -8,6 +8,16 @@ import { Table, TableCell, TableHeader, TableRow } from "@tiptap/extension-table
 import StarterKit from "@tiptap/starter-kit";
 
 /**
+ * The version of the node and mark list below. Bump it whenever a node or mark type is added,
+ * removed or renamed (tests/test_schema_version.py compares the list with
+ * tests/fixtures/editor_schema.json and fails until both are updated). The server's
+ * SCHEMA_VERSION (server/content/schema.py) is checked against the same fixture: a page whose
+ * version is older is turned away before it syncs (close code 4426) and reloads, because
+ * y-prosemirror drops nodes its schema does not know and would write that loss back.
+ */
+export const SCHEMA_VERSION = 2;
+
+/**
  * `imageSrc`: the address an image is shown from (the page adds a share link's or token's
  * credentials to this server's file addresses: an <img> cannot send headers). The document, and
  * whatever is copied out of it, keeps the plain address.

@@ -30,6 +30,7 @@ import { mountTableForm } from "../doc/tableform";
 import { mountToolbar } from "../doc/toolbar";
 import { byId, setIfChanged } from "../dom";
 import { createEditor, type EditorHandle } from "../editor/editor";
+import { SCHEMA_VERSION } from "../editor/schema";
 import { registerServiceWorker } from "../offline";
 
 function docNameFromLocation(): string {
@@ -83,7 +84,7 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
   const provider = new WebsocketProvider(wsBase, room, ydoc, {
     connect: false,
     maxBackoffTime: 3000,
-    params: { epoch: initial.epoch, ...credentialParams(creds) },
+    params: { epoch: initial.epoch, schema: String(SCHEMA_VERSION), ...credentialParams(creds) },
   });
   // Tabs of this browser sync over BroadcastChannel: only tabs on the same epoch.
   provider.bcChannel = `${wsBase}/${room}#${initial.epoch}`;
@@ -142,10 +143,9 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
     },
     onContentError: (error) => {
       console.error("coedit: the document has content this editor can't show", error);
-      const banner = byId("error-banner");
-      banner.textContent = "This document contains content this version of the editor can't show. "
-        + "Editing is paused so nothing gets lost; try reloading the page.";
-      banner.hidden = false;
+      // Possibly called while createEditor runs (the copy on this device already has it):
+      // stop once this page is fully set up.
+      queueMicrotask(() => connection.outdatedEditor());
     },
   });
   const linkForm = mountLinkForm(editor, canEdit);
