@@ -84,12 +84,15 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
             DirectLink(self).abort()
 
     def _still_reading(self) -> bool:
-        """The peer acknowledged more since the ping (or the last look), not yet the ping itself."""
+        """The peer acknowledged more since the ping (or the last look). Reaching the ping
+        itself counts too: the peer then still has to read what came before it (a big sync
+        step 2 takes a busy client seconds to apply) before it answers, and gets one more
+        timeout for that; a peer that acknowledges nothing more goes at the next deadline."""
         if self._progress is None or self.close_sent or self.transport.is_closing():
             return False
-        before, target = self._progress
+        before, target = self._progress  # target: what was written up to the ping
         now = acknowledged(self.transport.get_extra_info("socket"))
-        if now is None or not before < now < target:
+        if now is None or now <= before:
             return False
         self._progress = (now, target)
         return True
