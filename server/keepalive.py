@@ -5,10 +5,11 @@ connection when no pong arrives within `ws_ping_timeout`. Left alone, that would
 healthy peer on a slow link that is still reading a big frame (a sync step 2 of a large
 document): its pong waits behind everything sent before the ping, and it would reconnect, get
 the same frame, and be closed again, forever. So on a missed pong `WebSocketProtocol` asks the
-kernel whether the peer is still acknowledging the bytes written before the ping; while it is,
-the deadline moves on by another timeout. A peer whose network vanished acknowledges nothing
-and goes at the first deadline, as does one whose kernel took the ping (a frozen process, a
-proxy that stopped forwarding) without its program answering.
+kernel whether the peer acknowledged more bytes since the ping (or the last deadline); while it
+does, the deadline moves on by another timeout, which also leaves a peer that has just read
+everything time to apply it and answer. A peer whose network vanished acknowledges nothing and
+goes at the first deadline; one whose kernel takes bytes without its program answering (a
+frozen process, a proxy that stopped forwarding) goes at the deadline after its last ones.
 
 A peer that failed is reset when something is still buffered for it: a graceful close would
 wait for that buffer to drain to a peer that is gone, and its presence would stay with it.
@@ -16,17 +17,15 @@ wait for that buffer to drain to a peer that is gone, and its presence would sta
 
 from __future__ import annotations
 
-import fcntl
 import socket
 import struct
-import termios
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from .fastsend import DirectLink
 
-__all__ = ["WebSocketProtocol", "acknowledged", "handed_to_kernel"]
+__all__ = ["WebSocketProtocol", "acknowledged"]
 
 # Linux's struct tcp_info: tcpi_bytes_acked is a __u64 at byte 120 (since Linux 4.1).
 _TCP_INFO_SIZE = 256
@@ -48,31 +47,15 @@ def acknowledged(sock: Any) -> int | None:
     return int(_BYTES_ACKED.unpack_from(info, _BYTES_ACKED_OFFSET)[0])
 
 
-def handed_to_kernel(sock: Any, acked: int) -> int | None:
-    """Bytes written to the socket so far: acknowledged ones plus those the kernel still holds."""
-    try:
-        raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
-    except (OSError, ValueError):
-        return None
-    return acked + int(struct.unpack("i", raw)[0])
-
-
 class WebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's websockets-sansio protocol, patient with a peer that is still reading."""
 
-    # (acknowledged when last looked, everything written up to and including the ping)
-    _progress: tuple[int, int] | None = None
+    # Bytes the peer had acknowledged when last looked (at the ping, then at each deadline).
+    _acked: int | None = None
 
     def send_keepalive_ping(self) -> None:
         super().send_keepalive_ping()
-        self._progress = None
-        sock = self.transport.get_extra_info("socket")
-        acked = acknowledged(sock)
-        if acked is None:
-            return
-        in_kernel = handed_to_kernel(sock, acked)
-        if in_kernel is not None:
-            self._progress = (acked, in_kernel + self.transport.get_write_buffer_size())
+        self._acked = acknowledged(self.transport.get_extra_info("socket"))
 
     def keepalive_timeout(self) -> None:
         timeout = self.ping_timeout
@@ -88,11 +71,10 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         itself counts too: the peer then still has to read what came before it (a big sync
         step 2 takes a busy client seconds to apply) before it answers, and gets one more
         timeout for that; a peer that acknowledges nothing more goes at the next deadline."""
-        if self._progress is None or self.close_sent or self.transport.is_closing():
+        if self._acked is None or self.close_sent or self.transport.is_closing():
             return False
-        before, target = self._progress  # target: what was written up to the ping
         now = acknowledged(self.transport.get_extra_info("socket"))
-        if now is None or now <= before:
+        if now is None or now <= self._acked:
             return False
-        self._progress = (now, target)
+        self._acked = now
         return True
