@@ -218,8 +218,7 @@ class Room:
         if self.guard is not None:
             self.guard.changed()
         deps = self._integrator.changed(update)
-        future = self.store.append(self.name, update)
-        self._tail = future
+        future = self._append([update])
         # Unknown sections and deletions (None): the relay never merges it (see relay.py).
         part: Relayed = (update, (), frozenset()) if deps is None else relayed(update, deps)
         relay: list[tuple[Peer | None, Relayed]] = [(None, part)]
@@ -295,7 +294,7 @@ class Room:
 
     def _committed(
         self,
-        future: asyncio.Future[None],
+        future: asyncio.Future[Any],
         origin: Peer | None,
         stored: list[bytes],
         relay: list[tuple[Peer | None, Relayed]],
