@@ -7,11 +7,10 @@ import hashlib
 import sqlite3
 import struct
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from pycrdt import Doc
 
 from server.content import write_json
@@ -19,7 +18,7 @@ from server.files import FileSweeper, sniff_image
 from server.store.base import DocName
 from server.store.sqlite import SqliteStore
 from tests.live import ServerProcess
-from tests.test_accounts import path, person
+from tests.test_accounts import accounts_server, path, person
 
 
 def png(width: int = 1, height: int = 1, seed: int = 0) -> bytes:
@@ -36,16 +35,7 @@ def png(width: int = 1, height: int = 1, seed: int = 0) -> bytes:
 
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(2)</script></svg>'
 LIMIT = 10 * 1024 * 1024
-
-
-@pytest.fixture
-def files_server(tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path / "coedit.db", env={"COEDIT_AUTH": "accounts"})
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.kill()
+accounts = accounts_server  # the accounts-mode server fixture, as the comments tests use it
 
 
 def test_types_come_from_the_bytes() -> None:
@@ -57,8 +47,8 @@ def test_types_come_from_the_bytes() -> None:
         assert sniff_image(other) is None
 
 
-async def test_upload_rules_and_serving(files_server: ServerProcess) -> None:
-    server = files_server
+async def test_upload_rules_and_serving(accounts: ServerProcess) -> None:
+    server = accounts
     async with (
         person(server, "owner") as owner,
         person(server, "vera") as viewer,
