@@ -15,12 +15,14 @@ run: $(VENV)/.installed web/dist/.built
 
 # Two runs: Playwright's sync API keeps an event loop in the main thread for the whole session,
 # which pytest-asyncio's tests must not share.
+# COEDIT_SERVICES_REQUIRED: a missing PostgreSQL, Redis or nginx fails the run, never skips.
 test: setup lint typecheck
-	$(PY) -m pytest -q tests
-	$(PY) -m pytest -q e2e
+	COEDIT_SERVICES_REQUIRED=1 $(PY) -m pytest -q tests
+	COEDIT_SERVICES_REQUIRED=1 $(PY) -m pytest -q e2e
 
 setup: $(VENV)/.installed web/dist/.built
 	@bash scripts/ensure-chromium
+	@bash scripts/ensure-services
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check server tests e2e bench

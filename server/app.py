@@ -10,13 +10,13 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from . import ws
+from . import mesh, ws
 from .access import Gatekeeper
 from .comments.guard import CommentGuard
 from .config import Settings
 from .files import FileSweeper
 from .http import accounts, comments, docs, errors, files, history, mentions, pages, params
-from .store.sqlite import SqliteStore
+from .store.open import open_store
 from .sync.fold import Folder
 from .sync.rooms import Rooms
 from .versions import VersionRecorder
@@ -27,7 +27,9 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with (
             Folder() as folder,
-            SqliteStore(settings.db, synchronous=settings.synchronous, fold=folder.pair) as store,
+            open_store(
+                settings.store, settings.db, synchronous=settings.synchronous, fold=folder.pair
+            ) as store,
             VersionRecorder(store, interval=settings.version_interval_seconds) as recorder,
             # Inside the recorder: shutting rooms down records their last versions.
             Rooms(store, settings, hooks=[recorder], fold=folder, guard=CommentGuard) as rooms,
@@ -36,7 +38,9 @@ def create_app(settings: Settings) -> Starlette:
                 retention_seconds=settings.file_retention_days * 86400,
                 interval=settings.file_sweep_seconds,
             ),
+            mesh.joined(settings, store, rooms) as joined,
         ):
+            app.state.mesh = joined
             app.state.rooms = rooms
             app.state.gate = Gatekeeper(settings, store)
             app.state.recorder = recorder
@@ -46,6 +50,7 @@ def create_app(settings: Settings) -> Starlette:
         # Served by ws.DirectWebSockets; the route keeps the URL in the app's route table.
         WebSocketRoute(ws.WS_PREFIX + "{name:path}", ws.endpoint),
         Route("/healthz", pages.healthz),
+        Route("/readyz", pages.readyz),
         Route("/api/docs", docs.list_docs, methods=["GET"]),
         Route("/api/docs", docs.create_doc, methods=["POST"]),
         Route("/api/docs/{name}/export", docs.export_doc, methods=["GET"]),

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import signal
 import socket
 import sys
 from collections.abc import Sequence
@@ -22,7 +23,8 @@ from .config import Settings, SettingsError
 from .http.docs import new_doc_name
 from .keepalive import WebSocketProtocol
 from .store.base import DocName, StoreError
-from .store.sqlite import SqliteStore
+from .store.open import open_store
+from .store.postgres import PostgresStore
 from .sync.rooms import Rooms
 
 log = logging.getLogger("coedit")
@@ -86,6 +88,7 @@ class _Server(uvicorn.Server):
                 print(f"coedit listening on http://{host}:{port}", file=sys.stderr, flush=True)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._drain = sig == signal.SIGTERM and not self.should_exit
         super().handle_exit(sig, frame)
         # uvicorn re-raises the signal after shutting down; a graceful stop should exit 0.
         self._captured_signals.clear()
@@ -93,9 +96,18 @@ class _Server(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         app = self.config.app
         rooms: Rooms | None = getattr(getattr(app, "state", None), "rooms", None)
+        settings: Settings = self.config.app.state.settings  # type: ignore[union-attr]
+        if rooms is not None and getattr(self, "_drain", False) and settings.store:
+            # Several instances behind a load balancer: hand the clients over gently.
+            await rooms.drain(settings.drain_delay_seconds, settings.drain_spread_seconds)
         if rooms is not None:
             await rooms.close_gracefully()
         await super().shutdown(sockets)
+
+
+STORE_HELP = (
+    "PostgreSQL address postgresql://USER@HOST:PORT/DB (COEDIT_STORE; default: SQLite at --db)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="interface to bind (COEDIT_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port, 0 picks a free one (COEDIT_PORT, 8000)")
     serve.add_argument("--db", type=Path, help="SQLite file (COEDIT_DB, ./data/coedit.db)")
+    serve.add_argument("--store", help=STORE_HELP)
     serve.add_argument(
         "--synchronous",
         choices=["OFF", "NORMAL", "FULL", "EXTRA"],
@@ -135,15 +148,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--allowed-origins",
         help="other browser origins allowed to connect, comma separated (COEDIT_ALLOWED_ORIGINS)",
     )
+    serve.add_argument(
+        "--bus",
+        help="join the other instances on the same --store through Redis: redis://HOST:PORT/N "
+        "(COEDIT_BUS)",
+    )
+    serve.add_argument("--instance-id", help="this instance's name on the bus (default: random)")
     export = commands.add_parser("export", help="write a document to stdout or a file")
     export.add_argument("name", help="the document's name")
     export.add_argument("--format", choices=["md", "html", "txt", "json"], default="md")
     export.add_argument("--db", type=Path, help="SQLite file (COEDIT_DB, ./data/coedit.db)")
+    export.add_argument("--store", help=STORE_HELP)
     export.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
     imp = commands.add_parser("import", help="create a document from a Markdown or HTML file")
     imp.add_argument("file", type=Path, help=".md/.markdown/.txt (Markdown) or .html/.htm")
     imp.add_argument("--title", help="the title (default: the file name)")
     imp.add_argument("--db", type=Path, help="SQLite file (COEDIT_DB, ./data/coedit.db)")
+    imp.add_argument("--store", help=STORE_HELP)
+    migrate = commands.add_parser(
+        "migrate", help="bring a PostgreSQL store's schema up to date (under a lock) and exit"
+    )
+    migrate.add_argument("--store", help=STORE_HELP)
     return parser
 
 
@@ -158,10 +183,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         return serve(settings)
     try:
+        if args.command == "migrate":
+            if not settings.store:
+                print("coedit: migrate needs --store postgresql://...", file=sys.stderr)
+                return 2
+            version = asyncio.run(migrate(settings.store))
+            print(f"schema version {version}")
+            return 0
         if args.command == "export":
             text = asyncio.run(export_doc(settings, args.name, args.format))
             if text is None:
-                print(f"coedit: no document named {args.name!r} in {settings.db}", file=sys.stderr)
+                where = settings.store or settings.db
+                print(f"coedit: no document named {args.name!r} in {where}", file=sys.stderr)
                 return 1
             if args.output is None:
                 sys.stdout.write(text)
@@ -179,8 +212,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+async def migrate(address: str) -> int:
+    # Opening the store migrates it, under PostgreSQL's advisory lock.
+    async with PostgresStore(address) as store:
+        return await store.migrate()
+
+
 async def export_doc(settings: Settings, name: str, fmt: str) -> str | None:
-    async with SqliteStore(settings.db, synchronous=settings.synchronous) as store:
+    async with open_store(settings.store, settings.db, synchronous=settings.synchronous) as store:
         state = await store.durable_state(DocName(name))
         info = await store.info(DocName(name))
     if state is None or info is None:
@@ -196,7 +235,7 @@ async def import_content(settings: Settings, source: str, is_html: bool, title: 
         html=source if is_html else None,
     )
     name = new_doc_name()
-    async with SqliteStore(settings.db, synchronous=settings.synchronous) as store:
+    async with open_store(settings.store, settings.db, synchronous=settings.synchronous) as store:
         await store.ensure(name)
         await store.append(name, state)
         if title:

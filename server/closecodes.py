@@ -25,7 +25,9 @@ class Close(IntEnum):
     TOO_BIG = 1009
     # An internal error or a storage failure: reconnect.
     INTERNAL = 1011
-    # The client stopped reading its frames.
+    # This instance is restarting (SIGTERM with a shared store): reconnect, to another one.
+    SERVICE_RESTART = 1012
+    # The client stopped reading its frames, or the store is unreachable: reconnect later.
     TRY_AGAIN = 1013
     # The connection's access changed (a link revoked, a role changed): ask again.
     REVOKED = 4403

@@ -92,6 +92,22 @@ class Settings:
     max_upload_bytes: int = 10 * MIB
     file_retention_days: float = 30.0
     file_sweep_seconds: float = 3600.0
+    # Several instances: the store they share (a postgresql:// address; empty: SQLite at `db`)
+    # and the bus between them (a redis:// address; empty: none).
+    store: str = ""
+    bus: str = ""
+    # This instance's name on the bus (empty: a random one at start).
+    instance_id: str = ""
+    # How often each instance compares the store's newest rows with its live rooms: a safety
+    # net while the bus is up, the delivery path while it is down.
+    head_check_seconds: float = 2.0
+    degraded_poll_seconds: float = 0.25
+    # An instance silent this long (while the bus worked) is gone: its clients' cursors go.
+    instance_dead_seconds: float = 10.0
+    # SIGTERM: readiness off, wait this long for the load balancer to notice, then close the
+    # clients with 1012 spread over the second span (no reconnect storm on the others).
+    drain_delay_seconds: float = 5.0
+    drain_spread_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         if self.synchronous.upper() not in SYNCHRONOUS_MODES:
@@ -121,6 +137,13 @@ class Settings:
             raise SettingsError("max_upload_bytes must be at least 1")
         if not (self.file_retention_days > 0 and self.file_sweep_seconds > 0):
             raise SettingsError("file_retention_days and file_sweep_seconds must be positive")
+        if self.bus and not self.store.startswith(("postgresql://", "postgres://")):
+            raise SettingsError(
+                "--bus needs --store postgresql://...: instances joined by a bus must share one "
+                "store (SQLite is one machine's)"
+            )
+        if self.bus and not self.bus.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError(f"--bus must be a redis:// address, got {self.bus!r}")
         if not self.version_interval_seconds > 0:
             raise SettingsError(
                 f"version_interval_seconds must be positive, got {self.version_interval_seconds}"

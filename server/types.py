@@ -7,6 +7,7 @@ all import it, and it imports none of them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from .store.base import User
@@ -41,3 +42,17 @@ class Peer(Protocol):
 
     def close(self, code: int, reason: str) -> None:
         """Ask the transport to close with this WebSocket close code."""
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """Whose connections to a document lose their standing: a user's (their role changed) or a
+    share link's holders'. Plain data, so that other instances can apply it too."""
+
+    user_id: int | None = None
+    link_id: int | None = None
+
+    def matches(self, grant: Standing) -> bool:
+        if self.link_id is not None:
+            return grant.link_id == self.link_id
+        return self.user_id is not None and grant.user is not None and grant.user.id == self.user_id

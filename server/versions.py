@@ -40,6 +40,7 @@ from .store.base import (
     DocumentNotFound,
     DocumentStore,
     RestoredFrom,
+    SharedLog,
     StoreError,
     VersionInfo,
     VersionKind,
@@ -354,8 +355,16 @@ class VersionRecorder:
     # -- recording -----------------------------------------------------------------------------
 
     async def record(self, name: DocName) -> VersionInfo | None:
-        """Record an automatic version now, unless it would equal the latest version."""
+        """Record an automatic version now, unless it would equal the latest version, or
+        another instance sharing the store recorded one less than half an interval ago (each
+        instance with peers on the document keeps its own schedule)."""
         async with self._lock(name):
+            if isinstance(self._store, SharedLog):
+                latest = await self._store.list_versions(name, limit=1)
+                recent = self._clock() - self._schedule.interval / 2
+                if latest and latest[0].kind == "auto" and latest[0].created_at > recent:
+                    self._schedule.recorded(name)
+                    return None
             return await self._capture(name, "auto", None, skip_identical=True)
 
     async def save_named(self, name: DocName, label: str) -> VersionInfo:
@@ -474,6 +483,9 @@ class VersionRecorder:
         target = target_doc.get(FRAGMENT, type=XmlFragment)
         check_restorable(target)
         async with self._lock(name), rooms.borrow(name) as room:
+            # A restore computed on a Doc missing another instance's last paragraph would
+            # leave that paragraph standing.
+            await rooms.catch_up(room)
             durable = await self._durable_and_ready(name, room)
             live = room.doc.get(FRAGMENT, type=XmlFragment)
             if fragment_key(live) == fragment_key(target):

@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 from server.config import Settings
 from tests import inproc
 from tests.live import ServerProcess
+from tests.pgproc import Postgres
 
 
 @pytest.fixture
@@ -37,3 +38,15 @@ async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     """HTTP requests to `app`, in process."""
     async with inproc.client(app) as http:
         yield http
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A throwaway PostgreSQL for the whole run (tests/pgproc.py); each test takes a fresh
+    database from it with `new_database()`."""
+    pg = Postgres()
+    pg.start()
+    try:
+        yield pg
+    finally:
+        pg.close()

@@ -18,6 +18,7 @@ from server.sync import rooms as rooms_module
 from server.sync.protocol import decode, encode_update
 from server.sync.room import Room
 from server.sync.rooms import Rooms
+from server.types import Revocation
 from tests.fakes import FakePeer
 
 NAME = DocName("big")
@@ -203,10 +204,10 @@ async def test_close_where_matches_grants_and_leaves_peers_without_one() -> None
         room = await rooms.join(NAME, peers[0])
         for peer in peers[1:]:
             await rooms.join(NAME, peer)
-        closed = rooms.close_where(NAME, lambda grant: grant.link_id == 7, 4403, "revoked")
+        closed = rooms.close_where(NAME, Revocation(link_id=7), 4403, "revoked")
         assert closed == 1
         assert [peer.closed for peer in peers] == [(4403, "revoked"), None, None]
-        assert rooms.close_where(DocName("not loaded"), lambda grant: True, 4403, "") == 0
+        assert rooms.close_where(DocName("not loaded"), Revocation(user_id=1), 4403, "") == 0
         for peer in peers:
             rooms.leave(room, peer)
 

@@ -29,6 +29,7 @@ from server.store import (
     StoreError,
 )
 from server.store.base import RestoredFrom, VersionInfo
+from server.store.postgres import PostgresStore
 from server.store.sqlite.schema import MIGRATIONS
 from server.sync.fold import Folded, fold
 from server.sync.integrate import Integrator
@@ -53,11 +54,19 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "nested" / "dir" / "coedit.db"
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def factory(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    # One database per test, made on first use (a store reopened in a test sees its rows).
+    dsn: list[str] = []
+
     def make(*, batch_max: int = 2048, clock: Callable[[], float] = time.time) -> DocumentStore:
         if request.param == "memory":
             return MemoryStore(batch_max=batch_max, clock=clock)
+        if request.param == "postgres":
+            if not dsn:
+                dsn.append(request.getfixturevalue("postgres").new_database())
+            # Compaction folds every row here, as the other stores' do.
+            return PostgresStore(dsn[0], batch_max=batch_max, clock=clock, keep_recent_seconds=0)
         return SqliteStore(db_path(tmp_path), batch_max=batch_max, clock=clock)
 
     return make
@@ -314,16 +323,23 @@ AWKWARD_NAMES = [
 
 
 async def test_awkward_names_are_isolated(store: DocumentStore) -> None:
-    for i, name in enumerate(AWKWARD_NAMES):
+    names = AWKWARD_NAMES
+    if isinstance(store, PostgresStore):
+        # PostgreSQL's text holds no NUL. No client can send one: names.name_problem refuses
+        # control characters before any store sees the name. Refused clearly, not mangled.
+        names = [name for name in names if "\x00" not in name]
+        with pytest.raises(StoreError):
+            await store.ensure(n("nul\x00byte"))
+    for i, name in enumerate(names):
         await store.ensure(n(name))
         await store.append(n(name), f"update {i}".encode())
-    for i, name in enumerate(AWKWARD_NAMES):
+    for i, name in enumerate(names):
         stored = await must_load(store, n(name))
         assert stored.updates == [f"update {i}".encode()]
         info = await store.info(n(name))
         assert info is not None and info.name == name
     listed = await store.list_docs(100)
-    assert sorted(info.name for info in listed) == sorted(AWKWARD_NAMES)
+    assert sorted(info.name for info in listed) == sorted(names)
     assert await store.load(n("a/b")) is None
     assert await store.load(n("%")) is None
 

@@ -29,6 +29,7 @@ from ..closecodes import Close
 from ..config import Settings
 from ..store.base import AccountStore, DocName, Link, User
 from ..sync.rooms import Rooms
+from ..types import Revocation
 from .errors import HTTPError, error
 from .params import doc_name, json_body, optional_str
 
@@ -182,7 +183,7 @@ async def _set_share(request: Request, name: DocName, role: str | None) -> Respo
     # Their open connections carry the old role: drop them so they come back with the new one.
     rooms.close_where(
         name,
-        lambda grant: grant.user is not None and grant.user.id == user.id,
+        Revocation(user_id=user.id),
         Close.REVOKED,
         "your access to this document changed",
     )
@@ -209,7 +210,7 @@ async def revoke_link(request: Request) -> Response:
     rooms: Rooms = request.app.state.rooms
     dropped = rooms.close_where(
         name,
-        lambda grant: grant.link_id == link_id,
+        Revocation(link_id=link_id),
         Close.REVOKED,
         "this share link was revoked",
     )

@@ -15,13 +15,33 @@ log = logging.getLogger("coedit.api")
 
 
 async def healthz(request: Request) -> Response:
+    """Alive and able to store: 200, "degraded" while the bus between instances is down (every
+    instance is then equally slow to hear the others; none should be taken out)."""
     rooms: Rooms = request.app.state.rooms
     try:
         await rooms.store.ping()
     except StoreError as exc:
         log.error("health check failed: %s", exc)
         return JSONResponse({"status": "unavailable", "error": str(exc)}, status_code=503)
-    return JSONResponse({"status": "ok", "rooms": len(rooms), "connections": rooms.connections})
+    body: dict[str, object] = {
+        "status": "ok",
+        "rooms": len(rooms),
+        "connections": rooms.connections,
+    }
+    mesh = getattr(request.app.state, "mesh", None)
+    if mesh is not None and mesh.bus is not None:
+        body["bus"] = "degraded" if mesh.degraded else "ok"
+        if mesh.degraded:
+            body["status"] = "degraded"
+    return JSONResponse(body)
+
+
+async def readyz(request: Request) -> Response:
+    """Whether a load balancer should send new clients here: not while draining."""
+    rooms: Rooms = request.app.state.rooms
+    if rooms.draining:
+        return JSONResponse({"status": "draining"}, status_code=503)
+    return await healthz(request)
 
 
 def page(file_name: str):  # type: ignore[no-untyped-def]

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Literal, NewType, Protocol, Self
+from typing import Literal, NewType, Protocol, Self, runtime_checkable
 
 DocName = NewType("DocName", str)
 
@@ -41,6 +41,9 @@ class StoredDoc:
     # True when the snapshot holds nothing waiting for a missing predecessor (see Fold): every
     # snapshot written since held updates are kept as log rows.
     snapshot_complete: bool = False
+    # The sequence number of the newest log row this load includes (stores shared by several
+    # instances, see SharedLog); 0 elsewhere.
+    head_seq: int = 0
 
     @property
     def parts(self) -> list[bytes]:
@@ -235,6 +238,36 @@ class DocumentStore(Protocol):
 
     async def delete_versions(self, name: DocName, ids: Sequence[int]) -> int:
         """Delete those of ``ids`` that are versions of this document; returns how many were."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class CommittedRow:
+    """One update as committed to a shared log, numbered within its document."""
+
+    name: DocName
+    seq: int
+    update: bytes
+
+
+@runtime_checkable
+class SharedLog(Protocol):
+    """A store several server instances share (PostgreSQL): every document's log rows carry a
+    per-document sequence number, gap-free and in commit order, so an instance can tell which
+    of the others' rows it is missing and fetch exactly those."""
+
+    def on_commit(self, callback: Callable[[list[CommittedRow]], None]) -> None:
+        """Call `callback` with each batch of this process's rows right after its transaction
+        committed, before their append futures resolve."""
+        ...
+
+    async def read_since(self, name: DocName, after_seq: int) -> list[tuple[int, bytes]] | None:
+        """The document's rows numbered above `after_seq`, in order; None when compaction has
+        folded some of them into the snapshot. DocumentNotFound if it does not exist."""
+        ...
+
+    async def heads(self, names: Sequence[DocName]) -> dict[DocName, int]:
+        """The newest row's number of each of these documents that exists."""
         ...
 
 

@@ -32,7 +32,9 @@ MAX_TOMBSTONES = 10_000
 class _State:
     clock: int
     state: str
-    owner: Peer | None
+    # The local connection that set it, or the id of the instance whose connection did (several
+    # instances, see server.mesh); None for a tombstone.
+    owner: Peer | str | None
 
 
 @dataclass(slots=True)
@@ -65,6 +67,8 @@ class Presence:
         self._visitors: dict[Peer, _Visitor] = {}
         # (expiry, client id, tombstone) in the order they were made, to forget them.
         self._tombstones: deque[tuple[float, int, _State]] = deque()
+        # Given every awareness frame this instance's own peers caused, for the other instances.
+        self.publish: Callable[[bytes], None] | None = None
 
     def join(self, peer: Peer, stamp: dict[str, Any] | None) -> None:
         self._visitors[peer] = _Visitor(
@@ -239,8 +243,54 @@ class Presence:
         )
 
     def _broadcast(self, frame: bytes) -> None:
+        self._send_local(frame)
+        if self.publish is not None:
+            self.publish(frame)
+
+    def _send_local(self, frame: bytes) -> None:
         for peer in self._peers():
             peer.send(frame)
+
+    def apply_remote(self, instance: str, entries: Iterable[AwarenessEntry]) -> None:
+        """Entries another instance's peers caused (already stamped and budgeted there):
+        stored as owned by that instance and shown to this instance's peers."""
+        self._forget_tombstones()
+        accepted = [
+            e
+            for e in entries
+            if self._is_newer(e)
+            and self._changes_something(e)
+            # Only the instance that showed a state may remove it: a tab that reconnected
+            # to another instance must not vanish when its old connection's removal arrives.
+            and (not e.removed or self.states[e.client_id].owner == instance)
+        ]
+        for entry in accepted:
+            if entry.removed:
+                self._bury(entry.client_id, entry.clock)
+            else:
+                self.states[entry.client_id] = _State(entry.clock, entry.state, instance)
+        if accepted:
+            self._send_local(encode_awareness_entries(accepted))
+
+    def drop_instance(self, instance: str) -> None:
+        """An instance stopped without saying goodbye: remove what its peers showed."""
+        gone = []
+        for client_id, current in list(self.states.items()):
+            if current.owner == instance and current.state != "null":
+                clock = current.clock + 1
+                self._bury(client_id, clock)
+                gone.append(AwarenessEntry(client_id=client_id, clock=clock, state="null"))
+        if gone:
+            self._send_local(encode_awareness_entries(gone))
+
+    def local_snapshot(self) -> bytes | None:
+        """The states this instance's own peers show, as one awareness message (None: none)."""
+        entries = [
+            AwarenessEntry(client_id=cid, clock=s.clock, state=s.state)
+            for cid, s in self.states.items()
+            if s.state != "null" and s.owner is not None and not isinstance(s.owner, str)
+        ]
+        return encode_awareness_entries(entries) if entries else None
 
 
 def _display_name(state: str) -> str | None:

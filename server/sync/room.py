@@ -18,8 +18,9 @@ from pycrdt import Doc, Map
 from ..closecodes import Close
 from ..config import Settings
 from ..content.schema import META, TITLE
-from ..store.base import DocName, DocumentStore
+from ..store.base import DocName, DocumentNotFound, DocumentStore, StoreError
 from ..types import Peer, Role
+from .follow import Follower
 from .integrate import HalfApplied, Integrator
 from .lib0 import ProtocolError
 from .presence import Presence
@@ -102,6 +103,8 @@ class Room:
             doc, max_held=settings.max_held_updates, max_held_bytes=settings.max_held_bytes
         )
         self._state_checked = clock()
+        # Where this room stands in a log several instances share (see server.mesh).
+        self.follower = Follower(0)
 
     def join(
         self,
@@ -246,6 +249,41 @@ class Room:
         future = self._append(stored)
         future.add_done_callback(lambda f: self._committed(f, peer, stored, relay))
 
+    def apply_committed(self, updates: list[bytes]) -> None:
+        """Rows another instance committed to this document's shared log, in their order:
+        applied, then relayed to this room's peers at once (they are durable already)."""
+        if self.failed:
+            return
+        relay: list[tuple[Peer | None, Relayed]] = []
+        unstored: list[bytes] = []
+        for update in updates:
+            try:
+                deps = validate_update(update)
+                released = self.integrate(update, deps)
+            except ProtocolError as exc:
+                # Another instance integrated it: refusing it here means this Doc is not what
+                # the store holds any more.
+                self._fail(f"a row committed by another instance was refused: {exc.reason}")
+                return
+            if released is None:
+                continue  # waits for a predecessor, like any update (see _apply)
+            relay.append((None, relayed(update, deps)))
+            # Updates of this room's own peers were held until now and never stored; stored
+            # rows released again cost a duplicate row, which applies as a no-op.
+            unstored.extend(u for u, _ in released)
+            relay.extend((None, relayed(u, d)) for u, d in released)
+        self._check_state()
+        self.log_rows += len(updates)
+        self.log_bytes += sum(len(update) for update in updates)
+        if unstored:
+            future = self._append(unstored)
+            future.add_done_callback(lambda f: self._committed(f, None, unstored, relay))
+            return
+        if relay:
+            self._relay.committed(relay)
+        if self._on_change is not None:
+            self._on_change(self)
+
     def _append(self, updates: list[bytes]) -> asyncio.Future[Any]:
         """Store `updates` in order; the future resolves once the last has committed."""
         futures = [self.store.append(self.name, update) for update in updates]
@@ -300,8 +338,11 @@ class Room:
         relay: list[tuple[Peer | None, Relayed]],
     ) -> None:
         if future.cancelled() or future.exception() is not None:
-            error = "cancelled" if future.cancelled() else repr(future.exception())
-            self._fail(f"store append failed: {error}")
+            exc = None if future.cancelled() else future.exception()
+            # The store is unreachable (retried already): say "later", nothing was relayed.
+            later = isinstance(exc, StoreError) and not isinstance(exc, DocumentNotFound)
+            code = Close.TRY_AGAIN if later else Close.INTERNAL
+            self._fail(f"store append failed: {exc!r}", code)
             return
         self.log_rows += len(stored)
         self.log_bytes += sum(len(update) for update in stored)
@@ -318,14 +359,18 @@ class Room:
         """Seconds between two relays to a peer of this document (see Relay.window)."""
         return self._relay.window()
 
-    def _fail(self, why: str) -> None:
+    def resync(self, why: str, code: int = Close.INTERNAL) -> None:
+        """The live Doc can no longer follow the store: its peers reconnect to a fresh load."""
+        self._fail(why, code)
+
+    def _fail(self, why: str, code: int = Close.INTERNAL) -> None:
         # The live doc now differs from the store: drop every peer so that they reconnect to a
         # fresh load and resend whatever the store is missing.
         if self.failed:
             return
         self.failed = True
         log.error("%s in %r; closing its clients", why, self.name)
-        self.close_all(Close.INTERNAL, "storage failure, reconnect")
+        self.close_all(code, "storage failure, reconnect")
 
     def _send_after_commit(self, peer: Peer, frame: bytes) -> None:
         tail = self._tail

@@ -17,8 +17,9 @@ from .. import memory
 from ..closecodes import Close
 from ..config import Settings
 from ..store.base import DocName, DocumentNotFound, DocumentStore, comments_name, comments_parent
-from ..types import Peer, Role, Standing
+from ..types import Peer, Revocation, Role, Standing
 from .fold import Folded, fold
+from .follow import Follower
 from .room import Room, WriteGuard
 
 log = logging.getLogger("coedit.rooms")
@@ -88,6 +89,13 @@ class Rooms:
         self._drained = asyncio.Event()
         # Joined connections whose close has not finished; shutdown waits for them.
         self._connections = 0
+        # Several instances (server.mesh): told of each room loaded, and of revocations and
+        # deletions made here, so that the other instances apply them too.
+        self.loaded: Callable[[Room], None] | None = None
+        self.announce: Callable[[dict[str, Any]], None] | None = None
+        self.follow_store: Callable[[Room], Awaitable[None]] | None = None
+        # Set when a drain began: the load balancer should send new clients elsewhere.
+        self.draining = False
 
     async def __aenter__(self) -> Rooms:
         return self
@@ -102,6 +110,20 @@ class Rooms:
 
     def __len__(self) -> int:
         return len(self._rooms)
+
+    def live(self, name: DocName) -> Room | None:
+        """The loaded room of this name, unless it failed (its next joiner reloads it)."""
+        room = self._rooms.get(name)
+        return None if room is None or room.failed else room
+
+    def names(self) -> list[DocName]:
+        return list(self._rooms)
+
+    async def catch_up(self, room: Room) -> None:
+        """Apply what other instances committed to the room's document so far (before server
+        code changes the live Doc, e.g. a restore); nothing to do on a store of one machine."""
+        if self.follow_store is not None:
+            await self.follow_store(room)
 
     async def join(
         self,
@@ -171,6 +193,15 @@ class Rooms:
 
     async def delete(self, name: DocName) -> bool:
         """Close the document's clients with 4404 and remove it from memory and the store."""
+        self.drop(name)
+        await self.store.flush()
+        deleted = await self.store.delete(name)
+        if self.announce is not None:
+            self.announce({"kind": "deleted", "name": name})
+        return deleted
+
+    def drop(self, name: DocName) -> None:
+        """Close the document's clients with 4404 and forget its rooms (it was deleted)."""
         for doomed in (name, comments_name(name)):  # its comments go with it
             room = self._rooms.pop(doomed, None)
             if room is not None:
@@ -178,21 +209,22 @@ class Rooms:
                 room.retire(Close.DELETED, "document deleted")
                 self._cancel(self._unload_timers, doomed)
                 self._cancel(self._compact_timers, doomed)
-        await self.store.flush()
-        return await self.store.delete(name)
 
     def close_where(
-        self, name: DocName, predicate: Callable[[Standing], bool], code: int, reason: str
+        self, name: DocName, revoked: Revocation, code: int, reason: str, *, here: bool = False
     ) -> int:
-        """Close the document's peers (its comments' too) whose grant matches (e.g. one that was
-        revoked)."""
+        """Close the document's peers (its comments' too) whose grant the revocation matches,
+        on every instance unless `here`; returns how many were closed on this one."""
+        if self.announce is not None and not here:
+            event = {"kind": "revoked", "name": name, "code": code, "reason": reason}
+            self.announce({**event, "user_id": revoked.user_id, "link_id": revoked.link_id})
         rooms = [self._rooms.get(name), self._rooms.get(comments_name(name))]
         doomed = [
             peer
             for room in rooms
             if room is not None
             for peer in room.peers
-            if peer.grant is not None and predicate(peer.grant)
+            if peer.grant is not None and revoked.matches(peer.grant)
         ]
         for peer in doomed:
             peer.close(code, reason)
@@ -201,6 +233,20 @@ class Rooms:
     def close_all(self, code: int, reason: str) -> None:
         for room in self._rooms.values():
             room.close_all(code, reason)
+
+    async def drain(self, delay: float, spread: float) -> None:
+        """Leave without a reconnect storm (a rolling restart): say not ready, give the load
+        balancer `delay` to notice, then close the clients with 1012 spread over `spread`, so
+        that the other instances take them over at a steady pace."""
+        self.draining = True
+        await asyncio.sleep(delay)
+        peers = [(room, peer) for room in self._rooms.values() for peer in room.peers]
+        self._closing = True  # whoever still arrives is told to come back (1001)
+        pause = spread / len(peers) if peers else 0.0
+        for room, peer in peers:
+            if peer in room.peers:
+                peer.close(Close.SERVICE_RESTART, "server restarting, reconnect")
+                await asyncio.sleep(pause)
 
     async def close_gracefully(self, timeout: float = 3.0) -> None:
         """Refuse new joins, close every client with 1001 and wait (bounded) for them to leave."""
@@ -256,12 +302,15 @@ class Rooms:
             room.load(folded.state, folded.held)
         room.title_stored(info.title)
         if stored is not None:
+            room.follower = Follower(stored.head_seq)
             room.log_found(
                 len(stored.updates),
                 sum(len(u) for u in stored.updates),
                 len(stored.snapshot or b""),
             )
         self._rooms[name] = room
+        if self.loaded is not None:
+            self.loaded(room)
         log.debug("loaded %r (%d log rows)", name, room.log_rows)
         self._schedule_compaction(room)
         return room
