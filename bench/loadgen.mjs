@@ -567,6 +567,8 @@ async function fanout (cfg) {
   const perClient = Math.max(1, Math.round(cfg.duration * rate))
   const interval = 1000 / rate
   const url = docUrl(cfg.url, cfg.doc)
+  // Several instances of one deployment (bench/scaleout.py): client i connects to urls[i % k].
+  const urls = (cfg.urls && cfg.urls.length ? cfg.urls : [cfg.url]).map((u) => docUrl(u, cfg.doc))
   const totalEdits = n * perClient
   const sendTime = new Float64Array(totalEdits).fill(-1)
   // Observers time every edit they receive; the other clients only read their sockets. They are
@@ -609,7 +611,7 @@ async function fanout (cfg) {
 
   const clients = []
   const tConnect = now()
-  for (let i = 0; i < n; i++) clients.push(new Client(url, { id: i, onFrame }))
+  for (let i = 0; i < n; i++) clients.push(new Client(urls[i % urls.length], { id: i, onFrame }))
   await until(() => clients.every((c) => c.syncedAt !== null || c.closedAt !== null), cfg.syncTimeoutMs, 10)
   const synced = clients.filter((c) => c.syncedAt !== null && c.open)
   const syncS = (now() - tConnect) / 1000
