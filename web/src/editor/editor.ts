@@ -6,13 +6,14 @@
 import { Editor, getSchema } from "@tiptap/core";
 import Collaboration from "@tiptap/extension-collaboration";
 import CollaborationCaret from "@tiptap/extension-collaboration-caret";
-import { Placeholder } from "@tiptap/extensions";
+import { CharacterCount, Placeholder } from "@tiptap/extensions";
 import { TextSelection } from "@tiptap/pm/state";
 import type { Awareness } from "y-protocols/awareness";
 import * as Y from "yjs";
 import { OTHER_TAB, type User } from "../identity";
 import { safeHref } from "../rules";
 import { type CommentAnchors, commentAnchors } from "./comments";
+import { createFind, type FindHandle } from "./find";
 import { installRemoteSync, othersOnly } from "./remotesync";
 import { imagePastePlugin, insertImageFiles, selectedImageAlt, type UploadImage } from "./images";
 import { schemaExtensions } from "./schema";
@@ -94,6 +95,22 @@ export interface EditorOptions {
   imageSrc?: (src: string) => string;
 }
 
+/** A heading of the document, for the outline. */
+export interface Heading {
+  level: number;
+  text: string;
+  /** Where it starts in the document (for `goTo`). */
+  pos: number;
+}
+
+/** Words and characters of the document, and of the selection when there is one. */
+export interface Counts {
+  words: number;
+  characters: number;
+  /** Null without a selection. */
+  selected: { words: number; characters: number } | null;
+}
+
 export interface EditorHandle {
   run(id: ActionId): boolean;
   isActive(id: ActionId): boolean;
@@ -114,6 +131,13 @@ export interface EditorHandle {
   setEditable(editable: boolean): void;
   focus(): void;
   destroy(): void;
+  /** The document's headings, in order. */
+  headings(): Heading[];
+  /** Put the caret at the start of the block at `pos`, and scroll it into view. */
+  goTo(pos: number): void;
+  counts(): Counts;
+  /** Find and replace (matches highlighted for this person only). */
+  readonly find: FindHandle;
   /** The editable DOM element (`.ProseMirror`). */
   readonly dom: HTMLElement;
   /** Comment anchors and their highlights. */
@@ -198,6 +222,8 @@ export function createEditor(opts: EditorOptions): EditorHandle {
     extensions: [
       ...schemaExtensions({ autolink: true, imageSrc: opts.imageSrc }),
       Placeholder.configure({ placeholder: "Start writing…" }),
+      // Words are what whitespace separates (blocks apart), as a reader counts them.
+      CharacterCount.configure({ wordCounter: (text) => text.split(/\s+/).filter(Boolean).length }),
       Collaboration.configure({ document: unknownAtStart ? new Y.Doc() : opts.ydoc, field: FRAGMENT_NAME }),
       CollaborationCaret.configure({
         provider: { awareness: othersOnly(opts.provider.awareness) },
@@ -317,9 +343,41 @@ export function createEditor(opts: EditorOptions): EditorHandle {
     toggleHeaderRow: () => editor.isActive("tableHeader"),
   };
 
+  const count = editor.storage.characterCount;
   return {
     dom: editor.view.dom,
     comments: commentAnchors(editor, opts.ydoc),
+    find: createFind(editor),
+    headings: () => {
+      const found: Heading[] = [];
+      editor.state.doc.descendants((node, pos) => {
+        if (node.type.name === "heading") {
+          found.push({ level: Number(node.attrs.level) || 1, text: node.textContent, pos });
+          return false;
+        }
+        return !node.isTextblock;
+      });
+      return found;
+    },
+    goTo: (pos) => {
+      const { doc } = editor.state;
+      if (pos < 0 || pos >= doc.content.size) return;
+      focusNow();
+      const tr = editor.state.tr.setSelection(TextSelection.near(doc.resolve(pos + 1))).scrollIntoView();
+      editor.view.dispatch(tr);
+      // ProseMirror scrolls the caret just into view; a heading picked from the outline
+      // belongs at the top of the screen, as in Google Docs.
+      const at = editor.view.domAtPos(pos + 1).node;
+      const element = at instanceof HTMLElement ? at : at.parentElement;
+      element?.closest("h1, h2, h3, h4, h5, h6")?.scrollIntoView({ block: "start" });
+    },
+    counts: () => {
+      const { doc, selection } = editor.state;
+      const whole = { words: count.words(), characters: count.characters() };
+      if (selection.empty) return { ...whole, selected: null };
+      const part = doc.cut(selection.from, selection.to);
+      return { ...whole, selected: { words: count.words({ node: part }), characters: count.characters({ node: part }) } };
+    },
     run: (id) => commands[id](),
     isActive: (id) => active[id]?.() ?? false,
     canRun: (id) => {

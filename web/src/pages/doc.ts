@@ -13,12 +13,15 @@ import { closeOnBack } from "../doc/backbutton";
 import { type Comments, mountComments, tokenName } from "../doc/comments";
 import { Connection } from "../doc/connection";
 import { type DocAccess, deleteOtherCopies, localDbName, openDocument } from "../doc/epoch";
+import { mountCounts } from "../doc/counts";
 import { mountExportMenu } from "../doc/exportmenu";
+import { mountFindBar } from "../doc/findbar";
 import { HistoryPanel } from "../doc/history";
 import { mountLinkForm } from "../doc/linkform";
 import { LocalSaveTracker } from "../doc/local";
 import { followStampedColour, TabUser } from "../doc/me";
 import { mountNamePrompt } from "../doc/nameprompt";
+import { mountOutline } from "../doc/outline";
 import { leaveWhenHidden, mountPresence } from "../doc/presence";
 import { renderRole } from "../doc/role";
 import { SaveTracker } from "../doc/saved";
@@ -129,7 +132,11 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
     provider,
     user: me.user,
     editable: !textReadOnly(initial.role),
-    onStateChange: () => toolbar.render(),
+    onStateChange: () => {
+      toolbar.render();
+      outline.changed();
+      counts();
+    },
     uploadImage: (file) => uploadImage(docName, creds, file),
     imageSrc: imageAddress(creds),
     onUploadError: (error) => {
@@ -158,6 +165,9 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
     imageAlt: () => images.editAlt(),
   });
   mountExportMenu(docName, creds);
+  const findBar = mountFindBar(editor, canEdit);
+  const outline = mountOutline(editor);
+  const counts = mountCounts(editor);
   const previewShown = closeOnBack(() => history.closePreview());
   const history = new HistoryPanel({
     docName,
@@ -201,6 +211,7 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
     editor.setEditable(!viewer);
     title.setReadOnly(viewer);
     toolbar.setHidden(viewer);
+    findBar.setCanReplace(!viewer);
     if (viewer) linkForm.hide();
     history.renderPermissions();
     presence.render();
