@@ -72,8 +72,10 @@ class Person:
     def body(self) -> Locator:
         return self.page.locator("body")
 
-    def open(self, base: str, doc: str) -> Person:
-        self.page.goto(doc_url(base, doc))
+    def open(self, base: str, doc: str, *, create: bool = True) -> Person:
+        """Open the document; `create`: as the app's "New" does, making it if it is missing
+        (a typed address would only ask)."""
+        self.page.goto(doc_url(base, doc) + ("?new=1" if create else ""))
         expect(self.editor).to_be_visible()
         return self
 

@@ -45,10 +45,13 @@ def api_url(base: str, name: str) -> str:
 
 
 def delete_and_recreate(context: BrowserContext, base: str, name: str) -> str:
-    """DELETE the document, then PUT it back; returns the new epoch."""
+    """DELETE the document (to the trash), empty it from the trash, then PUT it back; returns
+    the new epoch."""
     gone = context.request.delete(api_url(base, name))
     assert gone.status == 204, gone.text()
-    again = context.request.put(api_url(base, name))
+    purged = context.request.delete(f"{base}/api/trash/{quote(name, safe='')}")
+    assert purged.status == 204, purged.text()
+    again = context.request.put(api_url(base, name) + "?create=1")
     assert again.ok, again.text()
     epoch = again.json()["epoch"]
     assert isinstance(epoch, str) and epoch

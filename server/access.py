@@ -89,12 +89,28 @@ class Gatekeeper:
             return self._jwt_grant(conn, name)
         return await self._account_grant(conn, name)
 
-    def _jwt_grant(self, conn: HTTPConnection, name: DocName) -> Grant:
+    @staticmethod
+    def _token(conn: HTTPConnection) -> str | None:
         token = conn.query_params.get("token")
         header = conn.headers.get("authorization", "")
         if header.lower().startswith("bearer "):
             token = header[7:].strip()
-        if not token:
+        return token or None
+
+    def jwt_document(self, conn: HTTPConnection) -> DocName | None:
+        """The document a valid token opens (JWT mode), or None."""
+        token = self._token(conn)
+        if token is None:
+            return None
+        try:
+            claims = decode_jwt(token, self._settings.jwt_secret, now=self._clock())
+        except CredentialError:
+            return None
+        return DocName(claims.doc)
+
+    def _jwt_grant(self, conn: HTTPConnection, name: DocName) -> Grant:
+        token = self._token(conn)
+        if token is None:
             return Grant(None, refusal=(401, "this server needs a signed token (?token=...)"))
         try:
             claims = decode_jwt(token, self._settings.jwt_secret, now=self._clock())

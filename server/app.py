@@ -15,10 +15,24 @@ from .access import Gatekeeper
 from .comments.guard import CommentGuard
 from .config import Settings
 from .files import FileSweeper
-from .http import accounts, comments, docs, errors, files, history, mentions, pages, params
+from .http import (
+    accounts,
+    comments,
+    docs,
+    errors,
+    files,
+    history,
+    mentions,
+    pages,
+    params,
+    search,
+    trash,
+)
+from .search import Indexer
 from .store.open import open_store
 from .sync.fold import Folder
 from .sync.rooms import Rooms
+from .trash import TrashSweeper
 from .versions import VersionRecorder
 
 
@@ -31,15 +45,25 @@ def create_app(settings: Settings) -> Starlette:
                 settings.store, settings.db, synchronous=settings.synchronous, fold=folder.pair
             ) as store,
             VersionRecorder(store, interval=settings.version_interval_seconds) as recorder,
+            Indexer(store, store) as indexer,
             # Inside the recorder: shutting rooms down records their last versions.
-            Rooms(store, settings, hooks=[recorder], fold=folder, guard=CommentGuard) as rooms,
+            Rooms(
+                store, settings, hooks=[recorder, indexer], fold=folder, guard=CommentGuard
+            ) as rooms,
             FileSweeper(
                 store,
                 retention_seconds=settings.file_retention_days * 86400,
                 interval=settings.file_sweep_seconds,
             ),
+            TrashSweeper(
+                store,
+                rooms,
+                retention_seconds=settings.trash_retention_days * 86400,
+                interval=settings.file_sweep_seconds,
+            ),
             mesh.joined(settings, store, rooms) as joined,
         ):
+            app.state.indexer = indexer
             app.state.mesh = joined
             app.state.rooms = rooms
             app.state.gate = Gatekeeper(settings, store)
@@ -54,6 +78,9 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/docs", docs.list_docs, methods=["GET"]),
         Route("/api/docs", docs.create_doc, methods=["POST"]),
         Route("/api/docs/{name}/export", docs.export_doc, methods=["GET"]),
+        Route("/api/docs/{name}/copy", docs.copy_doc, methods=["POST"]),
+        *search.ROUTES,
+        *trash.ROUTES,
         *history.ROUTES,
         *files.ROUTES,
         *mentions.ROUTES,

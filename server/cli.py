@@ -135,6 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="images no document or version uses are removed after this long (30)",
     )
+    serve.add_argument(
+        "--trash-retention-days",
+        type=float,
+        help="deleted documents can be restored from the trash this long (30)",
+    )
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     serve.add_argument(
         "--auth",

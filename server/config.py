@@ -92,6 +92,8 @@ class Settings:
     max_upload_bytes: int = 10 * MIB
     file_retention_days: float = 30.0
     file_sweep_seconds: float = 3600.0
+    # Deleted documents stay in the trash this long (restorable), then go for good.
+    trash_retention_days: float = 30.0
     # Several instances: the store they share (a postgresql:// address; empty: SQLite at `db`)
     # and the bus between them (a redis:// address; empty: none).
     store: str = ""
@@ -135,6 +137,8 @@ class Settings:
             )
         if self.max_upload_bytes < 1:
             raise SettingsError("max_upload_bytes must be at least 1")
+        if not self.trash_retention_days > 0:
+            raise SettingsError("trash_retention_days must be positive")
         if not (self.file_retention_days > 0 and self.file_sweep_seconds > 0):
             raise SettingsError("file_retention_days and file_sweep_seconds must be positive")
         if self.bus and not self.store.startswith(("postgresql://", "postgres://")):

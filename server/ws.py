@@ -20,7 +20,7 @@ from .connection import Connection
 from .content.schema import SCHEMA_VERSION
 from .fastsend import DirectLink, direct_link
 from .names import name_problem
-from .store.base import DocName, StoreError, comments_name
+from .store.base import DocName, DocumentTrashed, StoreError, comments_name
 from .sync.lib0 import ProtocolError
 from .sync.protocol import decode
 from .sync.room import Room
@@ -81,6 +81,10 @@ async def endpoint(websocket: WebSocket, link: DirectLink | None = None) -> None
         room = await rooms.join(room_name, conn, role, grant.stamp(), actor)
     except ShuttingDown as exc:
         conn.close(Close.GOING_AWAY, str(exc))
+        await _finish(conn)
+        return
+    except DocumentTrashed:
+        conn.close(Close.DELETED, "the document is in the trash")
         await _finish(conn)
         return
     except StoreError as exc:

@@ -74,11 +74,11 @@ async def test_created_content_reaches_a_live_client(
 async def test_open_creates_then_reports(http: httpx.AsyncClient) -> None:
     name = "notes/2026 ✨"
     assert (await http.get(path(name))).status_code == 404
-    opened = await http.put(path(name))
+    opened = await http.put(path(name), params={"create": "1"})
     assert opened.status_code == 200
     info = opened.json()
     assert info["name"] == name and info["role"] == "owner" and info["epoch"]
-    again = (await http.put(path(name))).json()
+    again = (await http.put(path(name), params={"create": "1"})).json()
     assert again["epoch"] == info["epoch"]
     assert (await http.get(path(name))).json()["epoch"] == info["epoch"]
 
@@ -86,8 +86,8 @@ async def test_open_creates_then_reports(http: httpx.AsyncClient) -> None:
 async def test_names_with_slashes_do_not_collide_with_sub_resources(
     http: httpx.AsyncClient,
 ) -> None:
-    await http.put(path("notes"))
-    await http.put(path("notes/export"))
+    await http.put(path("notes"), params={"create": "1"})
+    await http.put(path("notes/export"), params={"create": "1"})
     assert (await http.get(path("notes/export"))).json()["name"] == "notes/export"
     assert (
         (await http.get(path("notes", "/export")))
@@ -110,7 +110,7 @@ async def test_rename_reaches_open_editors(
     assert [d["title"] for d in listed if d["name"] == name] == ["New title"]
 
 
-async def test_delete_closes_clients_with_4404_and_forgets_the_document(
+async def test_delete_closes_clients_with_4404_and_moves_the_document_to_the_trash(
     live_http: httpx.AsyncClient, server: ServerProcess
 ) -> None:
     name = (await live_http.post("/api/docs", json={"markdown": "secret"})).json()["name"]
@@ -124,8 +124,13 @@ async def test_delete_closes_clients_with_4404_and_forgets_the_document(
     assert (await live_http.get(path(name))).status_code == 404
     assert name not in [d["name"] for d in (await live_http.get("/api/docs")).json()["docs"]]
     assert (await live_http.delete(path(name))).status_code == 404
-    # Re-created under the same name: a new epoch and none of the old content.
-    info = (await live_http.put(path(name))).json()
+    # In the trash, the name is taken: opening or creating it says so.
+    for params in ({}, {"create": "1"}):
+        refused = await live_http.put(path(name), params=params)
+        assert refused.status_code == 410 and "trash" in refused.json()["error"]
+    # Deleted for good, then re-created under the same name: a new epoch, none of the content.
+    assert (await live_http.delete(f"/api/trash/{quote(name, safe='')}")).status_code == 204
+    info = (await live_http.put(path(name), params={"create": "1"})).json()
     async with YClient.connect(server.ws, name) as fresh:
         await fresh.synced.wait()
         assert str(fresh.doc.get("t", type=Text)) == ""
@@ -188,16 +193,18 @@ async def test_a_stale_epoch_is_refused_so_old_local_copies_never_merge(
     live_http: httpx.AsyncClient, server: ServerProcess
 ) -> None:
     name = "recycled"
-    old_epoch = (await live_http.put(path(name))).json()["epoch"]
+    old_epoch = (await live_http.put(path(name), params={"create": "1"})).json()["epoch"]
     url = f"{server.ws}/ws/{quote(name, safe='')}"
     async with websockets.connect(f"{url}?epoch={old_epoch}") as ws:
         assert isinstance(await asyncio.wait_for(ws.recv(), 10), bytes)  # current: accepted
     assert (await live_http.delete(path(name))).status_code == 204
     async with websockets.connect(f"{url}?epoch={old_epoch}") as ws:
         await asyncio.wait_for(ws.wait_closed(), 10)
-    assert ws.close_code == 4404  # deleted: and not re-created by the stale client
+    assert ws.close_code == 4404  # in the trash: and not re-created by the stale client
     assert (await live_http.get(path(name))).status_code == 404
-    new_epoch = (await live_http.put(path(name))).json()["epoch"]
+    # Deleted for good, the name is free again, for a document with a new epoch.
+    assert (await live_http.delete(f"/api/trash/{quote(name, safe='')}")).status_code == 204
+    new_epoch = (await live_http.put(path(name), params={"create": "1"})).json()["epoch"]
     assert new_epoch != old_epoch
     async with websockets.connect(f"{url}?epoch={old_epoch}") as ws:
         await asyncio.wait_for(ws.wait_closed(), 10)

@@ -167,13 +167,22 @@ async def test_a_viewer_reads_comments_but_cannot_comment(accounts: ServerProces
             assert set(threads(a)) == {"t1"}
 
 
-async def test_deleting_a_document_deletes_its_comments(accounts: ServerProcess) -> None:
+async def test_the_trash_keeps_a_documents_comments_and_deleting_for_good_removes_them(
+    accounts: ServerProcess,
+) -> None:
     async with person(accounts, "ana") as ana:
         name = (await ana.post("/api/docs", json={"markdown": "hello"})).json()["name"]
         async with socket(accounts, name, ana, COMMENTS) as a:
             start_thread(a.doc, "t1", author("ana"), "soon gone")
             await a.roundtrip()
+        kept = rows(accounts.db)
         assert (await ana.delete(path(name))).status_code == 204
+        assert rows(accounts.db) == kept  # restorable, comments included
+        assert (await ana.post(f"/api/trash/{name}/restore")).status_code == 200
+        listed = (await ana.get(path(name, "/comments"))).json()["threads"]
+        assert [c["body"] for t in listed for c in t["comments"]] == ["soon gone"]
+        assert (await ana.delete(path(name))).status_code == 204
+        assert (await ana.delete(f"/api/trash/{name}")).status_code == 204
         assert rows(accounts.db) == 0
 
 

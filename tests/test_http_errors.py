@@ -13,7 +13,15 @@ from starlette.routing import Route
 
 from server.app import create_app
 from server.config import Settings
-from server.store.base import AccountStore, DocumentStore, FileStore, MentionStore, StoreError
+from server.store.base import (
+    AccountStore,
+    DocumentStore,
+    FileStore,
+    MentionStore,
+    SearchStore,
+    StoreError,
+    TrashStore,
+)
 from tests import inproc
 
 # Every API route with a path that reaches it and a body it accepts: a route missing here
@@ -27,6 +35,11 @@ REQUESTS: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("PATCH", "/api/docs/{name}", "/api/docs/d", {"title": "t"}),
     ("DELETE", "/api/docs/{name}", "/api/docs/d", None),
     ("GET", "/api/docs/{name}/export", "/api/docs/d/export", None),
+    ("POST", "/api/docs/{name}/copy", "/api/docs/d/copy", None),
+    ("GET", "/api/search", "/api/search?q=word", None),
+    ("GET", "/api/trash", "/api/trash", None),
+    ("POST", "/api/trash/{name}/restore", "/api/trash/d/restore", None),
+    ("DELETE", "/api/trash/{name}", "/api/trash/d", None),
     ("GET", "/api/docs/{name}/versions", "/api/docs/d/versions", None),
     ("POST", "/api/docs/{name}/versions", "/api/docs/d/versions", {"label": "v"}),
     ("GET", "/api/docs/{name}/versions/{version_id}", "/api/docs/d/versions/1", None),
@@ -91,7 +104,7 @@ EMPTY_IN_OPEN = {("POST", "/api/docs/{name}/files")}
 
 
 def store_methods() -> Iterator[str]:
-    for protocol in (DocumentStore, AccountStore, MentionStore, FileStore):
+    for protocol in (DocumentStore, AccountStore, MentionStore, FileStore, TrashStore, SearchStore):
         for name, member in vars(protocol).items():
             if inspect.iscoroutinefunction(member) and not name.startswith("_"):
                 yield name

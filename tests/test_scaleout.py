@@ -381,7 +381,7 @@ async def test_a_deletion_closes_clients_on_every_instance_and_old_copies_stay_o
     cluster = make_cluster(3)
     name = "doomed"
     async with httpx.AsyncClient(base_url=cluster[0].url, timeout=10) as http:
-        epoch = (await http.put(f"/api/docs/{name}")).json()["epoch"]
+        epoch = (await http.put(f"/api/docs/{name}", params={"create": "1"})).json()["epoch"]
         async with client(cluster[1], name) as b, client(cluster[2], name) as c:
             started = time.monotonic()
             assert (await http.delete(f"/api/docs/{name}")).status_code == 204
@@ -390,7 +390,8 @@ async def test_a_deletion_closes_clients_on_every_instance_and_old_copies_stay_o
                 await c.ws.wait_closed()
             assert time.monotonic() - started < 1.5
             assert b.ws.close_code == 4404 and c.ws.close_code == 4404
-        await http.put(f"/api/docs/{name}")  # re-created: a new epoch
+        assert (await http.delete(f"/api/trash/{name}")).status_code == 204  # for good
+        await http.put(f"/api/docs/{name}", params={"create": "1"})  # re-created: a new epoch
     url = ws_url(cluster[2].ws, name) + f"?epoch={epoch}"
     async with websockets.connect(url) as ws:
         await asyncio.wait_for(ws.wait_closed(), DEADLINE)

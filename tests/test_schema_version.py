@@ -79,7 +79,9 @@ async def test_an_older_page_is_refused_before_it_syncs_a_current_one_syncs(
     live_http: httpx.AsyncClient, server: ServerProcess
 ) -> None:
     name = "schema versions"
-    assert (await live_http.put(f"/api/docs/{quote(name, safe='')}")).status_code in (200, 201)
+    assert (
+        await live_http.put(f"/api/docs/{quote(name, safe='')}", params={"create": "1"})
+    ).status_code in (200, 201)
     url = f"{server.ws}/ws/{quote(name, safe='')}"
     assert await closed_with(f"{url}?schema={SCHEMA_VERSION - 1}") == Close.SCHEMA_OUTDATED
     for current in (f"?schema={SCHEMA_VERSION}", f"?schema={SCHEMA_VERSION + 1}", ""):

@@ -23,6 +23,7 @@ from server.store import (
     DocName,
     DocumentNotFound,
     DocumentStore,
+    DocumentTrashed,
     MemoryStore,
     SqliteStore,
     StoredDoc,
@@ -990,3 +991,105 @@ async def test_sqlite_checkpoints_leave_the_commit_path(tmp_path: Path) -> None:
             while path.stat().st_size < before + 2_000_000:  # noqa: ASYNC110 (no event for it)
                 await asyncio.sleep(0.01)
         assert len((await must_load(store, n("doc"))).updates) == 200
+
+
+# -- trash and search (every store) ------------------------------------------------------------
+
+
+def trash_of(store: DocumentStore) -> Any:
+    """The store as a TrashStore and SearchStore (every store here is both)."""
+    return store
+
+
+async def test_a_trashed_document_is_absent_until_restored_with_its_content_and_epoch(
+    store: DocumentStore,
+) -> None:
+    trash = trash_of(store)
+    info = await store.ensure(n("doc"))
+    await store.append(n("doc"), b"update")
+    assert await trash.trash(n("doc"), 1_000.0)
+    assert not await trash.trash(n("doc"), 1_001.0), "already in the trash"
+    assert await store.info(n("doc")) is None and await store.load(n("doc")) is None
+    assert n("doc") not in [d.name for d in await store.list_docs(10)]
+    with pytest.raises(DocumentTrashed):
+        await store.ensure(n("doc"))  # the name is taken, not silently reused
+    entry = await trash.trashed(n("doc"))
+    assert entry is not None and entry.deleted_at == 1_000.0 and entry.info.epoch == info.epoch
+    assert [e.info.name for e in await trash.list_trash(None, 10)] == [n("doc")]
+    assert await trash.expired_trash(1_000.5, 10) == [n("doc")]
+    assert await trash.expired_trash(999.0, 10) == []
+    assert await trash.restore(n("doc"))
+    assert not await trash.restore(n("doc"))
+    back = await store.info(n("doc"))
+    assert back is not None and back.epoch == info.epoch
+    assert (await must_load(store, n("doc"))).updates == [b"update"]
+    assert await trash.trashed(n("doc")) is None
+
+
+async def test_a_purged_name_comes_back_as_a_new_document(store: DocumentStore) -> None:
+    trash = trash_of(store)
+    old = await store.ensure(n("doc"))
+    await trash.trash(n("doc"), 1.0)
+    assert await store.delete(n("doc"))
+    assert await trash.trashed(n("doc")) is None and await trash.list_trash(None, 10) == []
+    new = await store.ensure(n("doc"))
+    assert new.epoch != old.epoch
+
+
+async def test_the_trash_lists_newest_deletions_first(store: DocumentStore) -> None:
+    trash = trash_of(store)
+    for i, name in enumerate(["a", "b", "c"]):
+        await store.ensure(n(name))
+        await trash.trash(n(name), 10.0 + i)
+    assert [e.info.name for e in await trash.list_trash(None, 2)] == [n("c"), n("b")]
+    assert await trash.expired_trash(12.0, 10) == [n("a"), n("b")]
+
+
+async def index(store: DocumentStore, name: str, title: str, text: str) -> None:
+    await store.ensure(n(name))
+    await store.set_title(n(name), title)
+    await trash_of(store).index_text(n(name), title, text)
+
+
+async def found(store: DocumentStore, query: str) -> list[str]:
+    hits = await trash_of(store).search(query.split(), 20)
+    return [hit.name for hit in hits]
+
+
+async def test_search_matches_prefixes_in_any_order_ignoring_case_and_accents(
+    store: DocumentStore,
+) -> None:
+    await index(store, "plan", "Café plans", "We will collaborate on the naïve résumé.\nMore.")
+    await index(store, "other", "Shopping", "Milk, eggs and coffee beans")
+    assert await found(store, "coll") == ["plan"]
+    assert await found(store, "RESUME naive") == ["plan"]
+    assert await found(store, "cafe") == ["plan"]
+    assert await found(store, "coffee milk") == ["other"]
+    assert await found(store, "coffee resume") == []
+    assert await found(store, "zebra") == []
+    info = await store.info(n("plan"))
+    assert info is not None and info.preview == "We will collaborate on the naïve résumé."
+    hits = await trash_of(store).search(["collab"], 5)
+    assert "collaborate" in hits[0].snippet and hits[0].title == "Café plans"
+
+
+async def test_search_ranks_title_matches_first_and_leaves_out_the_trash(
+    store: DocumentStore,
+) -> None:
+    await index(store, "body", "Notes", "the garden needs water; garden tools; garden")
+    await index(store, "title", "Garden", "to do")
+    assert await found(store, "garden") == ["title", "body"]
+    await trash_of(store).trash(n("title"), 1.0)
+    assert await found(store, "garden") == ["body"]
+    await trash_of(store).restore(n("title"))
+    assert await found(store, "garden") == ["title", "body"]
+    assert await found(store, "garden") == ["title", "body"]
+    assert [h.name for h in await trash_of(store).search(["garden"], 5, only=n("body"))] == ["body"]
+
+
+async def test_documents_never_indexed_are_listed_once(store: DocumentStore) -> None:
+    await store.ensure(n("new"))
+    await index(store, "done", "", "text")
+    assert await trash_of(store).unindexed(10) == [n("new")]
+    await trash_of(store).index_text(n("new"), "", "")
+    assert await trash_of(store).unindexed(10) == []

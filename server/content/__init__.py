@@ -20,6 +20,7 @@ from .documents import (
     doc_to_text,
     render_state,
     state_from_content,
+    with_change,
 )
 from .html_in import html_to_json
 from .html_out import json_to_html, json_to_html_document
@@ -51,5 +52,6 @@ __all__ = [
     "safe_href",
     "state_from_content",
     "validate_json",
+    "with_change",
     "write_json",
 ]

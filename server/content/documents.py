@@ -4,6 +4,7 @@ imported Markdown or HTML."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from pycrdt import Doc, Map
@@ -47,6 +48,14 @@ def render_state(state: bytes, fmt: str, title: str, *, base: str = "") -> str:
     if fmt == "txt":
         return json_to_text(node)
     return json.dumps({"title": title, "content": node}, ensure_ascii=False)
+
+
+def with_change(state: bytes, mutate: Callable[[Doc[Any]], None]) -> bytes:
+    """A full state: `state` with a change made on top of it (a copy's new title, say)."""
+    doc: Doc[Any] = Doc()
+    doc.apply_update(state)
+    mutate(doc)
+    return doc.get_update()
 
 
 def state_from_content(

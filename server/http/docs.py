@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -17,8 +18,10 @@ from starlette.responses import JSONResponse, Response
 
 from .. import access, content
 from ..content import META, TITLE
-from ..store.base import EMPTY_UPDATE, DocInfo, DocName
+from ..search import Indexer
+from ..store.base import EMPTY_UPDATE, DocInfo, DocName, DocumentTrashed, TrashStore
 from ..sync.rooms import Rooms
+from ..trash import move_to_trash
 from .errors import HTTPError
 from .params import MAX_BODY_BYTES, doc_name, json_body, optional_str, page_limit
 
@@ -31,6 +34,7 @@ def doc_json(info: DocInfo) -> dict[str, object]:
     return {
         "name": info.name,
         "title": info.title,
+        "preview": info.preview,
         "created_at": info.created_at,
         "updated_at": info.updated_at,
         "size": info.size,
@@ -93,15 +97,9 @@ def info_json(info: DocInfo, role: str) -> dict[str, object]:
     return {**doc_json(info), "epoch": info.epoch, "role": role}
 
 
-async def create_doc(request: Request) -> Response:
+async def _new_document(request: Request, state: bytes, title: str | None) -> Response:
+    """A new document holding `state`, owned by the caller; answered 201 with its info."""
     rooms: Rooms = request.app.state.rooms
-    body = await json_body(request)
-    title = optional_str(body, "title", MAX_TITLE)
-    state = initial_state(
-        title,
-        optional_str(body, "markdown", MAX_BODY_BYTES),
-        optional_str(body, "html", MAX_BODY_BYTES),
-    )
     name = new_doc_name()
     await access.require_create(request)
     info = await rooms.store.ensure(name)
@@ -110,18 +108,67 @@ async def create_doc(request: Request) -> Response:
     if title:
         await rooms.store.set_title(name, title)
     await access.created(request, name)
+    indexer: Indexer = request.app.state.indexer
+    await indexer.index_state(name, state, title or "")
     log.info("created %r", name)
     return JSONResponse({**doc_json(info), "title": title or "", "epoch": info.epoch}, 201)
 
 
+async def create_doc(request: Request) -> Response:
+    body = await json_body(request)
+    title = optional_str(body, "title", MAX_TITLE)
+    state = initial_state(
+        title,
+        optional_str(body, "markdown", MAX_BODY_BYTES),
+        optional_str(body, "html", MAX_BODY_BYTES),
+    )
+    return await _new_document(request, state, title)
+
+
+async def copy_doc(request: Request) -> Response:
+    """POST: a new document with this one's content and title ("Copy of ..."); its history and
+    comments stay with the original."""
+    rooms: Rooms = request.app.state.rooms
+    name = doc_name(request)
+    await access.require(request, name, "viewer")
+    info = await rooms.store.info(name)
+    state = await rooms.store.durable_state(name)
+    if info is None or state is None:
+        raise HTTPError(404, f"no document named {name!r}")
+    title = f"Copy of {info.title or info.preview or 'Untitled document'}"[:MAX_TITLE]
+
+    def retitle(doc: Doc[Any]) -> None:
+        doc.get(META, type=Map)[TITLE] = title
+
+    copied = await asyncio.to_thread(content.with_change, state, retitle)
+    return await _new_document(request, copied, title)
+
+
+def in_trash(name: DocName) -> str:
+    return f"{name!r} is in the trash: its owner can restore it from there"
+
+
 async def open_doc(request: Request) -> Response:
-    """PUT: the document's info, creating it first if it does not exist (where allowed)."""
+    """PUT: the document's info; `?create=1` creates it first if it does not exist (the app's
+    own "New"), so that a mistyped address never makes an empty document by itself. Tokens of
+    JWT mode name documents their application decided exist."""
     rooms: Rooms = request.app.state.rooms
     name = doc_name(request)
     info = await rooms.store.info(name)
     if info is None:
+        trash: TrashStore = request.app.state.rooms.store
+        if await trash.trashed(name) is not None:
+            raise HTTPError(410, in_trash(name))
+        create = request.query_params.get("create") == "1" or access.gate(request).mode == "jwt"
+        if not create:
+            raise HTTPError(404, f"no document named {name!r}")
         await access.require_create(request, name)
-        info = await rooms.store.ensure(name)
+        try:
+            info = await rooms.store.ensure(name)
+        except DocumentTrashed as exc:
+            raise HTTPError(
+                410, f"{name!r} is in the trash: its owner can restore it there"
+            ) from exc
         await access.created(request, name)
     role = await access.require(request, name, "viewer")
     return JSONResponse(info_json(info, role))
@@ -161,12 +208,15 @@ async def patch_doc(request: Request) -> Response:
 
 
 async def delete_doc(request: Request) -> Response:
+    """DELETE: to the trash (see /api/trash), restorable with its content, history, comments
+    and epoch until it is emptied."""
     rooms: Rooms = request.app.state.rooms
     name = doc_name(request)
     await access.require(request, name, "owner")
-    if not await rooms.delete(name):
+    store: TrashStore = request.app.state.rooms.store
+    if not await move_to_trash(rooms, store, name, time.time()):
         raise HTTPError(404, f"no document named {name!r}")
-    log.info("deleted %r", name)
+    log.info("moved %r to the trash", name)
     return Response(status_code=204)
 
 

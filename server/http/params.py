@@ -68,8 +68,13 @@ def doc_name(request: Request) -> DocName:
     return DocName(name)
 
 
+# Paths whose next segment is a document's name (percent-encoded).
+DOC_PATHS = (b"/api/docs/", b"/api/trash/")
+
+
 class RawDocPaths:
-    """Routes /api/docs/<name>/... on the raw path, so that "a%2Fexport" stays one name.
+    """Routes /api/docs/<name>/... (and /api/trash/<name>/...) on the raw path, so that
+    "a%2Fexport" stays one name.
 
     Starlette matches routes against the decoded path, where a document named "notes/export"
     would be indistinguishable from the export of "notes". Under /api/docs/ the name is one
@@ -81,6 +86,6 @@ class RawDocPaths:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw = scope.get("raw_path")
-        if scope["type"] == "http" and raw is not None and raw.startswith(b"/api/docs/"):
+        if scope["type"] == "http" and raw is not None and raw.startswith(DOC_PATHS):
             scope = {**scope, "path": raw.decode("latin-1")}
         await self.app(scope, receive, send)

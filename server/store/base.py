@@ -66,6 +66,9 @@ class DocInfo:
     created_at: float
     updated_at: float
     size: int  # bytes stored: snapshot + log
+    # The first line of its text (as last indexed for search): what lists show when there is
+    # no title.
+    preview: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +122,10 @@ class StoreError(Exception):
 
 class DocumentNotFound(StoreError):
     """The operation needs a document row that does not exist (call ``ensure`` first)."""
+
+
+class DocumentTrashed(StoreError):
+    """The document is in the trash: restore it, or delete it for good to use the name again."""
 
 
 class DocumentStore(Protocol):
@@ -272,6 +279,74 @@ class SharedLog(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class TrashedDoc:
+    info: DocInfo
+    deleted_at: float
+    owner_id: int | None  # accounts mode: who may restore or purge it
+
+
+class TrashStore(Protocol):
+    """Deleted documents kept for a while. A trashed document keeps its row (log, versions,
+    comments, epoch) but every other method treats it as absent: ``info`` and ``load`` answer
+    None, lists and searches leave it out, and ``ensure`` raises DocumentTrashed instead of
+    creating a new document over it. ``delete`` removes it for good."""
+
+    async def trash(self, name: DocName, at: float) -> bool:
+        """Move the document to the trash; False if there is no such document (or it is
+        trashed already)."""
+        ...
+
+    async def restore(self, name: DocName) -> bool:
+        """Bring a trashed document back as it was; False if it is not in the trash."""
+        ...
+
+    async def trashed(self, name: DocName) -> TrashedDoc | None: ...
+
+    async def list_trash(self, owner_id: int | None, limit: int) -> list[TrashedDoc]:
+        """Trashed documents, most recently deleted first; only `owner_id`'s unless None."""
+        ...
+
+    async def expired_trash(self, before: float, limit: int) -> list[DocName]:
+        """Documents trashed before `before`, oldest first."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    name: DocName
+    title: str
+    snippet: str
+    updated_at: float
+    preview: str
+
+
+class SearchStore(Protocol):
+    """Full-text search over titles and text. The text is given by the server (the store does
+    not read documents); `search` takes the person's words, each matched as a word prefix
+    regardless of case and accents, all of them required, best matches first."""
+
+    async def index_text(self, name: DocName, title: str, text: str) -> None:
+        """What the document says now (its plain text); also sets its preview (first line)."""
+        ...
+
+    async def search(
+        self,
+        words: Sequence[str],
+        limit: int,
+        *,
+        user_id: int | None = None,
+        only: DocName | None = None,
+    ) -> list[SearchHit]:
+        """Matching documents (not trashed, not comments); with `user_id` only those the user
+        owns, is shared, or that have no owner; with `only` that document alone."""
+        ...
+
+    async def unindexed(self, limit: int) -> list[DocName]:
+        """Documents never indexed (written before search existed, or by another process)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
 class StoredFile:
     """An uploaded file (an image), stored once whatever number of documents use it."""
 
@@ -318,6 +393,15 @@ class FileStore(Protocol):
 def check_limit(limit: int) -> None:
     if limit < 1:
         raise ValueError(f"list limit must be at least 1, got {limit}")
+
+
+def first_line(text: str, limit: int = 120) -> str:
+    """The first non-empty line, cut at a word near `limit` characters."""
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
+    if len(line) <= limit:
+        return line
+    cut = line.rfind(" ", 0, limit)
+    return line[: cut if cut > limit // 2 else limit].rstrip() + "…"
 
 
 def check_kind(kind: str) -> None:

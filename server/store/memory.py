@@ -4,7 +4,9 @@ database driver and nothing from pycrdt (merges go through store.merge)."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -16,11 +18,14 @@ from server.store.base import (
     DocInfo,
     DocName,
     DocumentNotFound,
+    DocumentTrashed,
     Fold,
     LogStats,
     RestoredFrom,
+    SearchHit,
     StoredDoc,
     StoreError,
+    TrashedDoc,
     Version,
     VersionInfo,
     VersionKind,
@@ -28,6 +33,7 @@ from server.store.base import (
     check_limit,
     comments_name,
     comments_parent,
+    first_line,
 )
 from server.store.merge import fold_in_thread, full_state, held_in_place
 
@@ -44,10 +50,25 @@ class _Doc:
     log: list[tuple[int, bytes]] = field(default_factory=list)  # (row id, update)
     log_bytes: int = 0
     versions: dict[int, Version] = field(default_factory=dict)  # id -> version, in id order
+    deleted_at: float | None = None  # in the trash since
+    preview: str = ""
+    indexed: tuple[str, str] | None = None  # (title, text) as last indexed for search
 
     def info(self) -> DocInfo:
         size = len(self.snapshot or b"") + self.log_bytes
-        return DocInfo(self.name, self.title, self.epoch, self.created_at, self.updated_at, size)
+        return DocInfo(
+            self.name, self.title, self.epoch, self.created_at, self.updated_at, size, self.preview
+        )
+
+
+def _folded(text: str) -> str:
+    """Lower case without accents: what the stores' search compares."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", _folded(text))
 
 
 class MemoryStore:
@@ -112,9 +133,13 @@ class MemoryStore:
             outcomes.append(None)
         return outcomes
 
+    def _live(self, name: DocName) -> _Doc | None:
+        doc = self._docs.get(name)
+        return None if doc is None or doc.deleted_at is not None else doc
+
     async def load(self, name: DocName) -> StoredDoc | None:
         self._check_open()
-        doc = self._docs.get(name)
+        doc = self._live(name)
         if doc is None:
             return None
         return StoredDoc(
@@ -124,9 +149,11 @@ class MemoryStore:
     async def ensure(self, name: DocName) -> DocInfo:
         self._check_open()
         doc = self._docs.get(name)
+        if doc is not None and doc.deleted_at is not None:
+            raise DocumentTrashed(f"{name!r} is in the trash")
         if doc is None:
             parent = comments_parent(name)
-            if parent is not None and parent not in self._docs:
+            if parent is not None and self._live(parent) is None:
                 raise DocumentNotFound(f"no document {parent!r} to hold comments for")
             now = self._clock()
             doc = _Doc(name=name, epoch=uuid.uuid4().hex, created_at=now, updated_at=now)
@@ -189,7 +216,11 @@ class MemoryStore:
     async def list_docs(self, limit: int, before: tuple[float, str] | None = None) -> list[DocInfo]:
         self._check_open()
         check_limit(limit)
-        listed = (d for d in self._docs.values() if comments_parent(d.name) is None)
+        listed = (
+            d
+            for d in self._docs.values()
+            if comments_parent(d.name) is None and d.deleted_at is None
+        )
         keys = sorted(((d.updated_at, d.name) for d in listed), reverse=True)
         if before is not None:
             keys = [key for key in keys if key < before]
@@ -197,7 +228,7 @@ class MemoryStore:
 
     async def info(self, name: DocName) -> DocInfo | None:
         self._check_open()
-        doc = self._docs.get(name)
+        doc = self._live(name)
         return None if doc is None else doc.info()
 
     async def delete(self, name: DocName) -> bool:
@@ -272,3 +303,96 @@ class MemoryStore:
         if doc is None:
             return 0
         return sum(doc.versions.pop(i, None) is not None for i in set(ids))
+
+    # -- the trash (TrashStore) -------------------------------------------------------------
+
+    async def trash(self, name: DocName, at: float) -> bool:
+        self._check_open()
+        doc = self._live(name)
+        if doc is None or comments_parent(name) is not None:
+            return False
+        doc.deleted_at = at
+        return True
+
+    async def restore(self, name: DocName) -> bool:
+        self._check_open()
+        doc = self._docs.get(name)
+        if doc is None or doc.deleted_at is None:
+            return False
+        doc.deleted_at = None
+        return True
+
+    def _trashed(self, doc: _Doc) -> TrashedDoc:
+        assert doc.deleted_at is not None
+        return TrashedDoc(doc.info(), doc.deleted_at, None)
+
+    async def trashed(self, name: DocName) -> TrashedDoc | None:
+        self._check_open()
+        doc = self._docs.get(name)
+        return None if doc is None or doc.deleted_at is None else self._trashed(doc)
+
+    async def list_trash(self, owner_id: int | None, limit: int) -> list[TrashedDoc]:
+        self._check_open()
+        check_limit(limit)
+        if owner_id is not None:
+            return []  # no accounts here: nobody owns anything
+        gone = [d for d in self._docs.values() if d.deleted_at is not None]
+        gone.sort(key=lambda d: (-(d.deleted_at or 0.0), d.name))
+        return [self._trashed(d) for d in gone[:limit]]
+
+    async def expired_trash(self, before: float, limit: int) -> list[DocName]:
+        self._check_open()
+        gone = [
+            d for d in self._docs.values() if d.deleted_at is not None and d.deleted_at < before
+        ]
+        gone.sort(key=lambda d: d.deleted_at or 0.0)
+        return [d.name for d in gone[:limit]]
+
+    # -- search (SearchStore) ----------------------------------------------------------------
+
+    async def index_text(self, name: DocName, title: str, text: str) -> None:
+        self._check_open()
+        doc = self._docs.get(name)
+        if doc is not None:
+            doc.indexed = (title, text)
+            doc.preview = first_line(text)
+
+    async def search(
+        self,
+        words: Sequence[str],
+        limit: int,
+        *,
+        user_id: int | None = None,
+        only: DocName | None = None,
+    ) -> list[SearchHit]:
+        self._check_open()
+        check_limit(limit)
+        wanted = [_folded(w) for w in words]
+        if not wanted or user_id is not None:
+            return []  # no accounts here: a user owns nothing and is shared nothing
+        scored: list[tuple[float, float, SearchHit]] = []
+        for doc in self._docs.values():
+            if doc.indexed is None or doc.deleted_at is not None or (only and doc.name != only):
+                continue
+            title_words, text_words = _words(doc.indexed[0]), _words(doc.indexed[1])
+            hits = [
+                10 * sum(t.startswith(w) for t in title_words)
+                + sum(t.startswith(w) for t in text_words)
+                for w in wanted
+            ]
+            if all(hits):
+                hit = SearchHit(
+                    doc.name, doc.title, doc.indexed[1][:200], doc.updated_at, doc.preview
+                )
+                scored.append((-sum(hits), -doc.updated_at, hit))
+        scored.sort(key=lambda entry: entry[:2])
+        return [hit for _, _, hit in scored[:limit]]
+
+    async def unindexed(self, limit: int) -> list[DocName]:
+        self._check_open()
+        waiting = [
+            d.name
+            for d in self._docs.values()
+            if d.indexed is None and d.deleted_at is None and comments_parent(d.name) is None
+        ]
+        return waiting[:limit]

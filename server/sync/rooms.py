@@ -200,6 +200,13 @@ class Rooms:
             self.announce({"kind": "deleted", "name": name})
         return deleted
 
+    def removed(self, name: DocName) -> None:
+        """The document left (the trash): close its clients with 4404 here and on every
+        instance."""
+        self.drop(name)
+        if self.announce is not None:
+            self.announce({"kind": "deleted", "name": name})
+
     def drop(self, name: DocName) -> None:
         """Close the document's clients with 4404 and forget its rooms (it was deleted)."""
         for doomed in (name, comments_name(name)):  # its comments go with it

@@ -18,6 +18,8 @@ from server.store.postgres.database import Database
 from server.store.postgres.documents import PostgresDocuments
 from server.store.postgres.files import PostgresFiles
 from server.store.postgres.mentions import PostgresMentions
+from server.store.postgres.search import PostgresSearch
+from server.store.postgres.trash import PostgresTrash
 from server.store.postgres.versions import PostgresVersions
 
 # Rows younger than this stay in the log at compaction: an instance a little behind reads
@@ -26,7 +28,13 @@ KEEP_RECENT_SECONDS = 10.0
 
 
 class PostgresStore(
-    PostgresDocuments, PostgresVersions, PostgresAccounts, PostgresMentions, PostgresFiles
+    PostgresDocuments,
+    PostgresVersions,
+    PostgresAccounts,
+    PostgresMentions,
+    PostgresFiles,
+    PostgresTrash,
+    PostgresSearch,
 ):
     def __init__(
         self,

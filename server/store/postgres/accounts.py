@@ -17,7 +17,7 @@ from server.store.base import (
     check_limit,
 )
 from server.store.postgres.database import Conn, Database
-from server.store.postgres.documents import INFO_COLUMNS, doc_info
+from server.store.postgres.documents import INFO_COLUMNS, LIVE, doc_info
 
 
 async def _doc_id(conn: Conn, name: DocName) -> int:
@@ -99,7 +99,7 @@ class PostgresAccounts:
             " (SELECT role FROM shares WHERE doc_id = d.id AND user_id = $2) AS share,"
             " l.id AS link_id, l.role AS link_role"
             " FROM documents d LEFT JOIN links l ON l.doc_id = d.id AND l.token = $3"
-            " AND l.revoked_at IS NULL WHERE d.name = $1",
+            f" AND l.revoked_at IS NULL WHERE d.name = $1 AND d.{LIVE}",
             name,
             None if user is None else user.id,
             link_token or None,
@@ -123,7 +123,8 @@ class PostgresAccounts:
         rows = await self._db.fetch(
             "listing documents",
             f"SELECT {INFO_COLUMNS} FROM documents"
-            " WHERE (owner_id = $1 OR id IN (SELECT doc_id FROM shares WHERE user_id = $1))"
+            f" WHERE {LIVE}"
+            " AND (owner_id = $1 OR id IN (SELECT doc_id FROM shares WHERE user_id = $1))"
             " AND ($2::float8 IS NULL OR (updated_at, name) < ($2, $3))"
             " ORDER BY updated_at DESC, name DESC LIMIT $4",
             user.id,

@@ -17,6 +17,7 @@ from server.store.base import (
     DocInfo,
     DocName,
     DocumentNotFound,
+    DocumentTrashed,
     Fold,
     LogStats,
     StoredDoc,
@@ -29,12 +30,16 @@ from server.store.postgres.database import COMPACT_LOCK, Conn, Database, lock_ke
 
 logger = logging.getLogger(__name__)
 
-INFO_COLUMNS: Final = "name, title, epoch, created_at, updated_at, snapshot_bytes + log_bytes"
+INFO_COLUMNS: Final = (
+    "name, title, epoch, created_at, updated_at, snapshot_bytes + log_bytes, preview"
+)
+# Documents in the trash are absent to everything but the trash's own methods.
+LIVE: Final = "deleted_at IS NULL"
 
 
 def doc_info(row: asyncpg.Record) -> DocInfo:
-    name, title, epoch, created_at, updated_at, size = tuple(row)[:6]
-    return DocInfo(DocName(name), title, epoch, created_at, updated_at, int(size))
+    name, title, epoch, created_at, updated_at, size, preview = tuple(row)[:7]
+    return DocInfo(DocName(name), title, epoch, created_at, updated_at, int(size), preview)
 
 
 class PostgresDocuments:
@@ -149,7 +154,7 @@ class PostgresDocuments:
         async def work(conn: Conn) -> StoredDoc | None:
             row = await conn.fetchrow(
                 "SELECT id, epoch, snapshot_complete, snapshot, head_seq FROM documents"
-                " WHERE name = $1",
+                f" WHERE name = $1 AND {LIVE}",
                 name,
             )
             if row is None:
@@ -197,7 +202,7 @@ class PostgresDocuments:
     async def info(self, name: DocName) -> DocInfo | None:
         row = await self._db.fetchrow(
             f"reading info of {name!r}",
-            f"SELECT {INFO_COLUMNS} FROM documents WHERE name = $1",
+            f"SELECT {INFO_COLUMNS} FROM documents WHERE name = $1 AND {LIVE}",
             name,
         )
         return None if row is None else doc_info(row)
@@ -217,7 +222,7 @@ class PostgresDocuments:
         if before is None:
             rows = await self._db.fetch(
                 "listing documents",
-                f"SELECT {INFO_COLUMNS} FROM documents WHERE parent_id IS NULL"
+                f"SELECT {INFO_COLUMNS} FROM documents WHERE parent_id IS NULL AND {LIVE}"
                 " ORDER BY updated_at DESC, name DESC LIMIT $1",
                 limit,
             )
@@ -225,7 +230,7 @@ class PostgresDocuments:
             rows = await self._db.fetch(
                 "listing documents",
                 f"SELECT {INFO_COLUMNS} FROM documents"
-                " WHERE parent_id IS NULL AND (updated_at, name) < ($1, $2)"
+                f" WHERE parent_id IS NULL AND {LIVE} AND (updated_at, name) < ($1, $2)"
                 " ORDER BY updated_at DESC, name DESC LIMIT $3",
                 before[0],
                 before[1],
@@ -244,7 +249,8 @@ class PostgresDocuments:
 
         async def work(conn: Conn) -> DocInfo:
             if parent is not None:
-                if await conn.fetchval("SELECT 1 FROM documents WHERE name = $1", parent) is None:
+                sql = f"SELECT 1 FROM documents WHERE name = $1 AND {LIVE}"
+                if await conn.fetchval(sql, parent) is None:
                     raise DocumentNotFound(f"no document {parent!r} to hold comments for")
             await conn.execute(
                 "INSERT INTO documents (name, epoch, created_at, updated_at, parent_id)"
@@ -255,9 +261,13 @@ class PostgresDocuments:
                 now,
                 parent,
             )
-            row = await conn.fetchrow(f"SELECT {INFO_COLUMNS} FROM documents WHERE name = $1", name)
+            row = await conn.fetchrow(
+                f"SELECT {INFO_COLUMNS}, deleted_at FROM documents WHERE name = $1", name
+            )
             if row is None:
                 raise StoreError(f"document {name!r} vanished right after its insert")
+            if row["deleted_at"] is not None:
+                raise DocumentTrashed(f"{name!r} is in the trash")
             return doc_info(row)
 
         return await self._db.run(f"creating {name!r}", work)

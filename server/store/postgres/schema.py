@@ -130,4 +130,25 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE INDEX file_uses_by_time ON file_uses (used_at)",
         "CREATE INDEX file_uses_by_file ON file_uses (sha256)",
     ),
+    (
+        # Trash and search, as SQLite's step 8: a trashed document keeps its row with
+        # deleted_at set; preview is its first line. The searchable text lives in a table of
+        # its own, so that the document's row (updated by every batch of appends) stays small;
+        # unaccent (a trusted extension: the database's owner may create it) makes accents
+        # not matter, the 'simple' configuration keeps every word as written (no stemming, no
+        # stop words), like SQLite's unicode61.
+        "CREATE EXTENSION IF NOT EXISTS unaccent",
+        "ALTER TABLE documents ADD COLUMN deleted_at DOUBLE PRECISION",
+        "ALTER TABLE documents ADD COLUMN preview TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE documents ADD COLUMN indexed BOOLEAN NOT NULL DEFAULT FALSE",
+        "CREATE INDEX documents_trashed ON documents (deleted_at) WHERE deleted_at IS NOT NULL",
+        """
+        CREATE TABLE doc_search (
+            doc_id BIGINT PRIMARY KEY REFERENCES documents (id) ON DELETE CASCADE,
+            body TEXT NOT NULL,
+            words TSVECTOR NOT NULL
+        )
+        """,
+        "CREATE INDEX doc_search_words ON doc_search USING gin (words)",
+    ),
 )

@@ -19,10 +19,20 @@ from server.store.sqlite.database import CHECKPOINT_SECONDS, Database
 from server.store.sqlite.documents import SqliteDocuments
 from server.store.sqlite.files import SqliteFiles
 from server.store.sqlite.mentions import SqliteMentions
+from server.store.sqlite.search import SqliteSearch
+from server.store.sqlite.trash import SqliteTrash
 from server.store.sqlite.versions import SqliteVersions
 
 
-class SqliteStore(SqliteDocuments, SqliteVersions, SqliteAccounts, SqliteMentions, SqliteFiles):
+class SqliteStore(
+    SqliteDocuments,
+    SqliteVersions,
+    SqliteAccounts,
+    SqliteMentions,
+    SqliteFiles,
+    SqliteTrash,
+    SqliteSearch,
+):
     """One Database (three connections, see there) behind every part's methods. Appended
     updates are written only by the group-commit writer task."""
 

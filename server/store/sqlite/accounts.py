@@ -18,7 +18,7 @@ from server.store.base import (
     check_limit,
 )
 from server.store.sqlite.database import Database, translate
-from server.store.sqlite.documents import INFO_COLUMNS, doc_info
+from server.store.sqlite.documents import INFO_COLUMNS, LIVE, doc_info
 
 
 class SqliteAccounts:
@@ -87,7 +87,7 @@ class SqliteAccounts:
         with translate(f"reading access to {name!r}"):
             async with self._db.read() as conn:
                 async with conn.execute(
-                    "SELECT id, owner_id FROM documents WHERE name = ?", (name,)
+                    f"SELECT id, owner_id FROM documents WHERE name = ? AND {LIVE}", (name,)
                 ) as cursor:
                     row = await cursor.fetchone()
                 if row is None:
@@ -124,7 +124,7 @@ class SqliteAccounts:
     ) -> list[DocInfo]:
         """Documents the user owns or has been shared, newest first (paged like list_docs)."""
         check_limit(limit)
-        where = "(owner_id = ? OR id IN (SELECT doc_id FROM shares WHERE user_id = ?))"
+        where = f"{LIVE} AND (owner_id = ? OR id IN (SELECT doc_id FROM shares WHERE user_id = ?))"
         params: tuple[Any, ...] = (user.id, user.id)
         if before is not None:
             where += " AND (updated_at, name) < (?, ?)"

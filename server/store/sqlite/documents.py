@@ -15,6 +15,7 @@ from server.store.base import (
     DocInfo,
     DocName,
     DocumentNotFound,
+    DocumentTrashed,
     Fold,
     LogStats,
     StoredDoc,
@@ -28,9 +29,11 @@ from server.store.sqlite.database import Database, find_doc_id, on_thread, trans
 
 logger = logging.getLogger(__name__)
 
-INFO_COLUMNS: Final = (
-    "name, title, epoch, created_at, updated_at, snapshot_bytes + log_bytes"  # matches doc_info()
+INFO_COLUMNS: Final = (  # matches doc_info()
+    "name, title, epoch, created_at, updated_at, snapshot_bytes + log_bytes, preview"
 )
+# Documents in the trash are absent to everything but the trash's own methods.
+LIVE: Final = "deleted_at IS NULL"
 
 
 def _append_rows(
@@ -83,8 +86,8 @@ def _append_rows(
 
 
 def doc_info(row: sqlite3.Row | tuple[Any, ...]) -> DocInfo:
-    name, title, epoch, created_at, updated_at, size = row
-    return DocInfo(DocName(name), title, epoch, created_at, updated_at, size)
+    name, title, epoch, created_at, updated_at, size, preview = row
+    return DocInfo(DocName(name), title, epoch, created_at, updated_at, size, preview)
 
 
 class SqliteDocuments:
@@ -132,7 +135,8 @@ class SqliteDocuments:
         with translate(f"loading {name!r}"):
             async with self._db.read_tx() as conn:
                 async with conn.execute(
-                    "SELECT id, epoch, snapshot_complete, snapshot FROM documents WHERE name = ?",
+                    "SELECT id, epoch, snapshot_complete, snapshot FROM documents"
+                    f" WHERE name = ? AND {LIVE}",
                     (name,),
                 ) as cursor:
                     row = await cursor.fetchone()
@@ -147,7 +151,7 @@ class SqliteDocuments:
     async def info(self, name: DocName) -> DocInfo | None:
         row = await self._db.read_one(
             f"reading info of {name!r}",
-            f"SELECT {INFO_COLUMNS} FROM documents WHERE name = ?",
+            f"SELECT {INFO_COLUMNS} FROM documents WHERE name = ? AND {LIVE}",
             (name,),
         )
         return None if row is None else doc_info(row)
@@ -166,14 +170,14 @@ class SqliteDocuments:
         check_limit(limit)
         if before is None:
             sql = (
-                f"SELECT {INFO_COLUMNS} FROM documents WHERE parent_id IS NULL"
+                f"SELECT {INFO_COLUMNS} FROM documents WHERE parent_id IS NULL AND {LIVE}"
                 " ORDER BY updated_at DESC, name DESC LIMIT ?"
             )
             params: tuple[Any, ...] = (limit,)
         else:
             sql = (
                 f"SELECT {INFO_COLUMNS} FROM documents"
-                " WHERE parent_id IS NULL AND (updated_at, name) < (?, ?)"
+                f" WHERE parent_id IS NULL AND {LIVE} AND (updated_at, name) < (?, ?)"
                 " ORDER BY updated_at DESC, name DESC LIMIT ?"
             )
             params = (before[0], before[1], limit)
@@ -193,7 +197,7 @@ class SqliteDocuments:
             async with self._db.write_tx() as conn:
                 if parent is not None:
                     async with conn.execute(
-                        "SELECT 1 FROM documents WHERE name = ?", (parent,)
+                        f"SELECT 1 FROM documents WHERE name = ? AND {LIVE}", (parent,)
                     ) as cursor:
                         if await cursor.fetchone() is None:
                             raise DocumentNotFound(f"no document {parent!r} to hold comments for")
@@ -204,13 +208,16 @@ class SqliteDocuments:
                     (name, uuid.uuid4().hex, now, now, parent),
                 )
                 async with conn.execute(
-                    f"SELECT id, {INFO_COLUMNS} FROM documents WHERE name = ?", (name,)
+                    f"SELECT id, deleted_at, {INFO_COLUMNS} FROM documents WHERE name = ?",
+                    (name,),
                 ) as cursor:
                     row = await cursor.fetchone()
                 if row is None:
                     raise StoreError(f"document {name!r} vanished right after its insert")
+                if row[1] is not None:
+                    raise DocumentTrashed(f"{name!r} is in the trash")
                 self._db.doc_ids[name] = int(row[0])
-        return doc_info(tuple(row)[1:])
+        return doc_info(tuple(row)[2:])
 
     async def set_title(self, name: DocName, title: str) -> None:
         with translate(f"setting title of {name!r}"):
@@ -226,7 +233,12 @@ class SqliteDocuments:
         with translate(f"deleting {name!r}"):
             async with self._db.write_tx() as conn:
                 # The updates rows, and its comments' document, go with it through ON DELETE
-                # CASCADE.
+                # CASCADE; its search row (a virtual table takes no foreign key) by hand.
+                await conn.execute(
+                    "DELETE FROM doc_search"
+                    " WHERE rowid = (SELECT id FROM documents WHERE name = ?)",
+                    (name,),
+                )
                 cursor = await conn.execute("DELETE FROM documents WHERE name = ?", (name,))
                 self._db.doc_ids.pop(name, None)
                 self._db.doc_ids.pop(comments_name(name), None)

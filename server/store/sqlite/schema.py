@@ -186,4 +186,18 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE INDEX file_uses_by_time ON file_uses (used_at)",
         "CREATE INDEX file_uses_by_file ON file_uses (sha256)",
     ),
+    (
+        # Trash and search. A trashed document keeps its row (and with it its log, versions,
+        # comments and epoch) with deleted_at set; every lookup of live documents skips it.
+        # preview is the first line of its text (lists show it when there is no title);
+        # indexed says whether doc_search has its text (older documents are indexed once,
+        # after an upgrade). doc_search's rowid is the document's id: FTS5 tables take no
+        # foreign keys, so deleting a document deletes its row there too.
+        "ALTER TABLE documents ADD COLUMN deleted_at REAL",
+        "ALTER TABLE documents ADD COLUMN preview TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE documents ADD COLUMN indexed INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX documents_trashed ON documents (deleted_at) WHERE deleted_at IS NOT NULL",
+        "CREATE VIRTUAL TABLE doc_search USING fts5("
+        "title, body, tokenize = 'unicode61 remove_diacritics 2')",
+    ),
 )

@@ -288,10 +288,16 @@ export class Connection {
     location.reload();
   }
 
-  /** 4404: deleted. This device's copy goes too (it must not come back in a new document). */
+  /**
+   * 4404: moved to the trash. This device's copy stays: restored, the document keeps its epoch
+   * and the copy merges again; deleted for good and made anew, the new epoch refuses it (4410)
+   * and it goes then.
+   */
   private async dropDocument(): Promise<void> {
-    this.stop("deleted", "This document was deleted.", { label: "All documents", href: "/" });
+    this.stop("deleted", "This document was moved to the trash. Its owner can restore it from the home page.", {
+      label: "All documents",
+      href: "/",
+    });
     forget(this.opts.docName);
-    await this.opts.persistence.clearData();
   }
 }

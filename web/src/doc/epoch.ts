@@ -71,18 +71,21 @@ interface PutAnswer {
   title?: unknown;
 }
 
-/** PUT /api/docs/<name>: the document's epoch and our role (creates it where allowed). */
-export async function fetchAccess(name: string, creds: Credentials): Promise<DocAccess> {
-  const data = await api<PutAnswer>(docPath(name), { method: "PUT", creds });
+/**
+ * PUT /api/docs/<name>: the document's epoch and our role; `create` (the app's own "New")
+ * creates it where allowed, else a missing document answers 404 and nothing is made.
+ */
+export async function fetchAccess(name: string, creds: Credentials, create = false): Promise<DocAccess> {
+  const data = await api<PutAnswer>(docPath(name) + (create ? "?create=1" : ""), { method: "PUT", creds });
   if (typeof data?.epoch !== "string" || !data.epoch || !isRole(data.role)) {
     throw new ApiError(502, "the server's answer has no epoch or role");
   }
   return { epoch: data.epoch, role: data.role, title: typeof data.title === "string" ? data.title : "" };
 }
 
-export async function openDocument(name: string, creds: Credentials): Promise<OpenResult> {
+export async function openDocument(name: string, creds: Credentials, create = false): Promise<OpenResult> {
   try {
-    const access = await fetchAccess(name, creds);
+    const access = await fetchAccess(name, creds, create);
     remember(name, access);
     return { kind: "ok", access, verified: true };
   } catch (err) {

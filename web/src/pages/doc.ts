@@ -7,7 +7,7 @@ import { IndexeddbPersistence } from "y-indexeddb";
 import { WebsocketProvider } from "y-websocket";
 import * as Y from "yjs";
 import { type AuthMode, credentialParams, credentialsFromLocation, type Me, type Role, whoAmI } from "../api";
-import { type AccessAction, type AccessState, refusalText, showAccess, signInAction } from "../doc/access";
+import { type AccessAction, type AccessState, refusalAction, refusalText, showAccess } from "../doc/access";
 import { mountHeaderActions } from "../doc/actions";
 import { closeOnBack } from "../doc/backbutton";
 import { type Comments, mountComments, tokenName } from "../doc/comments";
@@ -47,12 +47,14 @@ function docNameFromLocation(): string {
 
 const docName = docNameFromLocation();
 const creds = credentialsFromLocation();
+/** Opened by the app's own "New" (`?new=1`): create the document if it does not exist. */
+const creating = new URLSearchParams(location.search).get("new") === "1";
 const body = document.body;
 
 async function main(): Promise<void> {
   let [me, opened] = await Promise.all([
     whoAmI().catch((): Me | null => null),
-    openDocument(docName, creds),
+    openDocument(docName, creds, creating),
   ]);
   // Never opened on this device and the server can't be reached: nothing to show
   // yet. Keep asking (1 s, 2 s, 4 s, then every 5 s) instead of giving up.
@@ -61,15 +63,25 @@ async function main(): Promise<void> {
     renderSyncOnly("offline");
     body.classList.add("no-document");
     await new Promise((resolve) => setTimeout(resolve, wait));
-    [me, opened] = await Promise.all([me ? me : whoAmI().catch((): Me | null => null), openDocument(docName, creds)]);
+    [me, opened] = await Promise.all([
+      me ? me : whoAmI().catch((): Me | null => null),
+      openDocument(docName, creds, creating),
+    ]);
   }
   const mode: AuthMode = me?.mode ?? (creds.token ? "jwt" : "open");
   if (opened.kind === "denied") {
-    const { state, text } = refusalText(opened.status, opened.message, mode);
-    showAccess(state, text, state === "signin" ? signInAction(mode) : undefined);
+    const { state, text } = refusalText(opened.status, opened.message, mode, docName);
+    showAccess(state, text, refusalAction(state, mode, docName));
     renderSyncOnly("closed");
     body.classList.add("no-document");
     return;
+  }
+  if (creating) {
+    // Made (or found): a reload or a shared address should not say "new" any more.
+    const params = new URLSearchParams(location.search);
+    params.delete("new");
+    const rest = params.toString();
+    history.replaceState(history.state, "", location.pathname + (rest ? `?${rest}` : "") + location.hash);
   }
   body.classList.remove("no-document");
   showAccess("ok");

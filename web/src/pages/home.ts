@@ -1,20 +1,16 @@
-// The home page: lists documents (newest first), creates new ones and imports
-// Markdown / HTML / text files. In accounts mode it shows who is signed in (or
-// sends people to sign in first).
+// The home page: lists documents (newest first, or by title), searches them, renames, copies
+// and deletes them (to the trash, with an "Undo"), shows the trash, creates new ones and
+// imports Markdown / HTML / text files. In accounts mode it shows who is signed in (or sends
+// people to sign in first).
 
-import { api, ApiError, relativeTime, signInUrl, whoAmI } from "../api";
+import { api, ApiError, docPath, signInUrl, whoAmI } from "../api";
 import { randomDocName } from "../identity";
 import { byId } from "../dom";
+import { type DocInfo, docUrl, renderDoc, renderTrashed, type RowActions } from "../home/docrow";
 import { mountMentions } from "../home/mentions";
+import { mountSearch } from "../home/search";
+import { toast } from "../home/toast";
 import { forgetRememberedAccess, registerServiceWorker } from "../offline";
-
-interface DocInfo {
-  name: string;
-  title: string;
-  created_at: number;
-  updated_at: number;
-  size: number;
-}
 
 interface DocsPage {
   docs: DocInfo[];
@@ -36,13 +32,12 @@ const PAGE_SIZE = 50;
 /** The server refuses bodies over 8 MiB; JSON escaping adds a little. */
 const MAX_IMPORT_BYTES = 7 * 1024 * 1024;
 let next: string | null = null;
-
-function docUrl(name: string): string {
-  return `/d/${encodeURIComponent(name)}`;
-}
+/** Whether this person may rename, copy and delete here (not in JWT mode). */
+let manage = true;
 
 newDoc.addEventListener("click", () => {
-  location.href = docUrl(randomDocName());
+  // `new=1`: this address may create the document (a typed one only asks).
+  location.href = `${docUrl(randomDocName())}?new=1`;
 });
 
 function isDocsPage(value: unknown): value is DocsPage {
@@ -51,30 +46,69 @@ function isDocsPage(value: unknown): value is DocsPage {
   return Array.isArray(v.docs) && (v.next === null || v.next === undefined || typeof v.next === "string");
 }
 
-function renderDoc(doc: DocInfo): HTMLLIElement {
-  const li = document.createElement("li");
-  li.dataset.name = doc.name;
-  const a = document.createElement("a");
-  a.href = docUrl(doc.name);
-  a.className = "doc-title";
-  const title = typeof doc.title === "string" ? doc.title.trim() : "";
-  a.textContent = title || "Untitled document";
-  if (!title) a.classList.add("untitled");
-  const info = document.createElement("span");
-  info.className = "doc-meta muted";
-  const when = document.createElement("time");
-  if (typeof doc.updated_at === "number") {
-    when.dateTime = new Date(doc.updated_at * 1000).toISOString();
-    when.textContent = `edited ${relativeTime(doc.updated_at)}`;
-    when.title = new Date(doc.updated_at * 1000).toLocaleString();
-  }
-  const name = document.createElement("span");
-  name.className = "doc-name";
-  name.textContent = doc.name;
-  info.append(name, " · ", when);
-  li.append(a, info);
-  return li;
+function why(err: unknown): string {
+  return err instanceof ApiError && err.network ? "the server can't be reached" : (err as Error).message;
 }
+
+const actions: RowActions = {
+  rename: async (doc, title) => {
+    try {
+      await api(docPath(doc.name), { method: "PATCH", body: { title } });
+    } catch (err) {
+      toast(`Couldn't rename “${doc.title || doc.name}”: ${why(err)}`);
+      throw err;
+    }
+  },
+  copy: async (doc) => {
+    try {
+      const made = await api<DocInfo>(`${docPath(doc.name)}/copy`, { method: "POST" });
+      list.prepend(renderDoc(made, actions));
+      sortList();
+      toast(`Made “${made.title}”.`, { label: "Open", run: () => (location.href = docUrl(made.name)) });
+    } catch (err) {
+      toast(`Couldn't copy “${doc.title || doc.name}”: ${why(err)}`);
+    }
+  },
+  remove: async (doc, row) => {
+    try {
+      await api(docPath(doc.name), { method: "DELETE" });
+    } catch (err) {
+      toast(`Couldn't delete “${doc.title || doc.name}”: ${why(err)}`);
+      return;
+    }
+    const next = row.nextSibling;
+    row.remove();
+    toast(`Moved “${doc.title || doc.preview || doc.name}” to the trash.`, {
+      label: "Undo",
+      run: () => void undoDelete(doc, row, next),
+    });
+  },
+};
+
+async function undoDelete(doc: DocInfo, row: HTMLLIElement, next: Node | null): Promise<void> {
+  try {
+    await api(`/api/trash/${encodeURIComponent(doc.name)}/restore`, { method: "POST" });
+    list.insertBefore(row, next && next.parentNode === list ? next : null);
+  } catch (err) {
+    toast(`Couldn't restore “${doc.title || doc.name}”: ${why(err)}`);
+  }
+}
+
+// ---------------------------------------------------------------- sorting
+
+const sortSelect = byId<HTMLSelectElement>("sort");
+
+function sortList(): void {
+  const rows = [...list.children] as HTMLLIElement[];
+  const byTitle = sortSelect.value === "title";
+  rows.sort((a, b) =>
+    byTitle
+      ? (a.dataset.title ?? "").localeCompare(b.dataset.title ?? "")
+      : Number(b.dataset.updated) - Number(a.dataset.updated),
+  );
+  list.append(...rows);
+}
+sortSelect.addEventListener("change", sortList);
 
 async function load(before: string | null): Promise<void> {
   more.disabled = true;
@@ -83,7 +117,8 @@ async function load(before: string | null): Promise<void> {
   try {
     const data = await api<unknown>(`/api/docs?${params}`);
     if (!isDocsPage(data)) throw new Error("unexpected answer");
-    list.append(...data.docs.map(renderDoc));
+    list.append(...data.docs.map((doc) => renderDoc(doc, manage ? actions : null)));
+    sortList();
     next = data.next ?? null;
     more.hidden = next === null;
     if (list.children.length === 0) {
@@ -158,6 +193,77 @@ async function importDocument(file: File): Promise<void> {
   }
 }
 
+// ---------------------------------------------------------------- trash
+
+const trashButton = byId<HTMLButtonElement>("trash-toggle");
+const trashSection = byId("trash");
+const trashList = byId<HTMLUListElement>("trash-list");
+const trashStatus = byId("trash-status");
+const docsSection = byId("documents");
+
+async function showTrash(show: boolean): Promise<void> {
+  trashSection.hidden = !show;
+  docsSection.hidden = show;
+  trashButton.setAttribute("aria-pressed", String(show));
+  trashButton.textContent = show ? "Back to documents" : "Trash";
+  if (!show) return;
+  trashStatus.hidden = false;
+  trashStatus.textContent = "Loading…";
+  try {
+    const data = await api<{ docs: (DocInfo & { deleted_at: number })[] }>("/api/trash");
+    trashList.replaceChildren(
+      ...data.docs.map((doc) => {
+        const row = renderTrashed(
+          doc,
+          () => void restore(doc, row),
+          () => void purge(doc, row),
+        );
+        return row;
+      }),
+    );
+    trashStatus.textContent = data.docs.length
+      ? "Documents in the trash are deleted for good after 30 days."
+      : "The trash is empty.";
+  } catch (err) {
+    trashStatus.textContent = `Couldn't load the trash: ${why(err)}`;
+  }
+}
+
+async function restore(doc: DocInfo, row: HTMLLIElement): Promise<void> {
+  try {
+    await api(`/api/trash/${encodeURIComponent(doc.name)}/restore`, { method: "POST" });
+    row.remove();
+    list.prepend(renderDoc(doc, actions));
+    sortList();
+    toast(`Restored “${doc.title || doc.preview || doc.name}”.`, {
+      label: "Open",
+      run: () => (location.href = docUrl(doc.name)),
+    });
+  } catch (err) {
+    toast(`Couldn't restore it: ${why(err)}`);
+  }
+}
+
+async function purge(doc: DocInfo, row: HTMLLIElement): Promise<void> {
+  const what = doc.title || doc.preview || doc.name;
+  if (!confirm(`Delete “${what}” for good? This can't be undone.`)) return;
+  try {
+    await api(`/api/trash/${encodeURIComponent(doc.name)}`, { method: "DELETE" });
+    row.remove();
+    toast(`Deleted “${what}” for good.`);
+  } catch (err) {
+    toast(`Couldn't delete it: ${why(err)}`);
+  }
+}
+
+trashButton.addEventListener("click", () => void showTrash(trashSection.hidden));
+
+mountSearch((searching) => {
+  list.hidden = searching;
+  more.hidden = searching || next === null;
+  if (searching) status.hidden = true;
+});
+
 // ---------------------------------------------------------------- account
 
 signOut.addEventListener("click", async () => {
@@ -195,6 +301,9 @@ async function startHome(): Promise<void> {
     status.hidden = false;
     newDoc.hidden = true;
     importButton.hidden = true;
+    trashButton.hidden = true;
+    byId("search-row").hidden = true;
+    manage = false;
     return;
   }
   await load(null);
