@@ -158,7 +158,7 @@ def test_find_and_outline_on_a_phone(people: People, doc_name: str) -> None:
     page.keyboard.press("Enter")
     alice.type("some words here")
 
-    header_action(page, "Find").click()
+    header_action(page, "Find and replace").click()
     bar = page.locator("#find-bar")
     expect(bar).to_be_visible()
     page.locator("#find-input").fill("words")
