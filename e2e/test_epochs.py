@@ -140,7 +140,7 @@ def test_a_stale_copy_reconnecting_is_refused_discarded_and_the_page_reloads(
     assert fragment_text(fetch_server_doc(people.base, doc_name)) == "new"
 
 
-def test_an_open_document_that_gets_deleted_says_so_and_stays_deleted(
+def test_an_open_document_moved_to_the_trash_says_so_and_keeps_its_copy(
     people: People, doc_name: str
 ) -> None:
     alice = people.add("Alice", doc=doc_name)
@@ -150,16 +150,16 @@ def test_an_open_document_that_gets_deleted_says_so_and_stays_deleted(
 
     expect(alice.body).to_have_attribute("data-access", "deleted")
     expect(alice.body).to_have_attribute("data-sync", "closed")
-    expect(alice.page.locator("#access-banner")).to_contain_text("deleted")
+    expect(alice.page.locator("#access-banner")).to_contain_text("moved to the trash")
     expect(alice.editor).to_have_attribute("contenteditable", "false")
-    # The page does not reconnect (which would create the document again) and keeps no copy.
+    # The page does not reconnect; it keeps this device's copy, which merges again if the
+    # document is restored (same epoch), and is refused (4410) if it is made anew.
     state = alice.page.evaluate(
         "() => ({ should: window.coedit.provider.shouldConnect, ws: window.coedit.provider.ws })"
     )
     assert state == {"should": False, "ws": None}, state
-    alice.page.wait_for_function(
-        f"async (name) => (await ({LOCAL_COPIES_JS})(name)).length === 0", arg=doc_name
-    )
+    epoch = alice.body.get_attribute("data-epoch")
+    assert epoch and local_copies(alice, doc_name) == copies_of(doc_name, epoch)
     assert alice.context.request.get(api_url(people.base, doc_name)).status == 404
 
 

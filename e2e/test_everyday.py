@@ -56,7 +56,7 @@ def test_a_deleted_document_leaves_the_screen_and_offers_nothing_for_it(
     assert gone.status == 204
 
     expect(alice.body).to_have_attribute("data-access", "deleted")
-    expect(page.locator("#access-banner")).to_contain_text("deleted")
+    expect(page.locator("#access-banner")).to_contain_text("moved to the trash")
     expect(page.get_by_role("link", name="All documents")).to_be_visible()
     for gone_part in [
         "#editor",

@@ -111,7 +111,7 @@ def test_after_a_browser_restart_without_network_the_document_opens(
     url = doc_url(server.url, doc_name)
     first = start_browser(playwright_instance, profile, user_data, offline=False)
     alice = Person(name="Alice", context=first, page=first.new_page(), people=people)
-    alice.page.goto(url)
+    alice.page.goto(url + "?new=1")
     alice.wait_synced()
     alice.click_end()
     alice.type("Before the restart.")

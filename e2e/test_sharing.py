@@ -152,8 +152,8 @@ def test_sharing_with_a_user_by_name_and_changing_their_role_applies_at_once(
     olivia = people.add("Olivia")
     sign_up(olivia, people.base, "olivia")
     olivia.page.get_by_role("button", name="New document").click()
+    olivia.wait_synced()  # created: the address no longer says `new=1`
     name = olivia.page.url.split("/d/", 1)[1]
-    olivia.wait_synced()
     olivia.click_end()
     olivia.type("Budget draft.")
     olivia.wait_saved()
