@@ -158,8 +158,10 @@ class RedisBus:
                 async with self._writer.pipeline(transaction=False) as pipe:
                     for _, key, fields in batch:
                         pipe.xadd(key, fields, maxlen=STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
-                        if key != CONTROL:
-                            pipe.pexpire(key, STREAM_TTL_MS)
+                    # Once per stream and batch, not per entry: a busy document's stream gets
+                    # hundreds of entries a second.
+                    for key in {key for _, key, _ in batch if key != CONTROL}:
+                        pipe.pexpire(key, STREAM_TTL_MS)
                     await asyncio.wait_for(pipe.execute(), CALL_TIMEOUT)
             except _ERRORS as exc:
                 if not self._writer_down:
