@@ -4,6 +4,7 @@ driver and no CRDT library."""
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -402,6 +403,30 @@ def first_line(text: str, limit: int = 120) -> str:
         return line
     cut = line.rfind(" ", 0, limit)
     return line[: cut if cut > limit // 2 else limit].rstrip() + "…"
+
+
+def folded(text: str) -> str:
+    """Lower case without accents: how search compares words."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def snippet_of(text: str, words: Sequence[str], around: int = 10) -> str:
+    """About `around` words either side of the first word starting with one of `words`
+    (case and accents aside), with "…" where text was cut; the start of the text if none."""
+    tokens = text.split()
+    wanted = [folded(w) for w in words]
+    hit = next(
+        (
+            i
+            for i, t in enumerate(tokens)
+            if any(folded(t).lstrip("([\"'").startswith(w) for w in wanted)
+        ),
+        0,
+    )
+    start, end = max(0, hit - around), min(len(tokens), hit + around + 1)
+    cut = " ".join(tokens[start:end])
+    return ("… " if start else "") + cut + (" …" if end < len(tokens) else "")
 
 
 def check_kind(kind: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-import unicodedata
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -34,6 +33,7 @@ from server.store.base import (
     comments_name,
     comments_parent,
     first_line,
+    folded,
 )
 from server.store.merge import fold_in_thread, full_state, held_in_place
 
@@ -61,14 +61,8 @@ class _Doc:
         )
 
 
-def _folded(text: str) -> str:
-    """Lower case without accents: what the stores' search compares."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
 def _words(text: str) -> list[str]:
-    return re.findall(r"\w+", _folded(text))
+    return re.findall(r"\w+", folded(text))
 
 
 class MemoryStore:
@@ -367,7 +361,7 @@ class MemoryStore:
     ) -> list[SearchHit]:
         self._check_open()
         check_limit(limit)
-        wanted = [_folded(w) for w in words]
+        wanted = [folded(w) for w in words]
         if not wanted or user_id is not None:
             return []  # no accounts here: a user owns nothing and is shared nothing
         scored: list[tuple[float, float, SearchHit]] = []
