@@ -360,9 +360,8 @@ class VersionRecorder:
         instance with peers on the document keeps its own schedule)."""
         async with self._lock(name):
             if isinstance(self._store, SharedLog):
-                latest = await self._store.list_versions(name, limit=1)
-                recent = self._clock() - self._schedule.interval / 2
-                if latest and latest[0].kind == "auto" and latest[0].created_at > recent:
+                spacing = self._schedule.interval / 2
+                if not await self._store.claim_version(name, self._clock(), spacing):
                     self._schedule.recorded(name)
                     return None
             return await self._capture(name, "auto", None, skip_identical=True)

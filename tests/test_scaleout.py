@@ -17,14 +17,15 @@ from typing import Any, cast
 import httpx
 import pytest
 import websockets
-from pycrdt import Doc, Text
+from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText
 
-from server.store.base import DocName
+from server.store.base import CommittedRow, DocName
 from server.store.postgres import PostgresStore
 from tests.client import YClient, ws_url
 from tests.live import ServerProcess
 from tests.pgproc import Postgres
 from tests.redisproc import RedisProcess
+from tests.test_accounts import path, person, socket
 
 # Short enough that the tests run quickly, long enough for a busy 2-core machine.
 FAST = {
@@ -479,3 +480,121 @@ async def _draining(server: ServerProcess) -> bool:
     except httpx.HTTPError:
         return False
     return status == 503
+
+
+async def test_a_revoked_link_closes_its_holders_on_other_instances_within_a_second(
+    make_cluster: Callable[..., Cluster],
+) -> None:
+    cluster = make_cluster(3, {"COEDIT_AUTH": "accounts"})
+    async with person(cluster[0], "olga") as olga:
+        name = (await olga.post("/api/docs", json={"markdown": "shared"})).json()["name"]
+        link = (await olga.post(path(name, "/links"), json={"role": "viewer"})).json()
+        query = f"?share={link['token']}"
+        async with (
+            socket(cluster[1], name, query=query) as b,
+            socket(cluster[2], name, query=query) as c,
+        ):
+            started = time.monotonic()
+            assert (await olga.delete(path(name, f"/links/{link['id']}"))).status_code == 204
+            async with asyncio.timeout(5):
+                await b.ws.wait_closed()
+                await c.ws.wait_closed()
+            assert time.monotonic() - started < 1.5
+            assert b.ws.close_code == 4403 and c.ws.close_code == 4403
+
+
+async def test_versions_are_recorded_once_per_interval_whatever_the_instances(
+    make_cluster: Callable[..., Cluster],
+) -> None:
+    cluster = make_cluster(3, {"COEDIT_VERSION_INTERVAL_SECONDS": "2"})
+    name = "versioned"
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(client(cluster[i], name)) for i in range(3)]
+        started = time.monotonic()
+        step = 0
+        while time.monotonic() - started < 10:
+            for c in clients:
+                # Rich text: versions are only recorded when it changed.
+                paragraph = c.doc.get("default", type=XmlFragment).children.append(
+                    XmlElement("paragraph")
+                )
+                paragraph.children.append(XmlText(f"<{step}>"))
+                step += 1
+            await clients[0].roundtrip()
+            await asyncio.sleep(0.2)  # people typing, not a wait for a state
+        elapsed = time.monotonic() - started
+    async with httpx.AsyncClient(base_url=cluster[0].url, timeout=10) as http:
+        versions = (await http.get(f"/api/docs/{name}/versions")).json()["versions"]
+    autos = [v for v in versions if v["kind"] == "auto"]
+    # One per interval (and the last people leaving), not one per instance and interval.
+    assert 3 <= len(autos) <= elapsed / 2 + 2, len(autos)
+
+
+async def test_concurrent_compactions_from_three_instances_lose_nothing(
+    postgres: Postgres,
+) -> None:
+    dsn = postgres.new_database()
+    name = DocName("compacted")
+    stores = [PostgresStore(dsn, keep_recent_seconds=0) for _ in range(3)]
+    async with contextlib.AsyncExitStack() as stack:
+        opened = [await stack.enter_async_context(s) for s in stores]
+        await opened[0].ensure(name)
+        doc: Doc[Any] = Doc()
+        text = doc.get("t", type=Text)
+        for i in range(60):
+            before = doc.get_state()
+            text.insert(len(text), f"[{i}]")
+            await opened[i % 3].append(name, doc.get_update(before))
+        await asyncio.gather(*(s.compact(name) for s in opened for _ in range(5)))
+        state = await opened[1].durable_state(name)
+    assert state is not None
+    reloaded: Doc[Any] = Doc()
+    reloaded.apply_update(state)
+    assert str(reloaded.get("t", type=Text)) == str(text)
+
+
+async def test_two_instances_number_one_documents_rows_gap_free_in_commit_order(
+    postgres: Postgres,
+) -> None:
+    dsn = postgres.new_database()
+    name = DocName("numbered")
+    seen: list[list[CommittedRow]] = [[], []]
+    async with (
+        PostgresStore(dsn, keep_recent_seconds=0) as a,
+        PostgresStore(dsn, keep_recent_seconds=0) as b,
+    ):
+        for store, log in ((a, seen[0]), (b, seen[1])):
+            store.on_commit(log.extend)
+        await a.ensure(name)
+        writers: list[Doc[Any]] = [Doc(), Doc()]
+        updates: list[list[bytes]] = [[], []]
+        for doc, out in zip(writers, updates, strict=True):
+            for i in range(100):
+                before = doc.get_state()
+                doc.get("t", type=Text).insert(0, f"{i};")
+                out.append(doc.get_update(before))
+        await asyncio.gather(
+            *(
+                store.append(name, u)
+                for store, ups in zip((a, b), updates, strict=True)
+                for u in ups
+            )
+        )
+        rows = await b.read_since(name, 0)
+        assert rows is not None
+        assert [seq for seq, _ in rows] == list(range(1, 201))  # gap-free, one numbering
+        for log in seen:
+            assert [r.seq for r in log] == sorted(r.seq for r in log)  # committed in order
+        assert {r.seq: r.update for log in seen for r in log} == dict(rows)
+        assert await a.heads([name, DocName("missing")]) == {name: 200}
+        assert await a.read_since(name, 150) == rows[150:]
+        # Folded by a compaction, the early rows can only be had as a whole document.
+        await a.compact(name)
+        assert await b.read_since(name, 10) is None
+        assert await b.read_since(name, 200) == []
+        stored = await b.load(name)
+        assert stored is not None and stored.head_seq == 200
+        # One instance records a round's automatic version; the others skip it.
+        assert await a.claim_version(name, 1_000.0, 5.0)
+        assert not await b.claim_version(name, 1_001.0, 5.0)
+        assert await b.claim_version(name, 1_006.0, 5.0)

@@ -278,6 +278,11 @@ class SharedLog(Protocol):
         """The newest row's number of each of these documents that exists."""
         ...
 
+    async def claim_version(self, name: DocName, now: float, spacing: float) -> bool:
+        """Whether this instance records the next automatic version: True for the first to ask
+        since `spacing` seconds before `now`, False for the others."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class TrashedDoc:

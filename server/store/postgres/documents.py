@@ -199,6 +199,18 @@ class PostgresDocuments:
         )
         return {DocName(r["name"]): int(r["head_seq"]) for r in rows}
 
+    async def claim_version(self, name: DocName, now: float, spacing: float) -> bool:
+        row = await self._db.fetchrow(
+            f"claiming a version of {name!r}",
+            "UPDATE documents SET version_claimed_at = $2 WHERE name = $1"
+            " AND (version_claimed_at IS NULL OR version_claimed_at <= $2::float8 - $3::float8)"
+            " RETURNING id",
+            name,
+            now,
+            spacing,
+        )
+        return row is not None
+
     async def info(self, name: DocName) -> DocInfo | None:
         row = await self._db.fetchrow(
             f"reading info of {name!r}",

@@ -151,4 +151,9 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         """,
         "CREATE INDEX doc_search_words ON doc_search USING gin (words)",
     ),
+    (
+        # Several instances record a document's automatic versions on their own schedules: the
+        # one that moves this mark (compare-and-set) records, the others skip that round.
+        "ALTER TABLE documents ADD COLUMN version_claimed_at DOUBLE PRECISION",
+    ),
 )
