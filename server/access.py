@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from starlette.requests import HTTPConnection
 
 from .auth import CredentialError, colour_for, decode_jwt, token_digest
 from .config import Settings
-from .store.base import AccountStore, DocName, User
+from .store.base import Access, AccountStore, DocName, User
 from .types import Role
 
 RANK: dict[str, int] = {"viewer": 1, "commenter": 2, "editor": 3, "owner": 4}
@@ -51,6 +51,17 @@ class Grant:
             stamp["name"] = self.display_name
             stamp["color"] = colour_for(self.display_name)
         return stamp
+
+
+def role_from(access: Access, user: User | None) -> Role | None:
+    """A caller's role from what the store says of the document (accounts mode)."""
+    return best(
+        "owner" if access.is_owner else None,
+        access.share,
+        access.link_role,
+        # Documents from before accounts mode have no owner: any signed-in user edits them.
+        "editor" if user is not None and not access.owned else None,
+    )
 
 
 def best(*roles: str | None) -> Role | None:
@@ -128,13 +139,7 @@ class Gatekeeper:
         if not access.exists:
             refusal = (404, f"no document named {name!r}")
             return Grant(None, user=user, display_name=display, exists=False, refusal=refusal)
-        role = best(
-            "owner" if access.is_owner else None,
-            access.share,
-            access.link_role,
-            # Documents from before accounts mode have no owner: any signed-in user edits them.
-            "editor" if user is not None and not access.owned else None,
-        )
+        role = role_from(access, user)
         if role is None:
             refusal = (401, "sign in to open this document") if user is None else (403, "")
             if refusal[1] == "":
@@ -142,6 +147,19 @@ class Gatekeeper:
             return Grant(None, user=user, display_name=display, refusal=refusal)
         link_id = access.link_id if access.link_role == role else None
         return Grant(role, user=user, link_id=link_id, display_name=display)
+
+    async def standing_role(
+        self, name: DocName, user: User | None, link_id: int | None
+    ) -> Role | None:
+        """What a connection's grant (its user, its share link) is worth now, accounts mode:
+        to close connections whose access was cut while no revocation could reach them."""
+        access = await self.accounts.access(name, user, None)
+        if not access.exists:
+            return None
+        if link_id is not None:
+            active = {link.id: link.role for link in await self.accounts.links(name)}
+            access = replace(access, link_id=link_id, link_role=active.get(link_id))
+        return role_from(access, user)
 
     async def require(self, conn: HTTPConnection, name: DocName, needed: Role) -> Grant:
         """The caller's grant, or AccessDenied when its role is below `needed`."""

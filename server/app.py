@@ -61,14 +61,16 @@ def create_app(settings: Settings) -> Starlette:
                 retention_seconds=settings.trash_retention_days * 86400,
                 interval=settings.file_sweep_seconds,
             ),
-            mesh.joined(settings, store, rooms) as joined,
         ):
-            app.state.indexer = indexer
-            app.state.mesh = joined
-            app.state.rooms = rooms
-            app.state.gate = Gatekeeper(settings, store)
-            app.state.recorder = recorder
-            yield
+            gate = Gatekeeper(settings, store)
+            recheck = gate.standing_role if settings.auth == "accounts" else None
+            async with mesh.joined(settings, store, rooms, recheck) as joined:
+                app.state.indexer = indexer
+                app.state.mesh = joined
+                app.state.rooms = rooms
+                app.state.gate = gate
+                app.state.recorder = recorder
+                yield
 
     routes = [
         # Served by ws.DirectWebSockets; the route keeps the URL in the app's route table.

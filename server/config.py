@@ -106,6 +106,9 @@ class Settings:
     degraded_poll_seconds: float = 0.25
     # An instance silent this long (while the bus worked) is gone: its clients' cursors go.
     instance_dead_seconds: float = 10.0
+    # Accounts mode on a shared store: connections' access is checked again this often, so that
+    # a revocation made while the bus could not carry it still closes them.
+    grant_recheck_seconds: float = 30.0
     # SIGTERM: readiness off, wait this long for the load balancer to notice, then close the
     # clients with 1012 spread over the second span (no reconnect storm on the others).
     drain_delay_seconds: float = 5.0

@@ -17,18 +17,30 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from .access import RANK
 from .bus import Bus
 from .closecodes import Close
 from .config import Settings
-from .store.base import CommittedRow, DocName, DocumentNotFound, SharedLog, StoreError
+from .store.base import (
+    CommittedRow,
+    DocName,
+    DocumentNotFound,
+    SharedLog,
+    StoreError,
+    User,
+    comments_parent,
+)
 from .sync.lib0 import ProtocolError
 from .sync.protocol import AwarenessUpdate, decode
 from .sync.room import Room
 from .sync.rooms import Rooms
-from .types import Revocation
+from .types import Revocation, Role
+
+# What a connection's standing (its user, its share link) is worth now; None: nothing.
+Recheck = Callable[[DocName, User | None, int | None], Awaitable[Role | None]]
 
 log = logging.getLogger("coedit.mesh")
 
@@ -39,7 +51,13 @@ GAP_WAIT_SECONDS = 0.1
 
 class Mesh:
     def __init__(
-        self, store: SharedLog, rooms: Rooms, bus: Bus | None, settings: Settings, instance: str
+        self,
+        store: SharedLog,
+        rooms: Rooms,
+        bus: Bus | None,
+        settings: Settings,
+        instance: str,
+        recheck: Recheck | None = None,
     ) -> None:
         self.store = store
         self.rooms = rooms
@@ -50,6 +68,8 @@ class Mesh:
         self._seen: dict[str, float] = {}  # other instances' last heartbeat
         self._bus_up_since = time.monotonic()
         self._poller: asyncio.Task[None] | None = None
+        self._recheck = recheck
+        self._rechecked = time.monotonic()
 
     async def start(self) -> None:
         self.store.on_commit(self._committed)
@@ -160,6 +180,14 @@ class Mesh:
                     if room is not None:
                         room.resync("the store is unreachable", Close.TRY_AGAIN)
             self._judge_instances()
+            if self._recheck is not None and (
+                time.monotonic() - self._rechecked >= self.settings.grant_recheck_seconds
+            ):
+                self._rechecked = time.monotonic()
+                try:
+                    await self._recheck_grants(self._recheck)
+                except StoreError as exc:
+                    log.warning("checking connections' access again: %s", exc)
 
     async def _check_heads(self) -> None:
         names = self.rooms.names()
@@ -172,6 +200,26 @@ class Mesh:
             room = self.rooms.live(name)
             if room is not None and head > room.follower.applied:
                 self._repair(room, 0.0)
+
+    async def _recheck_grants(self, recheck: Recheck) -> None:
+        """Close (4403) connections whose access is below what they joined with: revocations
+        reach other instances over the bus at once, and through this when it was down."""
+        for name in self.rooms.names():
+            room = self.rooms.live(name)
+            if room is None:
+                continue
+            document = comments_parent(name) or name
+            worth: dict[tuple[int | None, int | None], Role | None] = {}
+            for peer, role in room.peer_roles():
+                grant = peer.grant
+                if grant is None or (grant.user is None and grant.link_id is None):
+                    continue
+                key = (None if grant.user is None else grant.user.id, grant.link_id)
+                if key not in worth:
+                    worth[key] = await recheck(document, grant.user, grant.link_id)
+                now = worth[key]
+                if now is None or RANK[now] < RANK[role]:
+                    peer.close(Close.REVOKED, "your access to this document changed")
 
     # -- awareness -------------------------------------------------------------------------
 
@@ -253,7 +301,9 @@ class Mesh:
 
 
 @contextlib.asynccontextmanager
-async def joined(settings: Settings, store: object, rooms: Rooms) -> AsyncIterator[Mesh | None]:
+async def joined(
+    settings: Settings, store: object, rooms: Rooms, recheck: Recheck | None = None
+) -> AsyncIterator[Mesh | None]:
     """Join the other instances on a shared store (and bus) for as long as the server runs;
     None (nothing to join) on a store of one machine."""
     if not isinstance(store, SharedLog):
@@ -265,7 +315,7 @@ async def joined(settings: Settings, store: object, rooms: Rooms) -> AsyncIterat
         from .bus_redis import RedisBus  # only a deployment with a bus needs redis
 
         bus = RedisBus(settings.bus, instance, heartbeat_seconds=settings.instance_dead_seconds / 5)
-    mesh = Mesh(store, rooms, bus, settings, instance)
+    mesh = Mesh(store, rooms, bus, settings, instance, recheck)
     await mesh.start()
     try:
         yield mesh

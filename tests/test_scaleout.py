@@ -598,3 +598,30 @@ async def test_two_instances_number_one_documents_rows_gap_free_in_commit_order(
         assert await a.claim_version(name, 1_000.0, 5.0)
         assert not await b.claim_version(name, 1_001.0, 5.0)
         assert await b.claim_version(name, 1_006.0, 5.0)
+
+
+async def test_with_the_bus_down_a_revocation_still_closes_other_instances_holders(
+    make_cluster: Callable[..., Cluster], redis: RedisProcess
+) -> None:
+    env = {"COEDIT_AUTH": "accounts", "COEDIT_GRANT_RECHECK_SECONDS": "2"}
+    cluster = make_cluster(2, env)
+    async with person(cluster[0], "olga") as olga, person(cluster[0], "ed") as ed:
+        name = (await olga.post("/api/docs", json={"markdown": "shared"})).json()["name"]
+        assert (await olga.put(path(name, "/shares/ed"), json={"role": "editor"})).is_success
+        link = (await olga.post(path(name, "/links"), json={"role": "viewer"})).json()
+        async with (
+            socket(cluster[1], name, query=f"?share={link['token']}") as guest,
+            socket(cluster[1], name, ed) as editor,
+        ):
+            redis.pause()
+            try:
+                assert (await olga.delete(path(name, f"/links/{link['id']}"))).is_success
+                assert (
+                    await olga.put(path(name, "/shares/ed"), json={"role": "viewer"})
+                ).is_success
+                async with asyncio.timeout(15):  # the re-check's interval, not the bus
+                    await guest.ws.wait_closed()
+                    await editor.ws.wait_closed()
+                assert guest.ws.close_code == 4403 and editor.ws.close_code == 4403
+            finally:
+                redis.resume()

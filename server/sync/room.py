@@ -191,6 +191,10 @@ class Room:
         """A version was not taken after all: its editors count for the next one."""
         self.editors.update(editors)
 
+    def peer_roles(self) -> list[tuple[Peer, Role]]:
+        """Each peer with the role it joined with."""
+        return [(peer, state.role) for peer, state in self.peers.items()]
+
     def close_all(self, code: int, reason: str) -> None:
         for peer in list(self.peers):
             peer.close(code, reason)
