@@ -16,9 +16,9 @@ from .store.base import CommittedRow, DocName
 class BusListener(Protocol):
     """What the bus hands over, in the order it read it; an instance never hears itself."""
 
-    def row(self, name: DocName, seq: int, update: bytes | None) -> None:
-        """Another instance committed row `seq` of the document (None: too big for the bus,
-        read it from the store)."""
+    def rows(self, name: DocName, rows: list[tuple[int, bytes | None]]) -> None:
+        """Other instances committed these rows of the document, (seq, update) in the order
+        the bus carried them (None: too big for the bus, read it from the store)."""
 
     def awareness(self, name: DocName, instance: str, frame: bytes) -> None:
         """Awareness changes another instance's peers made (a y-websocket awareness frame)."""

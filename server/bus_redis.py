@@ -33,6 +33,7 @@ STREAM_TTL_MS = 3_600_000
 # Rows above this travel as a hint: receivers read them from the store.
 INLINE_MAX_BYTES = 256 * 1024
 BLOCK_MS = 250
+READ_PACE_SECONDS = 0.005
 CALL_TIMEOUT = 2.0
 # What waits to be published while Redis is away: bounded, and dropped once stale (the store
 # has every row; awareness a few seconds old is worthless).
@@ -208,10 +209,20 @@ class RedisBus:
                 await asyncio.sleep(RETRY_SECONDS)
                 continue
             for key, entries in replies or []:
+                rows: list[tuple[int, bytes | None]] = []
                 for entry_id, fields in entries:
                     if key in self._cursors:
                         self._cursors[key] = entry_id
-                    self._dispatch(key, fields)
+                    if fields.get(b"t") == b"u" and fields.get(b"i") != self._me:
+                        rows.append((int(fields[b"s"]), fields.get(b"u")))
+                    else:
+                        self._dispatch(key, fields)
+                if rows:
+                    self._deliver_rows(key, rows)
+            if replies:
+                # Entries keep coming while a document is busy: a moment's wait lets the next
+                # read take many at once (each read costs more than the entries it carries).
+                await asyncio.sleep(READ_PACE_SECONDS)
 
     async def _start_cursors(self) -> None:
         """Start streams at their current end (after Redis came back: it may have restarted
@@ -227,6 +238,17 @@ class RedisBus:
         for key, last in zip(fresh, lasts, strict=True):
             if key in self._cursors and self._cursors[key] is None:
                 self._cursors[key] = last[0][0] if last else b"0-0"
+
+    def _deliver_rows(self, key: bytes, rows: list[tuple[int, bytes | None]]) -> None:
+        assert self._listener is not None
+        name = self._names.get(key)
+        if name is None:
+            return
+        try:
+            self._listener.rows(name, rows)
+        except Exception:
+            # One document's failure must not stop delivery for every other (yjs/yhub#61).
+            log.exception("bus: could not apply rows of %r", name)
 
     def _dispatch(self, key: bytes, fields: dict[bytes, bytes]) -> None:
         assert self._listener is not None
@@ -245,9 +267,7 @@ class RedisBus:
             name = self._names.get(key)
             if name is None:
                 return
-            if kind == b"u":
-                self._listener.row(name, int(fields[b"s"]), fields.get(b"u"))
-            elif kind == b"a":
+            if kind == b"a":
                 self._listener.awareness(name, instance, fields[b"u"])
             elif kind == b"q":
                 self._listener.query(name)

@@ -104,16 +104,22 @@ class Mesh:
         if self.bus is not None:
             self.bus.publish_rows(rows)
 
-    def row(self, name: DocName, seq: int, update: bytes | None) -> None:
+    def rows(self, name: DocName, rows: list[tuple[int, bytes | None]]) -> None:
         room = self.rooms.live(name)
         if room is None:
             return
-        if update is None:  # too big for the bus: read it from the store
-            if seq > room.follower.applied:
-                self._repair(room, 0.0)
-            return
-        self._apply(room, room.follower.offer(seq, update))
-        if room.follower.gap:
+        due: list[bytes] = []
+        missing = False
+        for seq, update in rows:
+            if update is None:  # too big for the bus: read it from the store
+                missing = missing or seq > room.follower.applied
+                continue
+            due.extend(room.follower.offer(seq, update))
+        # Applied together: one relay turn and one change notice for the lot.
+        self._apply(room, due)
+        if missing:
+            self._repair(room, 0.0)
+        elif room.follower.gap:
             self._repair(room, GAP_WAIT_SECONDS)
 
     def _apply(self, room: Room, due: list[bytes]) -> None:
