@@ -267,6 +267,7 @@ async def test_postgres_outage_closes_clients_with_1013_and_all_converge_after(
         a.doc.get("t", type=Text).insert(0, "stored;")
         await b.wait_until(lambda: "stored;" in text(b))
         postgres.stop()
+        down = time.monotonic()
         try:
             a.doc.get("t", type=Text).insert(0, "while down;")
             async with asyncio.timeout(15):
@@ -274,6 +275,14 @@ async def test_postgres_outage_closes_clients_with_1013_and_all_converge_after(
                 await b.ws.wait_closed()
             assert a.ws.close_code == 1013 and b.ws.close_code == 1013
             assert "while down;" not in text(b), "relayed before it was stored"
+            # A 20 s outage (the scenario, not a wait for a state): the instances stay up,
+            # and a client trying meanwhile is turned away (1013), never served a document.
+            while time.monotonic() - down < 20:
+                assert cluster[0].running and cluster[1].running
+                async with websockets.connect(ws_url(cluster[0].ws, name)) as ws:
+                    await asyncio.wait_for(ws.wait_closed(), DEADLINE)
+                    assert ws.close_code == 1013
+                await asyncio.sleep(1)
         finally:
             postgres.start()
     # The writer reconnects with its copy (its step 2 resends what was never stored).
