@@ -99,8 +99,13 @@ class Mesh:
     def _committed(self, rows: list[CommittedRow]) -> None:
         for row in rows:
             room = self.rooms.live(row.name)
-            if room is not None:
+            if room is None:
+                continue
+            if room.wrote(row.update):
                 self._apply(room, room.follower.own(row.seq))
+            else:
+                # Written by a room of this instance that failed meanwhile: new to this one.
+                self._apply(room, room.follower.offer(row.seq, row.update))
         if self.bus is not None:
             self.bus.publish_rows(rows)
 

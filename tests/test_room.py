@@ -860,3 +860,18 @@ async def test_a_document_whose_own_encoding_breaks_a_client_rule_still_takes_te
     room.receive(peer, decode(encode_update(filled)))
     assert peer.closed is None
     assert str(room.doc.get("prosemirror", type=XmlFragment)) == "<paragraph>hello</paragraph>"
+
+
+async def test_a_room_knows_which_updates_it_is_still_storing(store: MemoryStore) -> None:
+    # What tells a shared log's own rows (already in this Doc) from rows a failed room of
+    # this instance wrote (new to this one): see server.mesh.
+    room = make_room(store)
+    peer = FakePeer()
+    room.join(peer)
+    _, update = text_update("mine")
+    room.receive(peer, SyncUpdate(update))
+    assert room.wrote(update)
+    assert not room.wrote(text_update("another")[1])
+    await store.flush()
+    await asyncio.sleep(0)  # the append futures' callbacks run on the next loop turn
+    assert not room.wrote(update)

@@ -7,8 +7,10 @@ Must not import starlette, aiosqlite or uvicorn: a Room only talks to `Peer`s an
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -105,6 +107,8 @@ class Room:
         self._state_checked = clock()
         # Where this room stands in a log several instances share (see server.mesh).
         self.follower = Follower(0)
+        # Updates this room gave the store that have not finished committing (see `wrote`).
+        self._in_flight: Counter[bytes] = Counter()
 
     def join(
         self,
@@ -288,9 +292,23 @@ class Room:
         if self._on_change is not None:
             self._on_change(self)
 
+    def wrote(self, update: bytes) -> bool:
+        """Whether this room is storing `update` (its Doc has it): a shared log's row this
+        instance committed is in this room's Doc only if this room wrote it, not if a room
+        that failed before it did (see server.mesh)."""
+        return self._in_flight[update] > 0
+
+    def _landed(self, update: bytes, _future: asyncio.Future[Any]) -> None:
+        self._in_flight[update] -= 1
+        if self._in_flight[update] <= 0:
+            del self._in_flight[update]
+
     def _append(self, updates: list[bytes]) -> asyncio.Future[Any]:
         """Store `updates` in order; the future resolves once the last has committed."""
         futures = [self.store.append(self.name, update) for update in updates]
+        for update, each in zip(updates, futures, strict=True):
+            self._in_flight[update] += 1
+            each.add_done_callback(functools.partial(self._landed, update))
         future = futures[0] if len(futures) == 1 else asyncio.gather(*futures)
         self._tail = future
         return future
