@@ -122,13 +122,9 @@ def test_the_outline_follows_a_new_heading_and_takes_you_there(
     bob.page.get_by_role("button", name="Heading 1").click()
     bob.type("Introduction")
     bob.page.keyboard.press("Enter")
-    paragraphs = bob.editor.locator("p")
     for i in range(40):
         bob.type(f"Paragraph {i} of the introduction.")
         bob.page.keyboard.press("Enter")
-        # Typing on at once (machine speed) can put the next letter out of place in Chromium:
-        # wait for the new paragraph, as a person's eyes would.
-        expect(paragraphs).to_have_count(i + 2)
     bob.page.get_by_role("button", name="Heading 2").click()
     bob.type("Findings")
     entries = page.locator("#outline-list button")

@@ -12,6 +12,7 @@ import type { Awareness } from "y-protocols/awareness";
 import * as Y from "yjs";
 import { OTHER_TAB, type User } from "../identity";
 import { safeHref } from "../rules";
+import { CaretAfterTyping } from "./caret";
 import { type CommentAnchors, commentAnchors } from "./comments";
 import { createFind, type FindHandle } from "./find";
 import { installRemoteSync, othersOnly } from "./remotesync";
@@ -222,6 +223,7 @@ export function createEditor(opts: EditorOptions): EditorHandle {
     extensions: [
       ...schemaExtensions({ autolink: true, imageSrc: opts.imageSrc }),
       Placeholder.configure({ placeholder: "Start writing…" }),
+      CaretAfterTyping,
       // Words are what whitespace separates (blocks apart), as a reader counts them.
       CharacterCount.configure({ wordCounter: (text) => text.split(/\s+/).filter(Boolean).length }),
       Collaboration.configure({ document: unknownAtStart ? new Y.Doc() : opts.ydoc, field: FRAGMENT_NAME }),
