@@ -145,6 +145,41 @@ async def wait_for_compaction(db: Path, held: int = 0, timeout: float = 10.0) ->
             await asyncio.sleep(0.05)
 
 
+async def test_a_claim_on_a_writers_future_clocks_loses_to_the_writer(tmp_path: Path) -> None:
+    # The same claim at clock 100, but the writer types on past it: its own letters take
+    # clocks 100..103 everywhere (the claim is dropped once the writer fills the gap), so the
+    # writer, a reader, the server and a reload all hold the writer's text.
+    server = ServerProcess(tmp_path / "coedit.db")
+    server.start()
+    try:
+        async with (
+            YClient.connect(server.ws, "claim") as writer,
+            YClient.connect(server.ws, "claim") as reader,
+        ):
+            await asyncio.wait_for(asyncio.gather(writer.synced.wait(), reader.synced.wait()), 10)
+            text = writer.doc.get("t", type=Text)
+            text.insert(0, "hello")
+            await writer.roundtrip()
+            claim = (
+                b"\x01\x01"
+                + write_var_uint(writer.doc.client_id)
+                + b"\x64\x04\x01\x01t\x04gapp\x00"
+            )
+            async with YClient.connect(server.ws, "claim") as forger:
+                await forger.send_raw(encode_update(claim))
+                await forger.roundtrip()
+            for i in range(20):
+                text.insert(len(text), f" word{i:02d}")  # 7 clocks each: to clock 145
+            await writer.roundtrip()
+            expected = str(text)
+            await reader.wait_until(lambda: text_of(reader.doc) == expected)
+        assert await read_text(server, "claim") == expected
+        server.restart()
+        assert await read_text(server, "claim") == expected
+    finally:
+        server.kill()
+
+
 async def test_an_update_held_for_a_gap_stays_invisible_after_any_restart(tmp_path: Path) -> None:
     # Someone sends "gapp" at clock 100 of the writer's own client id: it waits for clocks
     # 5..99, which never come. It must stay invisible, live and after every kind of restart.

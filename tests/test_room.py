@@ -280,6 +280,86 @@ async def test_updates_arriving_before_their_predecessor_are_held_then_integrate
     assert contents(fresh) == contents(source)
 
 
+def forged_run(client_id: int, clock: int, text: str) -> bytes:
+    """One string struct of `client_id` at `clock` in root "t", no origins: a claim on clocks
+    that client may not have written yet (issue 11)."""
+    return (
+        b"\x01\x01"
+        + write_var_uint(client_id)
+        + write_var_uint(clock)
+        + b"\x04\x01\x01t"
+        + write_var_uint(len(text))
+        + text.encode()
+        + b"\x00"
+    )
+
+
+async def test_a_run_past_a_gap_loses_its_clocks_to_the_writer_who_fills_the_gap(
+    store: MemoryStore,
+) -> None:
+    room = make_room(store)
+    writer, forger = FakePeer("writer"), FakePeer("forger")
+    room.join(writer)
+    room.join(forger)
+    doc: Doc[Any] = Doc()
+    text = doc.get("t", type=Text)
+    text += "hello"
+    room.receive(writer, SyncUpdate(doc.get_update()))
+    # The forger claims the writer's clocks 20..23, ahead of where the writer stands.
+    room.receive(forger, SyncUpdate(forged_run(doc.client_id, 20, "gapp")))
+    assert room.held == 1
+    # The writer types on past clock 20: its own letters, not the forger's, take those clocks.
+    for word in (" world", ", this is", " the writer typing on"):
+        before = doc.get_state()
+        text += word
+        room.receive(writer, SyncUpdate(doc.get_update(before)))
+    assert room.held == 0
+    assert str(room.doc.get("t", type=Text)) == str(text)
+    await store.flush()
+    reloaded: Doc[Any] = Doc()
+    stored = await store.load(NAME)
+    assert stored is not None
+    for update in stored.updates:
+        reloaded.apply_update(update)
+    assert str(reloaded.get("t", type=Text)) == str(text)
+
+
+async def test_a_live_update_ahead_of_its_step_2_survives_another_tab_filling_the_gap(
+    store: MemoryStore,
+) -> None:
+    # Tab B reconnects: its new keystroke goes out before its step 2 (which answers the
+    # server's step 1), and tab A, which saw B's earlier text over the BroadcastChannel, sends
+    # that text first in its own step 2. B's keystroke is dropped as contested; B's step 2
+    # carries it again.
+    room = make_room(store)
+    tab_a, tab_b = FakePeer("A"), FakePeer("B")
+    room.join(tab_a)
+    room.join(tab_b)
+    b_doc, earlier = text_update("abc")
+    _, keystroke = text_update("d", b_doc)
+    room.receive(tab_b, SyncUpdate(keystroke))
+    assert room.held == 1
+    room.receive(tab_a, SyncStep2(earlier))
+    room.receive(tab_b, SyncStep2(b_doc.get_update()))
+    assert room.held == 0
+    assert str(room.doc.get("t", type=Text)) == "abcd"
+
+
+async def test_a_run_past_a_gap_is_released_when_its_own_sender_fills_the_gap(
+    store: MemoryStore,
+) -> None:
+    room = make_room(store)
+    tab = FakePeer("tab")
+    room.join(tab)
+    doc, earlier = text_update("abc")
+    _, keystroke = text_update("d", doc)
+    room.receive(tab, SyncUpdate(keystroke))
+    assert room.held == 1
+    room.receive(tab, SyncStep2(earlier))
+    assert room.held == 0
+    assert str(room.doc.get("t", type=Text)) == "abcd"
+
+
 async def test_update_pointing_at_missing_items_is_held(store: MemoryStore) -> None:
     (a, _, _), source = chain_of_updates()
     other: Doc[Any] = Doc()

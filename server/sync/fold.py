@@ -82,7 +82,7 @@ def fold(parts: list[bytes], pending_first: bool = False) -> Folded:
                 log.error("pycrdt kept part of a stored update pending; folding the old way")
                 return fold_merged(parts)
             next_check = index + max(CHECK_EVERY, len(integrator.state))
-    return Folded(doc.get_update(), tuple(update for update, _ in integrator.held))
+    return Folded(doc.get_update(), tuple(held.update for held in integrator.held))
 
 
 def _split_raw(raw: bytes) -> tuple[bytes, tuple[bytes, ...]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from pycrdt import Doc
 
@@ -22,6 +22,14 @@ log = logging.getLogger(__name__)
 
 # A connection whose updates wait for predecessors that never come is closed with this.
 _CLOCK_MASK = (1 << 31) - 1  # the clock of a yupdate.id_key
+
+
+class _Held(NamedTuple):
+    update: bytes
+    deps: Dependencies
+    # The connection that sent it (a serial number: holding the connection itself would keep a
+    # closed one's buffers alive), or None: stored rows, another instance's, a fold's.
+    sender: int | None
 
 
 class HalfApplied(RuntimeError):
@@ -44,7 +52,7 @@ class Integrator:
     ) -> None:
         self.doc = doc
         self.state: dict[int, int] = read_state_vector(doc.get_state())
-        self.held: list[tuple[bytes, Dependencies]] = []
+        self.held: list[_Held] = []
         self.held_bytes = 0
         self._max_held = max_held
         self._max_held_bytes = max_held_bytes
@@ -58,15 +66,17 @@ class Integrator:
         self.state = read_state_vector(self.doc.get_state())
         self._types = None
         for update in held:
-            self.held.append((update, update_dependencies(update)))
+            self.held.append(_Held(update, update_dependencies(update), None))
             self.held_bytes += len(update)
 
     def integrate(
-        self, update: bytes, deps: Dependencies | None = None
+        self, update: bytes, deps: Dependencies | None = None, sender: int | None = None
     ) -> list[tuple[bytes, Dependencies]] | None:
         """Apply `update`, or hold it until its predecessors are here (returns None then).
 
         `deps`: the update's, if the caller has them already (`protocol.decode` does).
+        `sender`: the connection it came from (None for stored rows): a held update that
+        claims a client's clocks past a gap is dropped when another sender fills that gap.
         Returns the held updates it released, in the order they were applied. Raises
         ProtocolError (nothing applied) when pycrdt would refuse the update or too much is held,
         and HalfApplied when pycrdt failed half-way although the update had been checked.
@@ -74,9 +84,12 @@ class Integrator:
         if deps is None:
             deps = update_dependencies(update)
         if not deps.ready(self.state):
-            self._hold(update, deps)
+            self._hold(update, deps, sender)
             return None
+        before = self._claimed_by_others(deps, sender)
         self._apply(update, deps)
+        if before:
+            self._drop_contested(before)
         return self._release() if self.held else []
 
     def changed(self, update: bytes) -> Dependencies | None:
@@ -99,24 +112,70 @@ class Integrator:
         of one pending although its dependencies looked present (O(clients): call rarely)."""
         return read_state_vector(self.doc.get_state()) != self.state
 
-    def _hold(self, update: bytes, deps: Dependencies) -> None:
+    def _hold(self, update: bytes, deps: Dependencies, sender: int | None) -> None:
         if (self._max_held is not None and len(self.held) >= self._max_held) or (
             self._max_held_bytes is not None
             and self.held_bytes + len(update) > self._max_held_bytes
         ):
             raise ProtocolError(Close.POLICY, "too many updates waiting for missing predecessors")
-        self.held.append((update, deps))
+        self.held.append(_Held(update, deps, sender))
         self.held_bytes += len(update)
+
+    def _claimed_by_others(self, deps: Dependencies, sender: int | None) -> list[_Held]:
+        """Held updates of senders other than `sender` that wait for clocks of a client past a
+        gap which the update with `deps` fills (in part).
+
+        Clients never leave a gap in another client's clocks: their sync step 2 starts where
+        the server's state vector stands, and their live updates hold only their own client's
+        structs (which may arrive before their step 2 and wait for it). A run of a client's
+        clocks past a gap, sent by one connection while another fills the gap, is a claim on
+        clocks that client has not written yet: integrated once released, it would take them,
+        and the real edit written there later would count for nothing. An honest sender of
+        such a run (its live update, its step 2 still on the way) loses nothing by the drop:
+        its step 2 carries the same structs again."""
+        if not self.held:
+            return []
+        filled = {
+            client: end
+            for client, start, end in deps.sections
+            if end > self.state.get(client, 0) and start <= self.state.get(client, 0)
+        }
+        if not filled:
+            return []
+        return [
+            held
+            for held in self.held
+            if held.sender is not None
+            and held.sender != sender
+            and any(
+                client in filled and start > self.state.get(client, 0)
+                for client, start, _ in held.deps.sections
+            )
+        ]
+
+    def _drop_contested(self, contested: list[_Held]) -> None:
+        for held in contested:
+            # Identity, not equality: the same bytes may be held twice from two senders.
+            for index, other in enumerate(self.held):
+                if other is held:
+                    del self.held[index]
+                    self.held_bytes -= len(held.update)
+                    break
+        log.warning(
+            "dropped %d held update(s) claiming clocks past a gap that another sender filled",
+            len(contested),
+        )
 
     def _release(self) -> list[tuple[bytes, Dependencies]]:
         released: list[tuple[bytes, Dependencies]] = []
         progress = True
         while progress:
             progress = False
-            for index, (update, deps) in enumerate(self.held):
+            for index, (update, deps, sender) in enumerate(self.held):
                 if deps.ready(self.state):
                     del self.held[index]
                     self.held_bytes -= len(update)
+                    contested = self._claimed_by_others(deps, sender)
                     try:
                         self._apply(update, deps)
                     except ProtocolError as exc:
@@ -125,6 +184,8 @@ class Integrator:
                         log.warning("a held update was refused once ready: %s", exc)
                     else:
                         released.append((update, deps))
+                        if contested:
+                            self._drop_contested(contested)
                     progress = True
                     break
         return released

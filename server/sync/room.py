@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import logging
 import time
 from collections import Counter
@@ -63,6 +64,11 @@ class _PeerState:
     refilled_at: float = 0.0
     # Who the peer writes as, for the guard (a `comments.policy.Actor`); None without a guard.
     actor: Any = None
+    # Names the connection as the sender of the updates it holds back (see integrate.py).
+    serial: int = 0
+
+
+_serials = itertools.count(1)
 
 
 class Room:
@@ -127,6 +133,7 @@ class Room:
             tokens=float(self.settings.step1_burst),
             refilled_at=now,
             actor=actor,
+            serial=next(_serials),
         )
         peer.send(encode_sync_step1(self.doc.get_state()))
         self.presence.join(peer, stamp)
@@ -241,7 +248,7 @@ class Room:
             return
         if self.failed:
             raise ProtocolError(Close.INTERNAL, "document is being reloaded, reconnect")
-        released = self.integrate(update, deps)
+        released = self.integrate(update, deps, sender=self.peers[peer].serial)
         if released is None:
             # Held: stored once released, right after what released it, so that the log is in
             # the order the Doc integrated (a reload then agrees even with a forged update
@@ -314,14 +321,14 @@ class Room:
         return future
 
     def integrate(
-        self, update: bytes, deps: Dependencies | None = None
+        self, update: bytes, deps: Dependencies | None = None, sender: int | None = None
     ) -> list[tuple[bytes, Dependencies]] | None:
         """Apply an update to the live Doc whole, or hold it until what it depends on has
         arrived (see server.sync.integrate); a held update is stored once released.
         Returns None when the update is held, else the held updates it released. Raises
         ProtocolError for an update pycrdt would refuse: nothing of it was applied."""
         try:
-            return self._integrator.integrate(update, deps)
+            return self._integrator.integrate(update, deps, sender)
         except HalfApplied as exc:
             # Only if pycrdt fails on what it was shown to accept: the live Doc no longer
             # matches the store, so rebuild from it.
