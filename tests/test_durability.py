@@ -145,6 +145,14 @@ async def wait_for_compaction(db: Path, held: int = 0, timeout: float = 10.0) ->
             await asyncio.sleep(0.05)
 
 
+async def claim_clock_100(server: ServerProcess, name: str, client_id: int) -> None:
+    """From another connection: "gapp" at clock 100 of `client_id`, root `t` (issue 11)."""
+    claim = b"\x01\x01" + write_var_uint(client_id) + b"\x64\x04\x01\x01t\x04gapp\x00"
+    async with YClient.connect(server.ws, name) as forger:
+        await forger.send_raw(encode_update(claim))
+        await forger.roundtrip()
+
+
 async def test_a_claim_on_a_writers_future_clocks_loses_to_the_writer(tmp_path: Path) -> None:
     # The same claim at clock 100, but the writer types on past it: its own letters take
     # clocks 100..103 everywhere (the claim is dropped once the writer fills the gap), so the
@@ -160,14 +168,7 @@ async def test_a_claim_on_a_writers_future_clocks_loses_to_the_writer(tmp_path: 
             text = writer.doc.get("t", type=Text)
             text.insert(0, "hello")
             await writer.roundtrip()
-            claim = (
-                b"\x01\x01"
-                + write_var_uint(writer.doc.client_id)
-                + b"\x64\x04\x01\x01t\x04gapp\x00"
-            )
-            async with YClient.connect(server.ws, "claim") as forger:
-                await forger.send_raw(encode_update(claim))
-                await forger.roundtrip()
+            await claim_clock_100(server, "claim", writer.doc.client_id)
             for i in range(20):
                 text.insert(len(text), f" word{i:02d}")  # 7 clocks each: to clock 145
             await writer.roundtrip()
@@ -196,14 +197,7 @@ async def test_an_update_held_for_a_gap_stays_invisible_after_any_restart(tmp_pa
             await asyncio.wait_for(asyncio.gather(writer.synced.wait(), reader.synced.wait()), 10)
             writer.doc.get("t", type=Text).insert(0, "hello")
             await writer.roundtrip()
-            gap = (
-                b"\x01\x01"
-                + write_var_uint(writer.doc.client_id)
-                + b"\x64\x04\x01\x01t\x04gapp\x00"
-            )
-            async with YClient.connect(server.ws, "gap") as other:
-                await other.send_raw(encode_update(gap))
-                await other.roundtrip()
+            await claim_clock_100(server, "gap", writer.doc.client_id)
             text = writer.doc.get("t", type=Text)
             text.insert(len(text), " world")
             await writer.roundtrip()
