@@ -23,6 +23,9 @@ Relayed = tuple[bytes, Sections, frozenset[int]]
 
 
 def relayed(update: bytes, deps: Dependencies) -> Relayed:
+    if not deps.sorted_deletes:
+        # Described as holding nothing, it is never merged (see _unsafe_to_merge).
+        return update, (), frozenset()
     return update, deps.sections, deps.deleted
 
 
@@ -168,7 +171,9 @@ def _unsafe_to_merge(parts: tuple[Relayed, ...]) -> bool:
     """pycrdt's merge_updates gives something else than the parts applied one by one when two
     of them claim the same clocks of a client (only a forged one does), or when one deletes
     items of a client whose structs another holds (found by the fuzzer: the merge lost a
-    deletion, and the reader kept text the server had deleted)."""
+    deletion, and the reader kept text the server had deleted), or when a delete set's ranges
+    are out of order (`relayed` describes such an update as holding nothing: the merge of
+    deletion-only updates dropped the out-of-order range's deletions)."""
     if any(not sections and not deleted for _, sections, deleted in parts):
         return True  # a non-empty update described as holding nothing: not known (see Room)
     seen: dict[int, list[tuple[int, int]]] = {}

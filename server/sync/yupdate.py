@@ -102,7 +102,7 @@ def validate_update(update: bytes) -> Dependencies:
     walk = _Walk()
     try:
         pos = _walk_structs(data, walk)
-        pos = _walk_delete_set(data, pos, walk.refs, walk.deleted)
+        pos, sorted_deletes = _walk_delete_set(data, pos, walk.refs, walk.deleted)
     except IndexError:
         raise malformed("truncated update") from None
     except UnicodeDecodeError:
@@ -115,6 +115,7 @@ def validate_update(update: bytes) -> Dependencies:
         frozenset(walk.parents) if walk.parents else _NONE,
         frozenset(walk.types) if walk.types else _NONE,
         frozenset(walk.deleted) if walk.deleted else _NONE,
+        sorted_deletes,
     )
 
 
@@ -411,8 +412,13 @@ def _skip_any(data: bytes, pos: int, depth: int) -> int:
     raise malformed(f"unknown Any tag {tag}")
 
 
-def _walk_delete_set(data: bytes, pos: int, refs: dict[int, int], clients: set[int]) -> int:
+def _walk_delete_set(
+    data: bytes, pos: int, refs: dict[int, int], clients: set[int]
+) -> tuple[int, bool]:
+    """Walk the delete set; returns the position after it and whether each client's ranges
+    are in order without overlaps (as yjs and yrs write them)."""
     n = len(data)
+    in_order = True
     num_clients, pos = read_uint(data, pos)
     # Each client entry needs at least a client byte and a range-count byte.
     if num_clients > (n - pos) // 2:
@@ -425,9 +431,13 @@ def _walk_delete_set(data: bytes, pos: int, refs: dict[int, int], clients: set[i
         num_ranges, pos = read_uint(data, pos)
         if num_ranges > (n - pos) // 2:
             raise malformed("delete set range count exceeds update size")
+        previous_end = 0
         for _ in range(num_ranges):
             clock, pos = read_uint(data, pos)
             length, pos = read_uint(data, pos)
+            if clock < previous_end:
+                in_order = False
+            previous_end = clock + length
             # Never emitted by yjs or yrs; refused so yrs never sees an empty range.
             if length == 0:
                 raise malformed("empty delete range")
@@ -436,7 +446,7 @@ def _walk_delete_set(data: bytes, pos: int, refs: dict[int, int], clients: set[i
             # Deleting what the document does not hold yet waits until it does.
             if clock + length > refs.get(client, 0):
                 refs[client] = clock + length
-    return pos
+    return pos, in_order
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,6 +470,9 @@ class Dependencies:
     types: frozenset[int] = frozenset()
     # The clients whose items the update's delete set removes.
     deleted: frozenset[int] = frozenset()
+    # False when a client's delete ranges are out of order or overlap: applied alone the update
+    # is fine, but pycrdt's merge_updates then drops deletions (see relay.py).
+    sorted_deletes: bool = True
 
     def ready(self, state: dict[int, int]) -> bool:
         """True when an update with these dependencies integrates fully into `state`.
