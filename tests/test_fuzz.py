@@ -19,13 +19,14 @@ FRAMES_PER_SEED = 7_000  # >= 20,000 over the three seeds
 MINIMIZE_SECONDS = float(os.environ.get("COEDIT_FUZZ_MINIMIZE_SECONDS", "45"))
 
 
-# Open findings (issue 11 stays open until they pass; both rare, on a loaded machine): a forged
-# update that claims the honest writer's next clocks before the writer's own wins them, and the
-# writer's edit there counts for nothing (ARCHITECTURE.md "first writer wins a clock"); and the
-# honest reader, fed only by relays, once kept overwritten map values the server shows deleted.
-# Fixed on the way: the oracle compared clocks, not deletions; held updates are stored where
-# integrated; compaction keeps held rows in place. Not strict: the report is printed either way.
-OPEN_FINDINGS = "issue 11 open: first writer wins a clock; a reader kept overwritten map values"
+# Open (issue 11 stays open until they are gone): a forged update that claims exactly the
+# honest writer's next clocks before the writer's own wins them (ARCHITECTURE.md "first writer
+# wins a clock"; a claim past a gap is dropped now), and validated updates after which pycrdt
+# corrupts its heap (tests/fuzz/open/). Fixed on the way: the oracle compared clocks, not
+# deletions; held updates are stored where integrated; compaction keeps held rows in place; a
+# claim past a gap loses to the writer; the relay never merges out-of-order delete ranges (the
+# reader that kept overwritten map values). Not strict: the report is printed either way.
+OPEN_FINDINGS = "issue 11 open: a claim on a writer's exact next clocks; pycrdt heap corruption"
 
 
 @pytest.mark.timeout(600)
