@@ -941,7 +941,7 @@ async def test_a_delete_set_out_of_order_is_never_merged(store: MemoryStore) -> 
     async with asyncio.timeout(5):
         # Both as they came, or (what pycrdt's merge got wrong) one merged frame.
         while len(reader.frames) < 2 and not (  # noqa: ASYNC110
-            reader.frames and reader.frames[0].update != tidy
+            reader.frames and reader.frames[0] != encode_update(tidy)
         ):
             await asyncio.sleep(0.001)
     copy: Doc[Any] = Doc()
