@@ -86,10 +86,7 @@ class Integrator:
         if not deps.ready(self.state):
             self._hold(update, deps, sender)
             return None
-        before = self._claimed_by_others(deps, sender)
-        self._apply(update, deps)
-        if before:
-            self._drop_contested(before)
+        self._apply_from(update, deps, sender)
         return self._release() if self.held else []
 
     def changed(self, update: bytes) -> Dependencies | None:
@@ -153,14 +150,16 @@ class Integrator:
             )
         ]
 
-    def _drop_contested(self, contested: list[_Held]) -> None:
-        for held in contested:
-            # Identity, not equality: the same bytes may be held twice from two senders.
-            for index, other in enumerate(self.held):
-                if other is held:
-                    del self.held[index]
-                    self.held_bytes -= len(held.update)
-                    break
+    def _apply_from(self, update: bytes, deps: Dependencies, sender: int | None) -> None:
+        """`_apply`, then drop the held updates of other senders whose gap it filled."""
+        contested = self._claimed_by_others(deps, sender)
+        self._apply(update, deps)
+        if not contested:
+            return
+        # Identity, not equality: the same bytes may be held twice from two senders.
+        gone = {id(held) for held in contested}
+        self.held = [held for held in self.held if id(held) not in gone]
+        self.held_bytes -= sum(len(held.update) for held in contested)
         log.warning(
             "dropped %d held update(s) claiming clocks past a gap that another sender filled",
             len(contested),
@@ -175,17 +174,14 @@ class Integrator:
                 if deps.ready(self.state):
                     del self.held[index]
                     self.held_bytes -= len(update)
-                    contested = self._claimed_by_others(deps, sender)
                     try:
-                        self._apply(update, deps)
+                        self._apply_from(update, deps, sender)
                     except ProtocolError as exc:
                         # Stored already; the fold drops it at the same point, so the reload
                         # agrees. The sender of the update that released it did nothing wrong.
                         log.warning("a held update was refused once ready: %s", exc)
                     else:
                         released.append((update, deps))
-                        if contested:
-                            self._drop_contested(contested)
                     progress = True
                     break
         return released
