@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import random
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from pycrdt import Doc, Text
 
-from server.sync.lib0 import write_var_uint
 from server.sync.protocol import encode_update
 from tests.client import YClient
 from tests.live import ServerProcess
+from tests.updates import crafted, string_item
 
 
 def text_of(doc: Doc[Any]) -> str:
@@ -145,12 +147,25 @@ async def wait_for_compaction(db: Path, held: int = 0, timeout: float = 10.0) ->
             await asyncio.sleep(0.05)
 
 
-async def claim_clock_100(server: ServerProcess, name: str, client_id: int) -> None:
-    """From another connection: "gapp" at clock 100 of `client_id`, root `t` (issue 11)."""
-    claim = b"\x01\x01" + write_var_uint(client_id) + b"\x64\x04\x01\x01t\x04gapp\x00"
-    async with YClient.connect(server.ws, name) as forger:
-        await forger.send_raw(encode_update(claim))
-        await forger.roundtrip()
+@asynccontextmanager
+async def writer_and_reader_after_a_claim(
+    server: ServerProcess, name: str
+) -> AsyncIterator[tuple[YClient, YClient]]:
+    """A writer who typed "hello" and a reader, both synced; then, from another connection,
+    "gapp" at clock 100 of the writer's client id, root `t`: a claim on clocks the writer has
+    not reached (issue 11)."""
+    async with (
+        YClient.connect(server.ws, name) as writer,
+        YClient.connect(server.ws, name) as reader,
+    ):
+        await asyncio.wait_for(asyncio.gather(writer.synced.wait(), reader.synced.wait()), 10)
+        writer.doc.get("t", type=Text).insert(0, "hello")
+        await writer.roundtrip()
+        claim = crafted(string_item(writer.doc.client_id, 100, "gapp", None))
+        async with YClient.connect(server.ws, name) as forger:
+            await forger.send_raw(encode_update(claim))
+            await forger.roundtrip()
+        yield writer, reader
 
 
 async def test_a_claim_on_a_writers_future_clocks_loses_to_the_writer(tmp_path: Path) -> None:
@@ -160,15 +175,8 @@ async def test_a_claim_on_a_writers_future_clocks_loses_to_the_writer(tmp_path: 
     server = ServerProcess(tmp_path / "coedit.db")
     server.start()
     try:
-        async with (
-            YClient.connect(server.ws, "claim") as writer,
-            YClient.connect(server.ws, "claim") as reader,
-        ):
-            await asyncio.wait_for(asyncio.gather(writer.synced.wait(), reader.synced.wait()), 10)
+        async with writer_and_reader_after_a_claim(server, "claim") as (writer, reader):
             text = writer.doc.get("t", type=Text)
-            text.insert(0, "hello")
-            await writer.roundtrip()
-            await claim_clock_100(server, "claim", writer.doc.client_id)
             for i in range(20):
                 text.insert(len(text), f" word{i:02d}")  # 7 clocks each: to clock 145
             await writer.roundtrip()
@@ -190,14 +198,7 @@ async def test_an_update_held_for_a_gap_stays_invisible_after_any_restart(tmp_pa
     )
     server.start()
     try:
-        async with (
-            YClient.connect(server.ws, "gap") as writer,
-            YClient.connect(server.ws, "gap") as reader,
-        ):
-            await asyncio.wait_for(asyncio.gather(writer.synced.wait(), reader.synced.wait()), 10)
-            writer.doc.get("t", type=Text).insert(0, "hello")
-            await writer.roundtrip()
-            await claim_clock_100(server, "gap", writer.doc.client_id)
+        async with writer_and_reader_after_a_claim(server, "gap") as (writer, reader):
             text = writer.doc.get("t", type=Text)
             text.insert(len(text), " world")
             await writer.roundtrip()

@@ -6,6 +6,8 @@ from typing import Any
 
 from pycrdt import Doc, Map, Text
 
+from server.sync.lib0 import write_var_uint
+
 
 def chain_of_updates() -> tuple[list[bytes], Doc[Any]]:
     """Three updates of one client, each depending on the one before, and the doc they made."""
@@ -25,3 +27,21 @@ def chain_of_updates() -> tuple[list[bytes], Doc[Any]]:
 def contents(doc: Doc[Any]) -> tuple[str, object]:
     """What chain_of_updates writes: the text and the map."""
     return str(doc.get("text", type=Text)), doc.get("map", type=Map).to_py()
+
+
+def crafted(*sections: bytes) -> bytes:
+    """An update of hand-made client sections and an empty delete set."""
+    return write_var_uint(len(sections)) + b"".join(sections) + write_var_uint(0)
+
+
+def string_item(client: int, clock: int, text: str, parent: tuple[int, int] | None) -> bytes:
+    """One client section holding one String item without origins, whose parent is the root
+    type `t` or, when given, the item with that ID."""
+    body = text.encode()
+    where = (
+        b"\x01" + write_var_uint(1) + b"t"
+        if parent is None
+        else b"\x00" + write_var_uint(parent[0]) + write_var_uint(parent[1])
+    )
+    head = write_var_uint(1) + write_var_uint(client) + write_var_uint(clock)
+    return head + b"\x04" + where + write_var_uint(len(body)) + body
