@@ -20,6 +20,7 @@ from pycrdt import Doc, Map
 
 from . import content
 from .store.base import DocName, DocumentStore, SearchStore, StoreError, comments_parent
+from .sync.integrate import new_doc
 from .sync.room import Room
 
 log = logging.getLogger("coedit.search")
@@ -43,7 +44,7 @@ def text_of(doc: Doc[Any]) -> str:
 
 
 def _title_and_text(state: bytes) -> tuple[str | None, str]:
-    doc: Doc[Any] = Doc()
+    doc = new_doc()
     doc.apply_update(state)
     meta = doc.get(content.META, type=Map) if content.META in doc.keys() else None
     title = meta.get(content.TITLE) if meta is not None else None

@@ -45,6 +45,7 @@ from .store.base import (
     VersionInfo,
     VersionKind,
 )
+from .sync.integrate import new_doc
 from .sync.room import Room
 from .sync.rooms import Rooms
 
@@ -130,7 +131,7 @@ class Schedule:
 
 
 def doc_from_state(state: bytes) -> Doc[Any]:
-    doc: Doc[Any] = Doc()
+    doc = new_doc()
     doc.apply_update(state)
     return doc
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -17,7 +17,7 @@ from server.store.memory import MemoryStore
 from server.sync import integrate as integrate_module
 from server.sync import presence as presence_module
 from server.sync.fold import fold
-from server.sync.integrate import Integrator
+from server.sync.integrate import Integrator, new_doc
 from server.sync.lib0 import ProtocolError, write_var_uint
 from server.sync.protocol import (
     AwarenessEntry,
@@ -33,7 +33,14 @@ from server.sync.protocol import (
 from server.sync.room import Room
 from server.sync.yupdate import Dependencies, update_dependencies
 from tests.fakes import FakePeer
-from tests.updates import chain_of_updates, contents, crafted, string_item
+from tests.updates import (
+    chain_of_updates,
+    contents,
+    crafted,
+    gc_struct,
+    string_item,
+    text_type_item,
+)
 
 NAME = DocName("doc")
 
@@ -602,11 +609,24 @@ async def test_relay_groups_follow_joins_and_leaves(store: MemoryStore) -> None:
     assert received_text(peers[4]) == "", "a peer that left gets nothing more"
 
 
-async def test_an_update_pycrdt_would_refuse_half_way_is_not_applied_at_all(
-    store: MemoryStore,
-) -> None:
+def _text_then_text_parent(writer: int) -> bytes:
     # pycrdt integrates the first section, then refuses the second (its parent is a String
-    # item, not a shared type), leaving "hi" in the Doc: the room must never get there.
+    # item, not a shared type), leaving "hi" in the Doc.
+    return crafted(string_item(7, 0, "hi", None), string_item(5, 0, "x", (writer, 0)))
+
+
+def _type_claimed_over_text(writer: int) -> bytes:
+    # Re-sends the writer's clock 0 as a Text type and names it as the next item's parent:
+    # pycrdt keeps the "a" it has there and fails on that item (the relay fuzzer's seed 8;
+    # the Doc it left crashed the process later).
+    return crafted(text_type_item(writer, 0), string_item(5, 0, "x", (writer, 0)))
+
+
+@pytest.mark.parametrize("forge", [_text_then_text_parent, _type_claimed_over_text])
+async def test_an_update_pycrdt_would_refuse_half_way_is_not_applied_at_all(
+    store: MemoryStore, forge: Callable[[int], bytes]
+) -> None:
+    # The room must never get there: refused whole, before the live Doc sees it.
     writer, base = text_update("abc")
     room = make_room(store)
     honest, attacker = FakePeer("honest"), FakePeer("attacker")
@@ -617,7 +637,7 @@ async def test_an_update_pycrdt_would_refuse_half_way_is_not_applied_at_all(
     await asyncio.sleep(0)
     honest.take()
     state = room.doc.get_state()
-    bad = crafted(string_item(7, 0, "hi", None), string_item(5, 0, "x", (writer.client_id, 0)))
+    bad = forge(writer.client_id)
     with pytest.raises(ProtocolError) as refused:
         room.receive(attacker, decode(encode_update(bad)))
     assert refused.value.code == 1007
@@ -635,6 +655,40 @@ async def test_an_update_pycrdt_would_refuse_half_way_is_not_applied_at_all(
     async with asyncio.timeout(5):
         while SyncUpdate(stored.updates[1]) not in attacker.messages():  # noqa: ASYNC110
             await asyncio.sleep(0.001)
+
+
+async def test_an_update_cut_next_to_collected_clocks_goes_everywhere_as_a_reload_has_it(
+    store: MemoryStore,
+) -> None:
+    # "hello" at clocks 0-4, 5-9 collected (a GC struct, as a Yjs step 2 may send), then
+    # "abcdef" at 7-12: pycrdt cut it at 10 and put "def" before "hello", where a reload and
+    # every Yjs peer turn it into GC (the relay fuzzer's seed 280). The room takes it as a
+    # reload has it, and stores and relays that.
+    room = make_room(store)
+    writer, other, reader = FakePeer("writer"), FakePeer("other"), FakePeer("reader")
+    for peer in (writer, other, reader):
+        room.join(peer)
+    reader.take()
+    room.receive(writer, decode(encode_update(crafted(string_item(7, 0, "hello", None)))))
+    room.receive(writer, decode(encode_update(crafted(gc_struct(7, 5, 5)))))
+    room.receive(other, decode(encode_update(crafted(string_item(7, 7, "abcdef", None)))))
+    await store.flush()
+    assert not room.failed and other.closed is None
+    assert str(room.doc.get("t", type=Text)) == "hello"
+    stored = await store.load(NAME)
+    assert stored is not None
+    reloaded = new_doc()
+    reloaded.apply_update(fold(stored.parts).state)
+    assert reloaded.get_state() == room.doc.get_state()
+    assert str(reloaded.get("t", type=Text)) == "hello"
+    relayed_to = new_doc()
+    async with asyncio.timeout(5):
+        while relayed_to.get_state() != room.doc.get_state():
+            for message in reader.take():
+                if isinstance(message, SyncUpdate):
+                    relayed_to.apply_update(message.update)
+            await asyncio.sleep(0.001)
+    assert str(relayed_to.get("t", type=Text)) == "hello"
 
 
 async def test_a_held_update_refused_once_ready_is_dropped_by_the_reload_too(

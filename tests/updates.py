@@ -45,3 +45,15 @@ def string_item(client: int, clock: int, text: str, parent: tuple[int, int] | No
     )
     head = write_var_uint(1) + write_var_uint(client) + write_var_uint(clock)
     return head + b"\x04" + where + write_var_uint(len(body)) + body
+
+
+def text_type_item(client: int, clock: int) -> bytes:
+    """One client section holding one item that makes a Text type in the root type `t`."""
+    head = write_var_uint(1) + write_var_uint(client) + write_var_uint(clock)
+    return head + b"\x07" + b"\x01" + write_var_uint(1) + b"t" + write_var_uint(2)
+
+
+def gc_struct(client: int, clock: int, length: int) -> bytes:
+    """One client section holding one GC struct: clocks a client's encoder says it collected."""
+    head = write_var_uint(1) + write_var_uint(client) + write_var_uint(clock)
+    return head + b"\x00" + write_var_uint(length)

@@ -19,6 +19,7 @@ from typing import Any
 from pycrdt import Doc, Map
 
 from ..store.base import User
+from ..sync.integrate import new_doc
 from ..sync.yupdate import Dependencies, read_state_vector
 from .model import THREADS, read_thread
 from .policy import Actor, decide
@@ -108,7 +109,7 @@ class CommentGuard:
     def _shadow_of(self, doc: Doc[Any], live: dict[int, int]) -> Doc[Any]:
         shadow = self._shadow
         if shadow is None or read_state_vector(shadow.get_state()) != live:
-            shadow = Doc()
+            shadow = new_doc()
             shadow.apply_update(doc.get_update())
             self._shadow = shadow
         return shadow

@@ -38,7 +38,7 @@ def render_state(state: bytes, fmt: str, title: str, *, base: str = "") -> str:
     Image addresses on this server are made absolute against `base` (its public address)."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}")
-    doc: Doc[Any] = Doc()
+    doc: Doc[Any] = Doc(skip_gc=True)  # stored client content: see sync.integrate.new_doc
     doc.apply_update(state)
     node = doc_to_json(doc)
     if fmt == "md":
@@ -52,7 +52,7 @@ def render_state(state: bytes, fmt: str, title: str, *, base: str = "") -> str:
 
 def with_change(state: bytes, mutate: Callable[[Doc[Any]], None]) -> bytes:
     """A full state: `state` with a change made on top of it (a copy's new title, say)."""
-    doc: Doc[Any] = Doc()
+    doc: Doc[Any] = Doc(skip_gc=True)  # stored client content: see sync.integrate.new_doc
     doc.apply_update(state)
     mutate(doc)
     return doc.get_update()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pycrdt import Doc
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -35,6 +34,7 @@ from ..comments.mentions import mentioned
 from ..comments.model import MAX_BODY, MAX_NAME, read_thread, read_threads
 from ..comments.policy import Actor, decide
 from ..store.base import DocName, MentionStore, comments_name
+from ..sync.integrate import new_doc
 from ..sync.rooms import Rooms
 from ..types import Role
 from .errors import HTTPError
@@ -88,7 +88,7 @@ async def _apply(
     the thread after it."""
     rooms: Rooms = request.app.state.rooms
     async with rooms.borrow(comments_name(name)) as room:
-        trial: Doc[Any] = Doc()
+        trial = new_doc()
         trial.apply_update(room.doc.get_update())
         try:
             change(trial)

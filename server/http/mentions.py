@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pycrdt import Doc
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -14,6 +13,7 @@ from ..access import gate
 from ..comments.mentions import mentions_of
 from ..comments.model import read_threads
 from ..store.base import DocName, MentionStore, comments_name
+from ..sync.integrate import new_doc
 from ..sync.rooms import Rooms
 from .errors import HTTPError
 from .params import doc_name, json_body
@@ -42,7 +42,7 @@ async def list_mentions(request: Request) -> Response:
         state = await rooms.store.durable_state(comments_name(info.name))
         if state is None:
             continue
-        doc: Doc[Any] = Doc()
+        doc = new_doc()
         doc.apply_update(state)
         for mention in mentions_of(f"user:{user.username}", read_threads(doc)):
             found.append({"doc": info.name, "title": info.title, **mention})

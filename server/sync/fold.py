@@ -23,7 +23,7 @@ from typing import Any, Self
 from pycrdt import Doc, merge_updates
 
 from ..closecodes import Close
-from .integrate import HalfApplied, Integrator
+from .integrate import HalfApplied, Integrator, new_doc
 from .lib0 import ProtocolError
 from .yupdate import read_state_vector, validate_update
 
@@ -56,7 +56,7 @@ def fold(parts: list[bytes], pending_first: bool = False) -> Folded:
     `pending_first`: the first part is a snapshot written before held updates were kept apart
     (a raw merge that may hold structs waiting for a missing predecessor).
     """
-    doc: Doc[Any] = Doc()
+    doc = new_doc()
     integrator = Integrator(doc)
     rest = parts
     if pending_first and parts:
@@ -87,7 +87,7 @@ def fold(parts: list[bytes], pending_first: bool = False) -> Folded:
 
 def _split_raw(raw: bytes) -> tuple[bytes, tuple[bytes, ...]]:
     """What pycrdt integrates of a raw merge, and the merge itself if part of it waits."""
-    doc: Doc[Any] = Doc()
+    doc = new_doc()
     doc.apply_update(raw)
     return doc.get_update(), (() if _reached(doc, raw) else (raw,))
 

@@ -15,13 +15,26 @@ from typing import Any, NamedTuple
 from pycrdt import Doc
 
 from ..closecodes import Close
-from .lib0 import ProtocolError
-from .yupdate import Dependencies, read_state_vector, update_dependencies
+from .lib0 import ProtocolError, read_var_uint, write_var_uint
+from .yupdate import Dependencies, read_state_vector, update_dependencies, with_deletions_of
 
 log = logging.getLogger(__name__)
 
 # A connection whose updates wait for predecessors that never come is closed with this.
 _CLOCK_MASK = (1 << 31) - 1  # the clock of a yupdate.id_key
+
+
+def new_doc() -> Doc[Any]:
+    """A Doc for content that came from clients, live or stored.
+
+    Without yrs's garbage collection: it frees the items of a deleted type at the end of a
+    transaction while a pointer to one may stay behind, and a later update that integrates next
+    to it reads freed memory (the fuzzer's relay seed 8: a heap corruption that killed the
+    process some runs later; valgrind shows the read in `Item::resolve_conflict` of a block
+    freed by `GCCollector::collect_marked`). Deleted text and deleted types are kept instead
+    (a larger state; clients still collect theirs).
+    """
+    return Doc(skip_gc=True)
 
 
 class _Held(NamedTuple):
@@ -33,8 +46,8 @@ class _Held(NamedTuple):
 
 
 class HalfApplied(RuntimeError):
-    """pycrdt failed part-way through an update it had been checked to accept: the Doc now
-    holds part of it, and only a rebuild from what was stored makes it right again."""
+    """pycrdt failed on an update it had been checked to accept: the Doc may hold part of it or
+    be damaged inside, and only a rebuild from what was stored makes it right again."""
 
 
 class Integrator:
@@ -77,17 +90,21 @@ class Integrator:
         `deps`: the update's, if the caller has them already (`protocol.decode` does).
         `sender`: the connection it came from (None for stored rows): a held update that
         claims a client's clocks past a gap is dropped when another sender fills that gap.
-        Returns the held updates it released, in the order they were applied. Raises
-        ProtocolError (nothing applied) when pycrdt would refuse the update or too much is held,
-        and HalfApplied when pycrdt failed half-way although the update had been checked.
+        Returns what the Doc took, in order: the update, then the held updates it released,
+        each as pycrdt took it (rarely rewritten: see `_sliced_after_gc`), which is what to
+        store and relay. Raises ProtocolError (nothing applied) when pycrdt would refuse the
+        update or too much is held, and HalfApplied when pycrdt failed although the update had
+        been checked.
         """
         if deps is None:
             deps = update_dependencies(update)
         if not deps.ready(self.state):
             self._hold(update, deps, sender)
             return None
-        self._apply_from(update, deps, sender)
-        return self._release() if self.held else []
+        taken = [self._apply_from(update, deps, sender)]
+        if self.held:
+            taken += self._release()
+        return taken
 
     def changed(self, update: bytes) -> Dependencies | None:
         """The Doc was changed directly (a server-side edit) by `update`. Returns its
@@ -150,12 +167,14 @@ class Integrator:
             )
         ]
 
-    def _apply_from(self, update: bytes, deps: Dependencies, sender: int | None) -> None:
+    def _apply_from(
+        self, update: bytes, deps: Dependencies, sender: int | None
+    ) -> tuple[bytes, Dependencies]:
         """`_apply`, then drop the held updates of other senders whose gap it filled."""
         contested = self._claimed_by_others(deps, sender)
-        self._apply(update, deps)
+        taken = self._apply(update, deps)
         if not contested:
-            return
+            return taken
         # Identity, not equality: the same bytes may be held twice from two senders.
         gone = {id(held) for held in contested}
         self.held = [held for held in self.held if id(held) not in gone]
@@ -164,6 +183,7 @@ class Integrator:
             "dropped %d held update(s) claiming clocks past a gap that another sender filled",
             len(contested),
         )
+        return taken
 
     def _release(self) -> list[tuple[bytes, Dependencies]]:
         released: list[tuple[bytes, Dependencies]] = []
@@ -175,19 +195,33 @@ class Integrator:
                     del self.held[index]
                     self.held_bytes -= len(update)
                     try:
-                        self._apply_from(update, deps, sender)
+                        released.append(self._apply_from(update, deps, sender))
                     except ProtocolError as exc:
                         # Stored already; the fold drops it at the same point, so the reload
                         # agrees. The sender of the update that released it did nothing wrong.
                         log.warning("a held update was refused once ready: %s", exc)
-                    else:
-                        released.append((update, deps))
                     progress = True
                     break
         return released
 
-    def _apply(self, update: bytes, deps: Dependencies) -> None:
-        outside = deps.parents - deps.types
+    def _apply(self, update: bytes, deps: Dependencies) -> tuple[bytes, Dependencies]:
+        """Give a ready update to the Doc; returns it as the Doc took it."""
+        if self._sliced_after_gc(deps):
+            # The copy's encoding of what it took, with the update's own deletions (the copy
+            # writes all of the Doc's).
+            taken = with_deletions_of(
+                self._trial(update, deps).get_update(self.doc.get_state()), update
+            )
+            taken_deps = update_dependencies(taken)
+            self._apply_unchecked(taken)
+            self._types = None  # what the cut structs became is for the Doc to say
+            taken_deps.advance(self.state)
+            return taken, taken_deps
+        # Only types at clocks the Doc does not have yet are made by this update: pycrdt skips
+        # the clocks it has, whatever the update claims was there (the fuzzer's relay seed 8:
+        # an update re-sending clock 118 as a type, where the Doc holds text, and naming it as
+        # a parent; pycrdt failed half-way and the Doc crashed the process later).
+        outside = deps.parents - self._new_types(deps)
         if outside:
             if self._types is None:
                 self._types = self._doc_types()
@@ -198,14 +232,51 @@ class Integrator:
                 self._trial(update, deps)
         self._apply_unchecked(update)
         if self._types is not None:
-            # Only types at clocks the Doc did not have (self.state is still as before the
-            # update): pycrdt skips what it has, so a type an update claims at a clock already
-            # taken by content of another kind is not one.
-            state = self.state
-            self._types |= {
-                key for key in deps.types if key & _CLOCK_MASK >= state.get(key >> 31, 0)
-            }
+            self._types |= self._new_types(deps)  # self.state is still as before the update
         deps.advance(self.state)
+        return update, deps
+
+    def _sliced_after_gc(self, deps: Dependencies) -> bool:
+        """Whether pycrdt would integrate the update otherwise than a reload of the result.
+
+        A struct that starts below the Doc's clock for its client and ends above it is cut
+        there, and its remainder goes after the Doc's last struct of that client. When that
+        one is a GC struct, pycrdt keeps the remainder where the cut struct's parent says (the
+        relay fuzzer's seed 280: text at the start of a root), while the Doc's own encoding of
+        it names only the GC struct as its origin, so a reload and every Yjs peer turn it into
+        GC. Such an update reaches the live Doc as pycrdt encodes what a copy took of it: the
+        remainder then names only its origin, as everywhere else. Refusing it instead would
+        strand the sender's later updates (held for clocks that never come) and close honest
+        clients that raced (a step 2 against a state the server has since passed).
+        """
+        for client, start, end in deps.sections:
+            have = self.state.get(client, 0)
+            if start < have < end and self._collected(client, have - 1):
+                return True
+        return False
+
+    def _collected(self, client: int, clock: int) -> bool:
+        """Whether the Doc holds `client`'s `clock` as a GC struct (O(clients): call rarely)."""
+        below = read_state_vector(self.doc.get_state())
+        below[client] = clock
+        vector = write_var_uint(len(below)) + b"".join(
+            write_var_uint(c) + write_var_uint(k) for c, k in below.items()
+        )
+        # pycrdt's own encoding of what follows: one section, `client`'s, from `clock` on.
+        diff = self.doc.get_update(vector)
+        sections, pos = read_var_uint(diff, 0)
+        if sections != 1:
+            return False
+        for _ in range(3):  # struct count, client, clock
+            _, pos = read_var_uint(diff, pos)
+        return diff[pos] & 0x1F == 0  # the info byte's content ref: 0 is GC
+
+    def _new_types(self, deps: Dependencies) -> set[int] | frozenset[int]:
+        """The types of `deps` at clocks the Doc does not hold yet."""
+        state = self.state
+        if not deps.types:
+            return deps.types
+        return {key for key in deps.types if key & _CLOCK_MASK >= state.get(key >> 31, 0)}
 
     def _doc_types(self) -> set[int]:
         try:
@@ -217,8 +288,9 @@ class Integrator:
             log.warning("the document's own encoding does not pass client validation: %s", exc)
             return set()
 
-    def _trial(self, update: bytes, deps: Dependencies) -> None:
-        copy: Doc[Any] = Doc()
+    def _trial(self, update: bytes, deps: Dependencies) -> Doc[Any]:
+        """A copy of the Doc that took `update` whole; ProtocolError if pycrdt would not."""
+        copy = new_doc()
         try:
             copy.apply_update(self.doc.get_update())
             copy.apply_update(update)
@@ -232,6 +304,7 @@ class Integrator:
         reached = read_state_vector(copy.get_state())
         if any(reached.get(client, 0) < end for client, _, end in deps.sections):
             raise ProtocolError(Close.INVALID_PAYLOAD, "update does not integrate")
+        return copy
 
     def _apply_unchecked(self, update: bytes) -> None:
         try:
@@ -242,8 +315,8 @@ class Integrator:
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # pycrdt panics derive from BaseException
-            if self.drifted():
-                raise HalfApplied(f"update half applied before failing: {exc!r}") from exc
-            raise ProtocolError(
-                Close.INVALID_PAYLOAD, "update rejected by the CRDT engine"
+            # Even with its state vector unmoved the Doc may be damaged inside (the fuzzer's
+            # relay seed 8 crashed the process later), so only a rebuild can be trusted.
+            raise HalfApplied(
+                f"pycrdt failed on an update it was checked to accept: {exc!r}"
             ) from exc

@@ -248,8 +248,8 @@ class Room:
             return
         if self.failed:
             raise ProtocolError(Close.INTERNAL, "document is being reloaded, reconnect")
-        released = self.integrate(update, deps, sender=self.peers[peer].serial)
-        if released is None:
+        taken = self.integrate(update, deps, sender=self.peers[peer].serial)
+        if taken is None:
             # Held: stored once released, right after what released it, so that the log is in
             # the order the Doc integrated (a reload then agrees even with a forged update
             # claiming the same clocks). Until then it reached nobody: a client that sent it
@@ -257,10 +257,12 @@ class Room:
             return
         self._check_state()
         # Held updates are relayed only once integrated: some held pairs crash pycrdt clients.
-        own = deps if deps is not None else validate_update(update)
-        relay: list[tuple[Peer | None, Relayed]] = [(peer, relayed(update, own))]
-        relay.extend((None, relayed(u, d)) for u, d in released)
-        stored = [update, *(u for u, _ in released)]
+        # Stored and relayed as the Doc took them, so every peer and a reload integrate them
+        # as the live Doc did.
+        relay: list[tuple[Peer | None, Relayed]] = [
+            (peer if index == 0 else None, relayed(u, d)) for index, (u, d) in enumerate(taken)
+        ]
+        stored = [u for u, _ in taken]
         future = self._append(stored)
         future.add_done_callback(lambda f: self._committed(f, peer, stored, relay))
 
@@ -273,20 +275,18 @@ class Room:
         unstored: list[bytes] = []
         for update in updates:
             try:
-                deps = validate_update(update)
-                released = self.integrate(update, deps)
+                taken = self.integrate(update, validate_update(update))
             except ProtocolError as exc:
                 # Another instance integrated it: refusing it here means this Doc is not what
                 # the store holds any more.
                 self._fail(f"a row committed by another instance was refused: {exc.reason}")
                 return
-            if released is None:
+            if taken is None:
                 continue  # waits for a predecessor, like any update (see _apply)
-            relay.append((None, relayed(update, deps)))
+            relay.extend((None, relayed(u, d)) for u, d in taken)
             # Updates of this room's own peers were held until now and never stored; stored
             # rows released again cost a duplicate row, which applies as a no-op.
-            unstored.extend(u for u, _ in released)
-            relay.extend((None, relayed(u, d)) for u, d in released)
+            unstored.extend(u for u, _ in taken[1:])
         self._check_state()
         self.log_rows += len(updates)
         self.log_bytes += sum(len(update) for update in updates)
@@ -325,8 +325,9 @@ class Room:
     ) -> list[tuple[bytes, Dependencies]] | None:
         """Apply an update to the live Doc whole, or hold it until what it depends on has
         arrived (see server.sync.integrate); a held update is stored once released.
-        Returns None when the update is held, else the held updates it released. Raises
-        ProtocolError for an update pycrdt would refuse: nothing of it was applied."""
+        Returns None when the update is held, else what the Doc took (the update, then the
+        held updates it released; see `Integrator.integrate`). Raises ProtocolError for an
+        update pycrdt would refuse: nothing of it was applied."""
         try:
             return self._integrator.integrate(update, deps, sender)
         except HalfApplied as exc:

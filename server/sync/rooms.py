@@ -11,8 +11,6 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
-from pycrdt import Doc
-
 from .. import memory
 from ..closecodes import Close
 from ..config import Settings
@@ -20,6 +18,7 @@ from ..store.base import DocName, DocumentNotFound, DocumentStore, comments_name
 from ..types import Peer, Revocation, Role, Standing
 from .fold import Folded, fold
 from .follow import Follower
+from .integrate import new_doc
 from .room import Room, WriteGuard
 
 log = logging.getLogger("coedit.rooms")
@@ -291,7 +290,7 @@ class Rooms:
         commented = comments_parent(name) is not None
         room = Room(
             name,
-            Doc(),
+            new_doc(),
             self.store,
             self.settings,
             on_change=self._changed,

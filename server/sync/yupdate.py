@@ -119,6 +119,12 @@ def validate_update(update: bytes) -> Dependencies:
     )
 
 
+def with_deletions_of(structs_of: bytes, deletions_of: bytes) -> bytes:
+    """An update holding the structs of one (valid) update and the delete set of another."""
+    structs_end = _walk_structs(structs_of, _Walk())
+    return structs_of[:structs_end] + deletions_of[_walk_structs(deletions_of, _Walk()) :]
+
+
 def read_state_vector(sv: bytes) -> dict[int, int]:
     """A state vector as {client: next clock}; the input must already be validated."""
     count, pos = read_var_uint(sv, 0)

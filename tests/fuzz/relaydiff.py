@@ -13,7 +13,7 @@ from typing import Any
 
 from pycrdt import Doc
 
-from server.sync.integrate import HalfApplied, Integrator
+from server.sync.integrate import HalfApplied, Integrator, new_doc
 from server.sync.lib0 import ProtocolError
 from server.sync.protocol import SyncStep2, SyncUpdate, decode
 from server.sync.relay import Relayed, _segment, relayed
@@ -46,7 +46,7 @@ def differences(server: Doc[Any], reader: Doc[Any]) -> str | None:
 
 
 def rebuild(accepted: list[bytes]) -> tuple[Doc[Any], Integrator]:
-    doc: Doc[Any] = Doc()
+    doc = new_doc()
     integrator = Integrator(doc, max_held=64, max_held_bytes=4 << 20)
     for update in accepted:
         integrator.integrate(update)
@@ -59,7 +59,7 @@ def run(seed: int, frames: int) -> str | None:
     turns = random.Random(seed * 7 + 1)
     accepted: list[bytes] = []  # what the room would have stored, in its order
     server, integrator = rebuild(accepted)
-    reader: Doc[Any] = Doc()
+    reader = new_doc()  # a pycrdt reader: collecting would put it at the same risk
     pending: list[tuple[Any, Relayed]] = []
     sent = 0
     logging.getLogger("server.sync.integrate").disabled = True
@@ -76,7 +76,7 @@ def run(seed: int, frames: int) -> str | None:
                 continue
             try:
                 deps = validate_update(message.update)
-                released = integrator.integrate(message.update, deps, sender=index)
+                taken = integrator.integrate(message.update, deps, sender=index)
             except ProtocolError:
                 continue
             except HalfApplied:
@@ -86,11 +86,10 @@ def run(seed: int, frames: int) -> str | None:
                 pending = []
                 reader.apply_update(server.get_update())
                 continue
-            if released is None:
+            if taken is None:
                 continue
-            pending.append((None, relayed(message.update, deps)))
-            pending.extend((None, relayed(u, d)) for u, d in released)
-            accepted.extend([message.update, *(u for u, _ in released)])
+            pending.extend((None, relayed(u, d)) for u, d in taken)
+            accepted.extend(u for u, _ in taken)
             if turns.random() >= 0.3:
                 continue  # the relay turn has not come yet
             for update, _, _ in _segment(pending).parts:
