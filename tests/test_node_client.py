@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 from pycrdt import Map, Text
 
+from server.sync.protocol import encode_update
 from tests.client import YClient
 from tests.live import ROOT, ServerProcess
+from tests.updates import crafted, gc_struct, string_item
 
 SCRIPT = Path(__file__).parent / "node" / "client.mjs"
 
@@ -113,3 +115,30 @@ async def test_node_awareness_reaches_python_and_leaves_on_kill(server: ServerPr
             await node.expect("event", "awareness")
             node.proc.kill()  # abrupt: no close frame, no awareness removal from the client
             await py.wait_until(lambda: py.awareness.get(client_id, 0) is None, 1.0)
+
+
+async def test_a_struct_cut_after_collected_clocks_reaches_a_stock_client_as_stored(
+    server: ServerProcess,
+) -> None:
+    # "hello" (client 7, clocks 0-4), clocks 5-9 collected, then "abcdef" at 7-12: pycrdt cuts
+    # it at 10, and Yjs 13 throws on that form (docs/upstream/yrs-cut-after-gc.md; y-protocols
+    # catches and logs it, and the client goes on without the update). The server relays what
+    # its Doc took, which a stock client integrates as the server and a reload do.
+    name = "cut-after-collected"
+    updates = [
+        crafted(string_item(7, 0, "hello", None)),
+        crafted(gc_struct(7, 5, 5)),
+        crafted(string_item(7, 7, "abcdef", None)),
+        crafted(string_item(9, 0, "X", None)),  # relayed after the rest: then the client has all
+    ]
+    async with node_client(server, name) as node, YClient.connect(server.ws, name) as sender:
+        await sender.synced.wait()
+        for update in updates:
+            await sender.send_raw(encode_update(update))
+        await node.send(cmd="wait_text", contains="X")
+        await node.expect("event", "text")
+        state = await node.dump()
+        assert (state["text"], state["updateErrors"]) == ("helloX", 0)
+    async with YClient.connect(server.ws, name) as fresh:
+        await fresh.synced.wait()
+        assert str(fresh.doc.get("t", type=Text)) == "helloX"

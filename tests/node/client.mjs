@@ -6,7 +6,8 @@
 //   {"cmd": "awareness", "state": {...}}           set the local awareness state
 //   {"cmd": "wait_text", "contains": "..."}        answer once "t" contains the string
 //   {"cmd": "wait_awareness", "clientID": 123}     answer once that client's state is known
-//   {"cmd": "dump"}                                answer with the document and awareness
+//   {"cmd": "dump"}                                answer with the document, awareness and
+//                                                  how many errors were logged
 //   {"cmd": "exit"}                                disconnect cleanly and exit
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
@@ -23,7 +24,13 @@ const text = doc.getText('t')
 const map = doc.getMap('m')
 const say = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
 
+// y-protocols catches what Yjs throws while applying an update and only logs it: count them.
+let updateErrors = 0
+const logError = console.error
+console.error = (...args) => { updateErrors++; logError(...args) }
+
 const dump = () => ({
+  updateErrors,
   text: text.toString(),
   map: map.toJSON(),
   clientID: doc.clientID,
