@@ -39,7 +39,8 @@ MINIMIZE_SECONDS = float(os.environ.get("COEDIT_FUZZ_MINIMIZE_SECONDS", "45"))
 # any other failure fails it. Fixed on the way: the oracle compared clocks, not deletions; held
 # updates are stored where integrated; compaction keeps held rows in place; a claim past a gap
 # loses to the writer; the relay never merges out-of-order delete ranges (the reader that kept
-# overwritten map values); pycrdt's heap corruption (no GC, corpus `*.hexlines`).
+# overwritten map values); pycrdt's heap corruption (no GC, corpus `*.hexlines`). Also open,
+# beyond these seeds: soak seeds 24 and 30 (ARCHITECTURE.md "Hostile input: the fuzzer").
 OPEN_FINDING = "issue 11 open: a claim on a writer's exact next clocks took them first"
 
 
