@@ -15,8 +15,14 @@ from typing import Any, NamedTuple
 from pycrdt import Doc
 
 from ..closecodes import Close
-from .lib0 import ProtocolError, read_var_uint, write_var_uint
-from .yupdate import Dependencies, read_state_vector, update_dependencies, with_deletions_of
+from .lib0 import ProtocolError, read_var_uint
+from .yupdate import (
+    Dependencies,
+    read_state_vector,
+    update_dependencies,
+    with_deletions_of,
+    write_state_vector,
+)
 
 log = logging.getLogger(__name__)
 
@@ -257,13 +263,8 @@ class Integrator:
 
     def _collected(self, client: int, clock: int) -> bool:
         """Whether the Doc holds `client`'s `clock` as a GC struct (O(clients): call rarely)."""
-        below = read_state_vector(self.doc.get_state())
-        below[client] = clock
-        vector = write_var_uint(len(below)) + b"".join(
-            write_var_uint(c) + write_var_uint(k) for c, k in below.items()
-        )
         # pycrdt's own encoding of what follows: one section, `client`'s, from `clock` on.
-        diff = self.doc.get_update(vector)
+        diff = self.doc.get_update(write_state_vector({**self.state, client: clock}))
         sections, pos = read_var_uint(diff, 0)
         if sections != 1:
             return False

@@ -16,6 +16,7 @@ from .lib0 import (
     skip_string,
     skip_var_int,
     uint_tail,
+    write_var_uint,
 )
 
 __all__ = [
@@ -25,6 +26,8 @@ __all__ = [
     "update_dependencies",
     "validate_state_vector",
     "validate_update",
+    "with_deletions_of",
+    "write_state_vector",
 ]
 
 
@@ -134,6 +137,13 @@ def read_state_vector(sv: bytes) -> dict[int, int]:
         clock, pos = read_var_uint(sv, pos)
         out[client] = clock
     return out
+
+
+def write_state_vector(state: dict[int, int]) -> bytes:
+    """{client: next clock} as a state vector (the inverse of read_state_vector)."""
+    return write_var_uint(len(state)) + b"".join(
+        write_var_uint(client) + write_var_uint(clock) for client, clock in state.items()
+    )
 
 
 class _Walk:
