@@ -287,6 +287,75 @@ async def test_updates_arriving_before_their_predecessor_are_held_then_integrate
     assert contents(fresh) == contents(source)
 
 
+async def test_updates_reach_peers_in_the_order_the_doc_took_them(store: MemoryStore) -> None:
+    """An update that releases a held one is stored as two rows; an update taken right after
+    it, as one. Relayed by commit, the single row once reached peers first (the soak's seed
+    30): a peer then got a client's later clocks before its earlier ones."""
+    writer: Doc[Any] = Doc()
+    text = writer.get("t", type=Text)
+    updates = []
+    for edit in ("hello", " world", None):
+        before = writer.get_state()
+        with writer.transaction():
+            if edit is None:  # a deletion of the client's own clocks: relayed unmerged
+                del text[0:1]
+                text += "!"
+            else:
+                text += edit
+        updates.append(writer.get_update(before))
+    first, second, third = updates
+    room = make_room(store, relay_window_seconds=0)
+    early, late, watcher = FakePeer("early"), FakePeer("late"), FakePeer("watcher")
+    for peer in (early, late, watcher):
+        room.join(peer)
+        peer.take()
+    room.receive(early, decode(encode_update(second)))  # held: `first` is missing
+    room.receive(early, decode(encode_update(first)))  # taken with `second`: two rows
+    room.receive(late, decode(encode_update(third)))  # one row, in the same commit
+    await store.flush()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    reader: Doc[Any] = Doc()
+    starts = []
+    for message in watcher.take():
+        assert isinstance(message, SyncUpdate)
+        starts += [start for _, start, _ in update_dependencies(message.update).sections]
+        reader.apply_update(message.update)
+    assert starts == sorted(starts), "a later clock reached the watcher first"
+    assert str(reader.get("t", type=Text)) == str(text) == "ello world!"
+
+
+async def test_an_update_cut_inside_a_character_by_known_clocks_is_refused_whole(
+    store: MemoryStore,
+) -> None:
+    """The Doc holds clocks 0-2 of client 7 as "ab" plus one more clock; an update sending
+    "ab😀" at clocks 0-3 would be cut at clock 3, between the emoji's two halves. yrs drops
+    the half character, so the room's count of clocks runs one ahead of pycrdt's (and fails
+    every client at its next check); in the soak's seed 30 the state vector went down by one
+    and the reload differed from the live Doc."""
+    room = make_room(store)
+    peer, other = FakePeer("forger"), FakePeer("other")
+    room.join(peer)
+    room.join(other)
+    room.receive(peer, decode(encode_update(crafted(string_item(7, 0, "abc", None)))))
+    before = room.doc.get_update()
+    with pytest.raises(ProtocolError) as refused:
+        room.receive(peer, decode(encode_update(crafted(string_item(7, 0, "ab\U0001f600", None)))))
+    assert refused.value.code == 1007
+    assert room.doc.get_update() == before
+    assert not room._integrator.drifted()
+    # Cut where a character ends, the same update is taken as ever.
+    room.receive(other, decode(encode_update(crafted(string_item(7, 0, "abc\U0001f600", None)))))
+    assert str(room.doc.get("t", type=Text)) == "abc\U0001f600"
+    assert not room._integrator.drifted()
+    await store.flush()
+    stored = await store.load(NAME)
+    assert stored is not None
+    reloaded = new_doc()
+    reloaded.apply_update(fold(stored.parts).state)
+    assert str(reloaded.get("t", type=Text)) == "abc\U0001f600"
+
+
 async def test_a_run_past_a_gap_loses_its_clocks_to_the_writer_who_fills_the_gap(
     store: MemoryStore,
 ) -> None:

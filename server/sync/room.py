@@ -236,12 +236,9 @@ class Room:
         if self.guard is not None:
             self.guard.changed()
         deps = self._integrator.changed(update)
-        future = self._append([update])
         # Unknown sections and deletions (None): the relay never merges it (see relay.py).
         part: Relayed = (update, (), frozenset()) if deps is None else relayed(update, deps)
-        relay: list[tuple[Peer | None, Relayed]] = [(None, part)]
-        future.add_done_callback(lambda f: self._committed(f, None, [update], relay))
-        return future
+        return self._append([update], None, [(None, part)])[0]
 
     def _apply(self, peer: Peer, update: bytes, deps: Dependencies | None) -> None:
         if update == EMPTY_UPDATE:
@@ -263,8 +260,7 @@ class Room:
             (peer if index == 0 else None, relayed(u, d)) for index, (u, d) in enumerate(taken)
         ]
         stored = [u for u, _ in taken]
-        future = self._append(stored)
-        future.add_done_callback(lambda f: self._committed(f, peer, stored, relay))
+        self._append(stored, peer, relay)
 
     def apply_committed(self, updates: list[bytes]) -> None:
         """Rows another instance committed to this document's shared log, in their order:
@@ -291,8 +287,7 @@ class Room:
         self.log_rows += len(updates)
         self.log_bytes += sum(len(update) for update in updates)
         if unstored:
-            future = self._append(unstored)
-            future.add_done_callback(lambda f: self._committed(f, None, unstored, relay))
+            self._append(unstored, None, relay)
             return
         if relay:
             self._relay.committed(relay)
@@ -310,15 +305,25 @@ class Room:
         if self._in_flight[update] <= 0:
             del self._in_flight[update]
 
-    def _append(self, updates: list[bytes]) -> asyncio.Future[Any]:
-        """Store `updates` in order; the future resolves once the last has committed."""
+    def _append(
+        self,
+        updates: list[bytes],
+        origin: Peer | None,
+        relay: list[tuple[Peer | None, Relayed]],
+    ) -> list[asyncio.Future[None]]:
+        """Store `updates` in order, then relay `relay`. Their futures settle in the order
+        appended (the store's queue commits in order), so the last one's settles last."""
         futures = [self.store.append(self.name, update) for update in updates]
         for update, each in zip(updates, futures, strict=True):
             self._in_flight[update] += 1
             each.add_done_callback(functools.partial(self._landed, update))
-        future = futures[0] if len(futures) == 1 else asyncio.gather(*futures)
-        self._tail = future
-        return future
+        self._tail = futures[-1]
+        # On the last future itself, never on a gather of them: a gather settles one turn of
+        # the loop later, so a single update appended after these would reach peers first, and
+        # a peer would get a client's later clocks before its earlier ones (the soak's seed
+        # 30: a pycrdt reader then lost the later ones for good).
+        futures[-1].add_done_callback(lambda _: self._committed(futures, origin, updates, relay))
+        return futures
 
     def integrate(
         self, update: bytes, deps: Dependencies | None = None, sender: int | None = None
@@ -362,13 +367,14 @@ class Room:
 
     def _committed(
         self,
-        future: asyncio.Future[Any],
+        futures: list[asyncio.Future[None]],
         origin: Peer | None,
         stored: list[bytes],
         relay: list[tuple[Peer | None, Relayed]],
     ) -> None:
-        if future.cancelled() or future.exception() is not None:
-            exc = None if future.cancelled() else future.exception()
+        failed = [f for f in futures if f.cancelled() or f.exception() is not None]
+        if failed:
+            exc = None if failed[0].cancelled() else failed[0].exception()
             # The store is unreachable (retried already): say "later", nothing was relayed.
             later = isinstance(exc, StoreError) and not isinstance(exc, DocumentNotFound)
             code = Close.TRY_AGAIN if later else Close.INTERNAL

@@ -119,6 +119,7 @@ def validate_update(update: bytes) -> Dependencies:
         frozenset(walk.types) if walk.types else _NONE,
         frozenset(walk.deleted) if walk.deleted else _NONE,
         sorted_deletes,
+        frozenset(walk.split_pairs) if walk.split_pairs else _NONE,
     )
 
 
@@ -149,7 +150,16 @@ def write_state_vector(state: dict[int, int]) -> bytes:
 class _Walk:
     """What a walk over an update's structs collects (see Dependencies)."""
 
-    __slots__ = ("deleted", "holes", "parents", "refs", "section_clients", "sections", "types")
+    __slots__ = (
+        "deleted",
+        "holes",
+        "parents",
+        "refs",
+        "section_clients",
+        "sections",
+        "split_pairs",
+        "types",
+    )
 
     def __init__(self) -> None:
         self.sections: list[tuple[int, int, int]] = []
@@ -159,6 +169,7 @@ class _Walk:
         self.holes: dict[int, int] = {}
         self.parents: set[int] = set()
         self.types: set[int] = set()
+        self.split_pairs: set[int] = set()
 
 
 def _walk_structs(data: bytes, walk: _Walk) -> int:
@@ -275,7 +286,10 @@ def _walk_structs(data: bytes, walk: _Walk) -> int:
                 pos = end
                 if not chunk.isascii():
                     # Item length is counted in UTF-16 code units, as in yjs and yrs.
-                    length = len(chunk.decode("utf-8").encode("utf-16-le")) >> 1
+                    text = chunk.decode("utf-8")
+                    length = len(text.encode("utf-16-le")) >> 1
+                    if length != len(text):
+                        _split_pairs(text, client << 31 | clock, walk.split_pairs)
             elif ref == _CONTENT_ANY:
                 length, pos = read_uint(data, pos)
                 if length > n - pos:
@@ -293,6 +307,18 @@ def _walk_structs(data: bytes, walk: _Walk) -> int:
             raise malformed("struct clocks exceed 2**31-1")
         walk.sections.append((client, first_clock, clock))
     return pos
+
+
+def _split_pairs(text: str, first: int, into: set[int]) -> None:
+    """Add the id_key of every clock of a string item that falls between the two UTF-16 units
+    of a surrogate pair (an emoji): a cut there splits a character."""
+    offset = 0
+    for char in text:
+        if ord(char) > 0xFFFF:
+            into.add(first + offset + 1)
+            offset += 2
+        else:
+            offset += 1
 
 
 class _Seen:
@@ -489,6 +515,8 @@ class Dependencies:
     # False when a client's delete ranges are out of order or overlap: applied alone the update
     # is fine, but pycrdt's merge_updates then drops deletions (see relay.py).
     sorted_deletes: bool = True
+    # The clocks of the update's string items that fall inside a surrogate pair (as `id_key`s).
+    split_pairs: frozenset[int] = frozenset()
 
     def ready(self, state: dict[int, int]) -> bool:
         """True when an update with these dependencies integrates fully into `state`.

@@ -7,6 +7,7 @@ what pycrdt itself produced; the server's strict parser is `server.sync.yupdate`
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 from server.sync.lib0 import write_var_uint
@@ -241,18 +242,20 @@ def _clamp_id(i: ID) -> ID:
 
 
 def units(data: bytes) -> dict[ID, str]:
-    """Every clock of a full document update: what it holds, or "deleted".
+    """Every clock of a full document update: what it holds, or "deleted" when no reader of
+    the document can see it.
 
-    Documents are equal when these are: squashing and garbage collection change how items
-    are encoded, not what each clock holds. String content is one UTF-16 unit per clock.
+    Documents are equal when these are: squashing, splitting and garbage collection change
+    how items are encoded, not what each clock holds. String content is one UTF-16 unit per
+    clock. Hidden, beside deleted, is what Yjs never shows and what two honest replicas may
+    flag differently, as their history cut their blocks differently: an item under a deleted
+    type, an item whose parent is gone (Yjs integrates it as GC), and a map value something
+    was set after (the map shows its last value; a fuzzer's multi-clock map value, cut on one
+    replica and not on another, left "ip" of "ipsum" flagged live on one and deleted on the
+    other, soak seed 24).
     """
     update = parse(data)
-    deleted = {
-        (client, clock)
-        for client, ranges in update.deletes
-        for start, length in ranges
-        for clock in range(start, start + length)
-    }
+    hidden = _Visibility(update)
     out: dict[ID, str] = {}
     for section in update.sections:
         clock = section.clock
@@ -263,9 +266,152 @@ def units(data: bytes) -> dict[ID, str]:
             parts = _unit_parts(s)
             for i in range(s.length):
                 key = (section.client, clock + i)
-                out[key] = "deleted" if key in deleted or not parts else parts[i]
+                out[key] = "deleted" if not parts or hidden(key) else parts[i]
             clock += s.length
     return out
+
+
+# The parent type's item (or root name) and map key of an item; None when its parent cannot
+# be found (Yjs then makes it GC).
+_Parent = tuple[str | ID, str | None] | None
+
+
+class _Visibility:
+    """`hidden(id)`: deleted, orphaned, under a hidden type, or an overwritten map value."""
+
+    def __init__(self, update: Update) -> None:
+        self._deleted: dict[int, list[tuple[int, int]]] = {}
+        for client, ranges in update.deletes:
+            self._deleted.setdefault(client, []).extend(
+                (start, start + length) for start, length in ranges if length > 0
+            )
+        for client, ranges in self._deleted.items():
+            ranges.sort()
+            merged: list[tuple[int, int]] = []
+            for start, end in ranges:
+                if merged and start <= merged[-1][1]:
+                    merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+                else:
+                    merged.append((start, end))
+            self._deleted[client] = merged
+        self._structs: dict[int, list[tuple[int, Struct]]] = {}
+        self._followed: set[ID] = set()  # clocks some item names as its origin
+        for section in update.sections:
+            found = self._structs.setdefault(section.client, [])
+            clock = section.clock
+            for s in section.structs:
+                if s.ref != SKIP:
+                    found.append((clock, s))
+                if s.origin is not None:
+                    self._followed.add(s.origin)
+                clock += s.length
+        for found in self._structs.values():
+            found.sort(key=lambda entry: entry[0])
+        self._parents: dict[ID, _Parent] = {}
+        self._orphans = self._find_orphans()
+        self._hidden: dict[ID, bool] = {}
+
+    def __call__(self, key: ID) -> bool:
+        if key in self._hidden:
+            return self._hidden[key]
+        # Iterative: a type's ancestors may be thousands deep in a forged document.
+        chain: list[ID] = []
+        result = False
+        at: ID | None = key
+        while at is not None:
+            if at in self._hidden:
+                result = self._hidden[at]
+                break
+            if at in chain:  # a cycle no honest document has: nothing in it shows
+                result = True
+                break
+            chain.append(at)
+            hit = self._struct(at)
+            if hit is None or hit[1].ref == GC or self._is_deleted(at):
+                result = True
+                break
+            parent = self._parent((at[0], hit[0]), hit[1])
+            if parent is None or (at[0], hit[0]) in self._orphans:
+                result = True
+                break
+            parent_id, sub = parent
+            if sub is not None and (at[1] + 1 < hit[0] + hit[1].length or at in self._followed):
+                result = True
+                break
+            at = parent_id if isinstance(parent_id, tuple) else None
+        for seen in chain:
+            self._hidden[seen] = result
+        return result
+
+    def _find_orphans(self) -> set[ID]:
+        """Structs Yjs integrates as GC: no parent found, or their origin, right neighbour or
+        named parent is GC, or became GC itself."""
+        orphans: set[ID] = set()
+        needed_by: dict[ID, list[ID]] = {}
+        for client, found in self._structs.items():
+            for start, s in found:
+                if s.ref == GC:
+                    continue
+                key = (client, start)
+                if self._parent(key, s) is None:
+                    orphans.add(key)
+                for ref in (s.origin, s.right, s.parent if isinstance(s.parent, tuple) else None):
+                    hit = self._struct(ref) if ref is not None else None
+                    if hit is not None:
+                        needed_by.setdefault((ref[0], hit[0]), []).append(key)  # type: ignore[index]
+        work = list(orphans)
+        while work:
+            for dependent in needed_by.get(work.pop(), []):
+                if dependent not in orphans:
+                    orphans.add(dependent)
+                    work.append(dependent)
+        return orphans
+
+    def _struct(self, key: ID) -> tuple[int, Struct] | None:
+        found = self._structs.get(key[0], [])
+        index = bisect.bisect_right(found, key[1], key=lambda entry: entry[0]) - 1
+        if index < 0:
+            return None
+        start, s = found[index]
+        return (start, s) if key[1] < start + s.length else None
+
+    def _is_deleted(self, key: ID) -> bool:
+        found = self._deleted.get(key[0], [])
+        index = bisect.bisect_right(found, (key[1], 2**64)) - 1
+        return index >= 0 and key[1] < found[index][1]
+
+    def _parent(self, key: ID, s: Struct) -> _Parent:
+        """The parent type's item (or root name) and map key of struct `s` at `key`, as Yjs
+        resolves it: named, else the origin's, else the right neighbour's."""
+        chain: list[ID] = []
+        result: _Parent = None
+        while True:
+            if key in self._parents:
+                result = self._parents[key]
+                break
+            if key in chain:
+                break
+            chain.append(key)
+            if s.origin is not None or s.right is not None:
+                if any(
+                    ref is not None and (self._struct(ref) or (0, Struct(GC)))[1].ref == GC
+                    for ref in (s.origin, s.right)
+                ):
+                    break
+                neighbour: ID = s.origin if s.origin is not None else s.right  # type: ignore[assignment]
+                start, s = self._struct(neighbour)  # type: ignore[misc]
+                key = (neighbour[0], start)
+                continue
+            if isinstance(s.parent, tuple):
+                hit = self._struct(s.parent)
+                if hit is not None and hit[1].ref == TYPE:
+                    result = (s.parent, s.sub)
+            elif s.parent is not None:
+                result = (s.parent, s.sub)
+            break
+        for seen in chain:
+            self._parents[seen] = result
+        return result
 
 
 Run = tuple[int, int, str]  # clocks [start, end) of one client holding one thing
