@@ -9,16 +9,16 @@ state; those never indexed (older than search, or written by another process) on
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from pycrdt import Doc, Map
 
 from . import content
+from .background import Background
 from .store.base import DocName, DocumentStore, SearchStore, StoreError, comments_parent
 from .sync.integrate import new_doc
 from .sync.room import Room
@@ -70,7 +70,7 @@ class Indexer:
         self._clock = clock
         # name -> (first change since last indexed, timer)
         self._pending: dict[DocName, tuple[float, asyncio.TimerHandle]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Background(log)
 
     async def __aenter__(self) -> Indexer:
         self._spawn(self._backfill(), "indexing older documents")
@@ -80,11 +80,7 @@ class Indexer:
         for _, timer in self._pending.values():
             timer.cancel()
         self._pending.clear()
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._tasks.cancel()
 
     # -- RoomHooks ---------------------------------------------------------------------------
 
@@ -152,12 +148,5 @@ class Indexer:
                 await self.index_state(name, state, info.title)
             log.info("indexed %d older documents for search", len(names))
 
-    def _spawn(self, coro: Any, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("%s failed", task.get_name(), exc_info=task.exception())
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        self._tasks.spawn(coro, name)

@@ -14,7 +14,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .access import Grant, gate, origin_allowed
 from .closecodes import Close
-from .comments.guard import actor_for
+from .comments.guard import actor_for, writer_of
 from .config import Settings
 from .connection import Connection
 from .content.schema import SCHEMA_VERSION
@@ -74,11 +74,12 @@ async def endpoint(websocket: WebSocket, link: DirectLink | None = None) -> None
     role = grant.role or "viewer"
     author_key = websocket.query_params.get("author_key")
     actor = actor_for(role, grant.user, grant.display_name, author_key) if commenting else None
+    writes_for = writer_of(author_key)
     try:
         if commenting:
             # Comments hang off their document, which a first connection creates as usual.
             await rooms.store.ensure(DocName(name))
-        room = await rooms.join(room_name, conn, role, grant.stamp(), actor)
+        room = await rooms.join(room_name, conn, role, grant.stamp(), actor, writes_for)
     except ShuttingDown as exc:
         conn.close(Close.GOING_AWAY, str(exc))
         await _finish(conn)

@@ -55,9 +55,11 @@ class YClient:
     @classmethod
     @contextlib.asynccontextmanager
     async def connect(
-        cls, base: str, name: str, doc: Doc[Any] | None = None
+        cls, base: str, name: str, doc: Doc[Any] | None = None, key: str | None = None
     ) -> AsyncIterator[YClient]:
-        async with websockets.connect(ws_url(base, name), max_size=None) as ws:
+        """`key`: the writer's secret, as the editor sends it (binds the client ids it uses)."""
+        url = ws_url(base, name) + ("" if key is None else f"?author_key={quote(key)}")
+        async with websockets.connect(url, max_size=None) as ws:
             client = cls(ws, doc if doc is not None else Doc())
             async with client._running():
                 yield client

@@ -220,3 +220,73 @@ async def test_an_update_held_for_a_gap_stays_invisible_after_any_restart(tmp_pa
             assert await read_text(server, "gap") == expected
     finally:
         server.kill()
+
+
+async def forge(server: ServerProcess, name: str, update: bytes, key: str | None) -> int | None:
+    """Send `update` from a connection of its own (presenting `key`); the close code it got."""
+    async with YClient.connect(server.ws, name, key=key) as forger:
+        await asyncio.wait_for(forger.synced.wait(), 10)
+        await forger.send_raw(encode_update(update))
+        await asyncio.wait_for(forger.ws.wait_closed(), 10)
+        return forger.ws.close_code
+
+
+async def test_a_claim_on_a_keyed_writers_next_clocks_is_refused_across_restarts(
+    tmp_path: Path,
+) -> None:
+    # The first writer wins a clock: before client ids were bound, "gapp" sent at exactly the
+    # writer's next clock took it, and the writer's " world" was skipped everywhere but in its
+    # own tab. The editor presents its browser's key; the id it uses is bound to that key.
+    server = ServerProcess(tmp_path / "coedit.db")
+    server.start()
+    key = "alice-secret-key-0123456789"
+    try:
+        async with YClient.connect(server.ws, "bound", key=key) as writer:
+            await asyncio.wait_for(writer.synced.wait(), 10)
+            text = writer.doc.get("t", type=Text)
+            text.insert(0, "hello")
+            await writer.roundtrip()
+            own = writer.doc.client_id
+            for forger_key in (None, "mallory-secret-key-0123456789"):
+                claim = crafted(string_item(own, 5, "gapp", None))
+                assert await forge(server, "bound", claim, forger_key) == 1008
+            text.insert(5, " world")
+            await writer.roundtrip()
+        assert await read_text(server, "bound") == "hello world"
+        for restart in (server.restart, server.kill):
+            restart()
+            if server.proc is None or server.proc.poll() is not None:
+                server.start()
+            expected = await read_text(server, "bound")
+            claim = crafted(string_item(own, len(expected), "gapp", None))
+            assert await forge(server, "bound", claim, None) == 1008
+            # The writer itself (the same key and client id) goes on writing.
+            async with YClient.connect(server.ws, "bound", Doc(client_id=own), key=key) as again:
+                await asyncio.wait_for(again.synced.wait(), 10)
+                again.doc.get("t", type=Text).insert(len(expected), "!")
+                await again.roundtrip()
+            assert await read_text(server, "bound") == expected + "!"
+    finally:
+        server.kill()
+
+
+async def test_an_id_first_used_without_a_key_stays_open(tmp_path: Path) -> None:
+    # A stock client names no writer: its id is bound to nobody, so a reconnect of the same
+    # client (a new connection, the same id) is never locked out.
+    server = ServerProcess(tmp_path / "coedit.db")
+    server.start()
+    try:
+        async with YClient.connect(server.ws, "open") as first:
+            await asyncio.wait_for(first.synced.wait(), 10)
+            first.doc.get("t", type=Text).insert(0, "hi")
+            await first.roundtrip()
+            own = first.doc.client_id
+        async with YClient.connect(
+            server.ws, "open", Doc(client_id=own), key="any-key-01234567"
+        ) as again:
+            await asyncio.wait_for(again.synced.wait(), 10)
+            again.doc.get("t", type=Text).insert(2, "!")
+            await again.roundtrip()
+        assert await read_text(server, "open") == "hi!"
+    finally:
+        server.kill()

@@ -31,6 +31,7 @@ from server.sync.protocol import (
     encode_update,
 )
 from server.sync.room import Room
+from server.sync.writers import Writers
 from server.sync.yupdate import Dependencies, update_dependencies
 from tests.fakes import FakePeer
 from tests.updates import (
@@ -1075,3 +1076,57 @@ async def test_a_room_knows_which_updates_it_is_still_storing(store: MemoryStore
     await store.flush()
     await asyncio.sleep(0)  # the append futures' callbacks run on the next loop turn
     assert not room.wrote(update)
+
+
+ALICE, MALLORY = "anon:alice", "anon:mallory"
+
+
+async def settled(room: Room, until: Callable[[], bool], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        # The room stores and reads bindings in tasks of its own, which signal nothing.
+        while not until():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
+async def test_an_id_a_keyed_writer_shows_presence_under_is_hers(store: MemoryStore) -> None:
+    room = make_room(store)
+    alice, bob, mallory = FakePeer("alice"), FakePeer("bob"), FakePeer("mallory")
+    room.join(alice, writer=ALICE)
+    room.join(bob)
+    room.join(mallory, writer=MALLORY)
+    room.receive(alice, awareness(7, 1, {"user": {"name": "Alice"}}))
+    # Bob's client echoes the presence it received: that binds nothing.
+    room.receive(bob, awareness(7, 1, {"user": {"name": "Alice"}}))
+    await settled(room, lambda: not room.background)
+    assert await store.writers(NAME) == {7: ALICE}
+    for forger in (mallory, bob):
+        with pytest.raises(ProtocolError) as refused:
+            room.receive(forger, SyncUpdate(crafted(string_item(7, 0, "gapp", None))))
+        assert refused.value.code == 1008
+    room.receive(alice, SyncUpdate(crafted(string_item(7, 0, "hello", None))))
+    assert str(room.doc.get("t", type=Text)) == "hello"
+    # Reloaded with its bindings, the room refuses the same.
+    again = make_room(store)
+    again.writers = Writers(await store.writers(NAME))
+    again.join(mallory, writer=MALLORY)
+    with pytest.raises(ProtocolError):
+        again.receive(mallory, SyncUpdate(crafted(string_item(7, 0, "gapp", None))))
+
+
+async def test_ids_another_instance_wrote_are_written_here_once_the_store_tells(
+    store: MemoryStore,
+) -> None:
+    room = make_room(store)
+    alice, mallory = FakePeer("alice"), FakePeer("mallory")
+    room.join(alice, writer=ALICE)
+    room.join(mallory)
+    room.apply_committed([crafted(string_item(9, 0, "hi", None))])
+    with pytest.raises(ProtocolError) as later:
+        room.receive(alice, SyncUpdate(crafted(string_item(9, 2, "!", None))))
+    assert later.value.code == 1013
+    await store.bind_writers(NAME, {9: ALICE})  # as the other instance stores it
+    await settled(room, lambda: room.writers.owner(9) == ALICE)
+    with pytest.raises(ProtocolError):
+        room.receive(mallory, SyncUpdate(crafted(string_item(9, 2, "?", None))))
+    room.receive(alice, SyncUpdate(crafted(string_item(9, 2, "!", None))))
+    assert sorted(str(room.doc.get("t", type=Text))) == sorted("hi!")  # no origin: at the start

@@ -1093,3 +1093,34 @@ async def test_documents_never_indexed_are_listed_once(store: DocumentStore) -> 
     assert await trash_of(store).unindexed(10) == [n("new")]
     await trash_of(store).index_text(n("new"), "", "")
     assert await trash_of(store).unindexed(10) == []
+
+
+async def test_client_id_bindings_keep_the_first_and_survive_reopening(
+    factory: StoreFactory,
+) -> None:
+    async with factory() as store:
+        await store.ensure(n("bound"))
+        assert await store.writers(n("bound")) == {}
+        first = await store.bind_writers(n("bound"), {7: "anon:aa", 8: "", 2**53 - 1: "anon:bb"})
+        assert first == {7: "anon:aa", 8: "", 2**53 - 1: "anon:bb"}
+        # A later claim on a bound id gets the binding as stored; a new id is bound.
+        assert await store.bind_writers(n("bound"), {7: "anon:cc", 9: "anon:cc"}) == {
+            7: "anon:aa",
+            9: "anon:cc",
+        }
+        with pytest.raises(DocumentNotFound):
+            await store.bind_writers(n("missing"), {1: "anon:aa"})
+        durable = not isinstance(store, MemoryStore)
+    async with factory() as store:
+        if not durable:
+            await store.ensure(n("bound"))
+            await store.bind_writers(n("bound"), {7: "anon:aa", 8: "", 9: "anon:cc"})
+            await store.bind_writers(n("bound"), {2**53 - 1: "anon:bb"})
+        assert await store.writers(n("bound")) == {
+            7: "anon:aa",
+            8: "",
+            9: "anon:cc",
+            2**53 - 1: "anon:bb",
+        }
+        assert await store.delete(n("bound"))
+        assert await store.writers(n("bound")) == {}

@@ -36,6 +36,12 @@ def anonymous_id(key: str) -> str:
     return "anon:" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 
+def writer_of(key: str | None) -> str | None:
+    """Whom a connection presenting `key` writes for (see sync/writers.py): the same digest
+    its comments are signed with; None without a usable key."""
+    return anonymous_id(key) if key is not None and MIN_KEY <= len(key) <= MAX_KEY else None
+
+
 def actor_for(role: str, user: User | None, name: str | None, key: str | None) -> Actor:
     """Who a connection or request comments as: an account (`user:<username>`), a token's name
     (`jwt:<name>`), else the browser's secret key (`anon:<digest>`), else nobody."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import unicodedata
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal, NewType, Protocol, Self, runtime_checkable
@@ -170,6 +170,17 @@ class DocumentStore(Protocol):
     async def flush(self) -> None:
         """Return once every update appended before the call has been written (or has failed;
         failures are reported on the append futures, not here)."""
+        ...
+
+    async def writers(self, name: DocName) -> dict[int, str]:
+        """Whom each bound client id of the document belongs to: a writer id, or "" for an id
+        first used without one (open to anyone); see server/sync/writers.py."""
+        ...
+
+    async def bind_writers(self, name: DocName, claims: Mapping[int, str]) -> dict[int, str]:
+        """Record the claims on client ids not bound yet (an earlier binding wins, also one
+        another instance made) and return the binding of every claimed id as stored.
+        DocumentNotFound if the document is gone."""
         ...
 
     async def log_stats(self, name: DocName) -> LogStats:

@@ -7,7 +7,7 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Self
@@ -53,6 +53,7 @@ class _Doc:
     deleted_at: float | None = None  # in the trash since
     preview: str = ""
     indexed: tuple[str, str] | None = None  # (title, text) as last indexed for search
+    writers: dict[int, str] = field(default_factory=dict)  # client id -> writer ("" open)
 
     def info(self) -> DocInfo:
         size = len(self.snapshot or b"") + self.log_bytes
@@ -159,6 +160,18 @@ class MemoryStore:
 
     async def flush(self) -> None:
         await self._queue.flush()
+
+    async def writers(self, name: DocName) -> dict[int, str]:
+        self._check_open()
+        doc = self._docs.get(name)
+        return {} if doc is None else dict(doc.writers)
+
+    async def bind_writers(self, name: DocName, claims: Mapping[int, str]) -> dict[int, str]:
+        self._check_open()
+        doc = self._docs.get(name)
+        if doc is None:
+            raise DocumentNotFound(f"no document {name!r}")
+        return {client: doc.writers.setdefault(client, who) for client, who in claims.items()}
 
     async def log_stats(self, name: DocName) -> LogStats:
         self._check_open()

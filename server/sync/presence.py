@@ -101,6 +101,11 @@ class Presence:
         if self.present and state.pending is None and self._token(state):
             peer.send(self.snapshot())
 
+    def owned(self, peer: Peer) -> set[int]:
+        """The awareness client ids `peer` shows its own presence under."""
+        state = self._visitors.get(peer)
+        return set() if state is None else set(state.ids)
+
     def name_of(self, peer: Peer) -> str | None:
         state = self._visitors.get(peer)
         return None if state is None else state.name

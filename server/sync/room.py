@@ -12,12 +12,13 @@ import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pycrdt import Doc, Map
 
+from ..background import Background
 from ..closecodes import Close
 from ..config import Settings
 from ..content.schema import META, TITLE
@@ -38,6 +39,7 @@ from .protocol import (
     encode_sync_step2,
 )
 from .relay import Relay, Relayed, RelayGroup, relayed
+from .writers import OPEN, Writers
 from .yupdate import Dependencies, update_dependencies, validate_update
 
 log = logging.getLogger("coedit.room")
@@ -66,6 +68,8 @@ class _PeerState:
     actor: Any = None
     # Names the connection as the sender of the updates it holds back (see integrate.py).
     serial: int = 0
+    # The writer the connection named (its key's digest), None without one (see writers.py).
+    writer: str | None = None
 
 
 _serials = itertools.count(1)
@@ -115,6 +119,8 @@ class Room:
         self.follower = Follower(0)
         # Updates this room gave the store that have not finished committing (see `wrote`).
         self._in_flight: Counter[bytes] = Counter()
+        self.writers = Writers()
+        self.background = Background(log)
 
     def join(
         self,
@@ -122,6 +128,7 @@ class Room:
         role: Role = "editor",
         stamp: dict[str, Any] | None = None,
         actor: Any = None,
+        writer: str | None = None,
     ) -> None:
         """Add a peer; a "viewer" gets every read but none of its writes are applied, and so
         does a "commenter" unless the room has a guard (a comments document) that allows it."""
@@ -134,6 +141,7 @@ class Room:
             refilled_at=now,
             actor=actor,
             serial=next(_serials),
+            writer=writer,
         )
         peer.send(encode_sync_step1(self.doc.get_state()))
         self.presence.join(peer, stamp)
@@ -169,7 +177,16 @@ class Room:
                         return
                 self._apply(peer, update, deps)
             case AwarenessUpdate():
+                # Only ids this instance has never shown: y-websocket clients echo the
+                # presence they receive (also another instance's), and an echo names an id
+                # someone else announced first.
+                new = {e.client_id for e in message.entries} - self.presence.states.keys()
                 self.presence.apply(peer, message)
+                writer = self.peers[peer].writer
+                claims: dict[int, str] = {}
+                for client in self.presence.owned(peer) & new:
+                    claims |= self.writers.announce(client, writer, self._has)
+                self._store_bindings(claims)
             case QueryAwareness():
                 self.presence.query(peer)
 
@@ -245,7 +262,12 @@ class Room:
             return
         if self.failed:
             raise ProtocolError(Close.INTERNAL, "document is being reloaded, reconnect")
-        taken = self.integrate(update, deps, sender=self.peers[peer].serial)
+        if deps is None:
+            deps = update_dependencies(update)
+        state = self.peers[peer]
+        clients = (client for client, _, _ in deps.sections)
+        self._store_bindings(self.writers.check_structs(clients, state.writer, self._has))
+        taken = self.integrate(update, deps, sender=state.serial)
         if taken is None:
             # Held: stored once released, right after what released it, so that the log is in
             # the order the Doc integrated (a reload then agrees even with a forged update
@@ -271,7 +293,9 @@ class Room:
         unstored: list[bytes] = []
         for update in updates:
             try:
-                taken = self.integrate(update, validate_update(update))
+                deps = validate_update(update)
+                self._ask_for_bindings(client for client, _, _ in deps.sections)
+                taken = self.integrate(update, deps)
             except ProtocolError as exc:
                 # Another instance integrated it: refusing it here means this Doc is not what
                 # the store holds any more.
@@ -342,6 +366,49 @@ class Room:
             raise ProtocolError(
                 Close.INVALID_PAYLOAD, "update rejected by the CRDT engine"
             ) from exc
+
+    def _has(self, client: int) -> bool:
+        return self._integrator.state.get(client, 0) > 0
+
+    def _store_bindings(self, claims: dict[int, str]) -> None:
+        """Store client-id bindings this instance made; the store's answer wins (another
+        instance may have bound one of them first)."""
+        if claims:
+            self.background.spawn(self._bind(claims), f"binding writers of {self.name!r}")
+
+    async def _bind(self, claims: dict[int, str]) -> None:
+        try:
+            stored = await self.store.bind_writers(self.name, claims)
+        except DocumentNotFound:
+            return  # deleted meanwhile: nothing to protect
+        for client, (assumed, held) in self.writers.learn(stored).items():
+            log.warning(
+                "client id %d of %r was bound to %r by another instance, not %r",
+                client,
+                self.name,
+                held or "anyone",
+                assumed or "anyone",
+            )
+
+    def _ask_for_bindings(self, clients: Iterable[int]) -> None:
+        """Structs of ids this instance has no binding for came from another instance: until
+        the store tells whose they are, this instance's connections may not write them."""
+        unknown = self.writers.written_elsewhere(clients)
+        if unknown:
+            self.background.spawn(self._learn(), f"reading the writers of {self.name!r}")
+
+    async def _learn(self) -> None:
+        for _ in range(50):
+            self.writers.learn(await self.store.writers(self.name))
+            if not self.writers.unknown:
+                return
+            await asyncio.sleep(0.1)  # its binding may commit just after its row
+        log.warning(
+            "%d client id(s) of %r written by another instance have no stored binding: open",
+            len(self.writers.unknown),
+            self.name,
+        )
+        self.writers.learn(dict.fromkeys(self.writers.unknown, OPEN))
 
     def load(self, state: bytes, held: tuple[bytes, ...] = ()) -> None:
         """Seed the live Doc when the room opens with a fold's result (see server.sync.fold)."""

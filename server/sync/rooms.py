@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Seque
 from typing import Any, Protocol
 
 from .. import memory
+from ..background import Background
 from ..closecodes import Close
 from ..config import Settings
 from ..store.base import DocName, DocumentNotFound, DocumentStore, comments_name, comments_parent
@@ -20,6 +21,7 @@ from .fold import Folded, fold
 from .follow import Follower
 from .integrate import new_doc
 from .room import Room, WriteGuard
+from .writers import Writers
 
 log = logging.getLogger("coedit.rooms")
 
@@ -83,7 +85,7 @@ class Rooms:
         self._unload_timers: dict[DocName, asyncio.TimerHandle] = {}
         self._compact_timers: dict[DocName, asyncio.TimerHandle] = {}
         self._compacting: dict[DocName, asyncio.Task[None]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Background(log)
         self._closing = False
         self._drained = asyncio.Event()
         # Joined connections whose close has not finished; shutdown waits for them.
@@ -131,8 +133,10 @@ class Rooms:
         role: Role = "editor",
         stamp: dict[str, Any] | None = None,
         actor: Any = None,
+        writer: str | None = None,
     ) -> Room:
-        """Add a peer to the named room, loading it once however many peers arrive together."""
+        """Add a peer to the named room, loading it once however many peers arrive together.
+        `writer`: whom the connection writes for (see sync/writers.py), None if it named none."""
         while True:
             if self._closing:
                 raise ShuttingDown("server is shutting down")
@@ -143,7 +147,7 @@ class Rooms:
                 room = None
             if room is not None:
                 self._cancel(self._unload_timers, name)
-                room.join(peer, role, stamp, actor)
+                room.join(peer, role, stamp, actor, writer)
                 self._connections += 1
                 if not self._settle_pending:
                     # Once per burst of arrivals: they and their rooms stay a while.
@@ -275,8 +279,7 @@ class Rooms:
             self._release_timer.cancel()
             self._release_timer = None
         await self.store.flush()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.wait()
         for room in list(self._rooms.values()):
             for hook in self._hooks(room):
                 await hook.emptied(room)
@@ -287,6 +290,7 @@ class Rooms:
         # A document is created on first connect, so a link can be shared before anyone writes.
         info = await self.store.ensure(name)
         stored = await self.store.load(name)
+        writers = await self.store.writers(name)
         commented = comments_parent(name) is not None
         room = Room(
             name,
@@ -306,6 +310,7 @@ class Rooms:
                 await self._fold(parts, legacy) if self._fold is not None else fold(parts, legacy)
             )
             room.load(folded.state, folded.held)
+        room.writers = Writers(writers)
         room.title_stored(info.title)
         if stored is not None:
             room.follower = Follower(stored.head_seq)
@@ -398,7 +403,7 @@ class Rooms:
         return task
 
     def _compacted(self, room: Room, task: asyncio.Task[None]) -> None:
-        # A failure is logged by _finished, like any background task's.
+        # A failure is logged by Background, like any background task's.
         if self._compacting.get(room.name) is task:
             del self._compacting[room.name]
         succeeded = not task.cancelled() and task.exception() is None
@@ -433,15 +438,7 @@ class Rooms:
     def _spawn(
         self, coro: Coroutine[Any, Any, None], name: str = "background task"
     ) -> asyncio.Task[None]:
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
-        return task
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("%s failed", task.get_name(), exc_info=task.exception())
+        return self._tasks.spawn(coro, name)
 
     def _hooks(self, room: Room) -> list[RoomHooks]:
         # Comments are not text: versions and the like follow the document's text only.

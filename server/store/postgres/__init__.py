@@ -21,6 +21,7 @@ from server.store.postgres.mentions import PostgresMentions
 from server.store.postgres.search import PostgresSearch
 from server.store.postgres.trash import PostgresTrash
 from server.store.postgres.versions import PostgresVersions
+from server.store.postgres.writers import PostgresWriters
 
 # Rows younger than this stay in the log at compaction: an instance a little behind reads
 # them instead of reloading the whole document (see SharedLog.read_since).
@@ -35,6 +36,7 @@ class PostgresStore(
     PostgresFiles,
     PostgresTrash,
     PostgresSearch,
+    PostgresWriters,
 ):
     def __init__(
         self,

@@ -156,4 +156,15 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         # one that moves this mark (compare-and-set) records, the others skip that round.
         "ALTER TABLE documents ADD COLUMN version_claimed_at DOUBLE PRECISION",
     ),
+    (
+        # Which writer each client id of a document belongs to, as SQLite's step 9.
+        """
+        CREATE TABLE writers (
+            doc_id BIGINT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+            client BIGINT NOT NULL,
+            writer TEXT NOT NULL,
+            PRIMARY KEY (doc_id, client)
+        )
+        """,
+    ),
 )

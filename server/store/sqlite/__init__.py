@@ -22,6 +22,7 @@ from server.store.sqlite.mentions import SqliteMentions
 from server.store.sqlite.search import SqliteSearch
 from server.store.sqlite.trash import SqliteTrash
 from server.store.sqlite.versions import SqliteVersions
+from server.store.sqlite.writers import SqliteWriters
 
 
 class SqliteStore(
@@ -32,6 +33,7 @@ class SqliteStore(
     SqliteFiles,
     SqliteTrash,
     SqliteSearch,
+    SqliteWriters,
 ):
     """One Database (three connections, see there) behind every part's methods. Appended
     updates are written only by the group-commit writer task."""

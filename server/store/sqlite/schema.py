@@ -200,4 +200,16 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE VIRTUAL TABLE doc_search USING fts5("
         "title, body, tokenize = 'unicode61 remove_diacritics 2')",
     ),
+    (
+        # Which writer (a browser's key, as its digest) each client id of a document belongs
+        # to, or "" for an id first used without one: see server/sync/writers.py.
+        """
+        CREATE TABLE writers (
+            doc_id INTEGER NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+            client INTEGER NOT NULL,
+            writer TEXT NOT NULL,
+            PRIMARY KEY (doc_id, client)
+        ) STRICT, WITHOUT ROWID
+        """,
+    ),
 )

@@ -60,15 +60,23 @@ function randomHex(bytes: number): string {
  * Without an account or a token, a browser comments under a secret key it keeps: the author id
  * is a digest of it (the server computes the same), so others can see the id but not write as it.
  */
+let tabKey: string | undefined;
+
+/**
+ * The same key also names the writer of every connection of this browser to a document: the
+ * server binds the client ids the tab first uses to it, so that nobody else can write as them.
+ * Kept for the tab's life where storage is off, so that its reconnects still write as it.
+ */
 export function anonymousKey(): string {
   try {
     const stored = localStorage.getItem(KEY_STORAGE);
     if (stored && stored.length >= 16) return stored;
-    const key = randomHex(24);
+    const key = tabKey ?? randomHex(24);
     localStorage.setItem(KEY_STORAGE, key);
     return key;
   } catch {
-    return randomHex(24);
+    tabKey ??= randomHex(24);
+    return tabKey;
   }
 }
 

@@ -10,7 +10,7 @@ import { type AuthMode, credentialParams, credentialsFromLocation, type Me, type
 import { type AccessAction, type AccessState, refusalAction, refusalText, showAccess } from "../doc/access";
 import { mountHeaderActions } from "../doc/actions";
 import { closeOnBack } from "../doc/backbutton";
-import { type Comments, mountComments, tokenName } from "../doc/comments";
+import { anonymousKey, type Comments, mountComments, tokenName } from "../doc/comments";
 import { Connection } from "../doc/connection";
 import { type DocAccess, deleteOtherCopies, localDbName, openDocument } from "../doc/epoch";
 import { mountCounts } from "../doc/counts";
@@ -99,7 +99,12 @@ function start(initial: DocAccess, initiallyVerified: boolean, mode: AuthMode, u
   const provider = new WebsocketProvider(wsBase, room, ydoc, {
     connect: false,
     maxBackoffTime: 3000,
-    params: { epoch: initial.epoch, schema: String(SCHEMA_VERSION), ...credentialParams(creds) },
+    params: {
+      epoch: initial.epoch,
+      schema: String(SCHEMA_VERSION),
+      author_key: anonymousKey(),
+      ...credentialParams(creds),
+    },
   });
   // Tabs of this browser sync over BroadcastChannel: only tabs on the same epoch.
   provider.bcChannel = `${wsBase}/${room}#${initial.epoch}`;
