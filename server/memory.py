@@ -115,14 +115,15 @@ def settle() -> None:
     gc.freeze()
 
 
-def release() -> None:
+def release(held: int = 0) -> None:
     """Collect all garbage, frozen too, and return free heap pages to the system; e.g. after
     idle documents were unloaded or many clients left (closed connections leave reference
-    cycles). What survives is settled again."""
+    cycles). What survives is settled again. `held`: updates the open documents hold back
+    for missing predecessors (bounded per document), said with the usage."""
     gc.unfreeze()
     gc.collect()
     gc.freeze()
     if _LIBC is not None:
         _LIBC.malloc_trim(0)
     # Operators (and the fuzzer's oracle) tell a leak from allocator retention by this line.
-    log.info("memory released: %s", usage())
+    log.info("memory released: %s, %d held updates", usage(), held)

@@ -3,11 +3,12 @@
 Yjs counts text in UTF-16 code units, so a Yjs client may insert between, or delete one of, the
 two units of an emoji. Yjs then replaces both halves with U+FFFD. Yrs stores UTF-8 and rounds
 the split up to the end of the character while the item's clock range is still split where Yjs
-split it: the server's Doc then disagrees with every browser, and a fresh client, served the
-server's encoding, sees different text (docs/upstream/yrs-split-surrogates.md has the full
-mechanism). The strict xfails below pass the day pycrdt fixes it; then drop the limit from
-README.md and ARCHITECTURE.md. The normal tests pin how narrow the limit is: whole-character
-edits, and everything the editor's own y-tiptap sync emits, come through intact.
+split it: a Doc then disagrees with every browser and with its own encoding
+(docs/upstream/yrs-split-surrogates.md has the full mechanism). So the server refuses such an
+edit (1007, `Integrator`). The strict xfails below pass the day pycrdt fixes it; then the
+refusal and the limit in README.md and ARCHITECTURE.md can go. The normal tests pin how narrow
+the limit is: whole-character edits, and everything the editor's own y-tiptap sync emits, come
+through intact.
 """
 
 from __future__ import annotations
@@ -79,24 +80,37 @@ def test_pycrdt_splits_a_pair_as_yjs_does(edit: str) -> None:
     assert str(doc.get("t", type=Text)) == expected
 
 
-@pytest.mark.parametrize(
-    "edit",
-    [
-        pytest.param(
-            "insert", marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=UPSTREAM)
-        ),
-        "delete",
-    ],
-)
-async def test_fresh_client_sees_what_the_editor_sees(server: ServerProcess, edit: str) -> None:
-    """Through the real server: live (sync step 2 from the room's Doc) and after a restart
-    (the document folded from the store). The insert fails today: after 'a😀b' it gives
-    'a\\ufffdXb\\ufffd'. The delete comes through since the server keeps deleted content
-    (`integrate.new_doc`): the deleted half is served with its text, and clients collect it
-    as Yjs split it (with collection the server served 'a\\ufffd')."""
+@pytest.mark.parametrize("edit", sorted(NODE_EDITS))
+async def test_an_edit_inside_a_character_is_refused_and_the_document_stays_whole(
+    server: ServerProcess, edit: str
+) -> None:
+    """Through the real server. pycrdt would keep the character whole on one side of the cut
+    while the clocks split there, so its Doc, its own encoding and every Yjs peer disagree
+    (deleting the low half of 'a😀b' left the live Doc 'a😀' and a reload 'a😀b'; the soak
+    saw the live Doc lose clocks its clients held). The server refuses such an edit (1007)
+    before pycrdt sees it: the other clients, a fresh one and the document after a restart
+    keep 'a😀b'. Only the client that made it shows its own text until it reloads."""
     command, expected = NODE_EDITS[edit]
-    texts = await _edit_then_read(server, f"split-{edit}", command, "\ufffdb")
-    assert texts == {"editor": expected, "live": expected, "restarted": expected}
+    name = f"split-{edit}"
+    whole = "a\U0001f600b"
+    async with node_client(server, name) as editor, node_client(server, name) as watcher:
+        await editor.send(cmd="insert", index=0, text=whole)
+        await watcher.send(cmd="wait_text", contains=whole)
+        await watcher.expect("event", "text")
+        since = len(server.log)
+        await editor.send(**command)
+        await editor.expect("ok", command["cmd"])
+        async with asyncio.timeout(10):
+            # The server's log signals nothing: polled, within the deadline.
+            while not any("split a character" in line for line in server.log[since:]):  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        assert (await editor.dump())["text"] == expected
+        assert (await watcher.dump())["text"] == whole
+        async with node_client(server, name) as fresh:
+            assert (await fresh.dump())["text"] == whole
+    server.restart()
+    async with node_client(server, name) as fresh:
+        assert (await fresh.dump())["text"] == whole
 
 
 @pytest.mark.parametrize(

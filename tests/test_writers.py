@@ -41,14 +41,23 @@ def test_an_id_first_used_without_a_key_or_written_before_bindings_is_open() -> 
     assert writers.check_structs([8], MALLORY, nothing) == {}
 
 
-def test_presence_binds_an_id_before_its_first_struct() -> None:
+def test_presence_binds_an_id_before_its_first_struct_while_shown() -> None:
     # Mallory learns Alice's id from her presence; writing there first must not take it.
     writers = Writers()
-    assert writers.announce(7, ALICE, nothing) == {7: ALICE}
-    assert writers.announce(7, MALLORY, nothing) == {}
+    writers.announce(7, ALICE, nothing)
+    writers.announce(7, MALLORY, nothing)
     with pytest.raises(ProtocolError):
         writers.check_structs([7], MALLORY, nothing)
-    assert writers.announce(9, None, nothing) == {9: OPEN}
+    assert writers.check_structs([7], ALICE, nothing) == {7: ALICE}  # stored from now on
+    writers.forget([7])
+    with pytest.raises(ProtocolError):
+        writers.check_structs([7], MALLORY, nothing)
+    # An id shown and gone without writing is nobody's again (nothing of it was stored).
+    writers.announce(8, ALICE, nothing)
+    writers.forget([8])
+    assert writers.check_structs([8], MALLORY, nothing) == {8: MALLORY}
+    writers.announce(9, None, nothing)
+    assert writers.check_structs([9], MALLORY, nothing) == {9: OPEN}
 
 
 def test_ids_beyond_javascript_integers_are_never_stored() -> None:
@@ -63,7 +72,7 @@ def test_ids_another_instance_wrote_wait_for_the_store() -> None:
     with pytest.raises(ProtocolError) as later:
         writers.check_structs([8], ALICE, lambda client: True)
     assert later.value.code == 1013
-    assert writers.announce(8, MALLORY, nothing) == {}
+    writers.announce(8, MALLORY, nothing)
     assert writers.learn({8: ALICE}) == {}
     assert not writers.unknown
     assert writers.check_structs([8], ALICE, nothing) == {}

@@ -150,6 +150,7 @@ class Room:
         state = self.peers.pop(peer, None)
         if state is None:
             return
+        self.writers.forget(self.presence.owned(peer))
         self._relay.leave(peer, state.group)
         self.presence.leave(peer)
 
@@ -181,12 +182,13 @@ class Room:
                 # presence they receive (also another instance's), and an echo names an id
                 # someone else announced first.
                 new = {e.client_id for e in message.entries} - self.presence.states.keys()
+                shown = self.presence.owned(peer)
                 self.presence.apply(peer, message)
+                now = self.presence.owned(peer)
                 writer = self.peers[peer].writer
-                claims: dict[int, str] = {}
-                for client in self.presence.owned(peer) & new:
-                    claims |= self.writers.announce(client, writer, self._has)
-                self._store_bindings(claims)
+                for client in now & new:
+                    self.writers.announce(client, writer, self._has)
+                self.writers.forget(shown - now)
             case QueryAwareness():
                 self.presence.query(peer)
 

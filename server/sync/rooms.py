@@ -433,7 +433,7 @@ class Rooms:
     def _release_memory(self) -> None:
         self._release_timer = None
         self._departures = 0
-        memory.release()
+        memory.release(sum(room.held for room in self._rooms.values()))
 
     def _spawn(
         self, coro: Coroutine[Any, Any, None], name: str = "background task"

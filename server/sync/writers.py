@@ -32,6 +32,10 @@ class Writers:
 
     def __init__(self, known: Mapping[int, str] | None = None) -> None:
         self._owners: dict[int, str] = dict(known or {})
+        # Ids shown in presence that have written nothing yet: held only while shown (stored,
+        # one row per tab ever opened would grow without bound), bound for good at the first
+        # struct.
+        self._shown: dict[int, str] = {}
         # Ids whose structs came from another instance before this one knew their binding:
         # written here only once the store has told.
         self.unknown: set[int] = set()
@@ -57,20 +61,30 @@ class Writers:
                     raise ProtocolError(
                         Close.TRY_AGAIN, f"checking who writes client id {client}, reconnect"
                     )
+                owner = self._shown.get(client)
                 new.append(client)
-            elif owner != OPEN and owner != writer:
+            if owner is not None and owner != OPEN and owner != writer:
                 raise ProtocolError(Close.POLICY, f"client id {client} is another writer's")
-        claims = {client: self._bind(client, writer, has) for client in new}
+        claims = {}
+        for client in new:
+            shown = self._shown.pop(client, None)
+            # An id the document already holds structs of predates bindings (or its binding
+            # was lost in a crash before it was stored): whoever wrote them is unknown.
+            who = shown if shown is not None else OPEN if writer is None or has(client) else writer
+            self._owners[client] = claims[client] = who
         return {client: who for client, who in claims.items() if client <= MAX_CLIENT_ID}
 
-    def announce(
-        self, client: int, writer: str | None, has: Callable[[int], bool]
-    ) -> dict[int, str]:
-        """A connection of `writer` shows its presence under `client`: binds it if new."""
-        if client in self._owners or client in self.unknown:
-            return {}
-        who = self._bind(client, writer, has)
-        return {client: who} if client <= MAX_CLIENT_ID else {}
+    def announce(self, client: int, writer: str | None, has: Callable[[int], bool]) -> None:
+        """A connection of `writer` shows its presence under `client`, an id this instance has
+        never shown: it is that writer's while shown, and for good once it writes."""
+        if client in self._owners or client in self.unknown or client in self._shown:
+            return
+        self._shown[client] = OPEN if writer is None or has(client) else writer
+
+    def forget(self, clients: Iterable[int]) -> None:
+        """These ids are no longer shown: those that wrote nothing are nobody's again."""
+        for client in clients:
+            self._shown.pop(client, None)
 
     def written_elsewhere(self, clients: Iterable[int]) -> set[int]:
         """Another instance stored structs of `clients`; returns the ids to ask the store about."""
@@ -89,10 +103,3 @@ class Writers:
             self._owners[client] = who
             self.unknown.discard(client)
         return overruled
-
-    def _bind(self, client: int, writer: str | None, has: Callable[[int], bool]) -> str:
-        # An id the document already holds structs of predates bindings (or its binding was
-        # lost in a crash before it was stored): whoever wrote them is unknown, so it is open.
-        who = OPEN if writer is None or has(client) else writer
-        self._owners[client] = who
-        return who

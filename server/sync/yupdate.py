@@ -123,6 +123,17 @@ def validate_update(update: bytes) -> Dependencies:
     )
 
 
+def split_points(update: bytes) -> set[int]:
+    """Where integrating a valid `update` cuts the document's items, as `id_key`s: after each
+    origin, before each right origin, at both ends of each deleted range. A second walk, for
+    documents holding characters a cut could split (see `Dependencies.split_pairs`)."""
+    walk = _Walk()
+    walk.splits = set()
+    pos = _walk_structs(update, walk)
+    _walk_delete_set(update, pos, walk.refs, walk.deleted, walk.splits)
+    return walk.splits
+
+
 def with_deletions_of(structs_of: bytes, deletions_of: bytes) -> bytes:
     """An update holding the structs of one (valid) update and the delete set of another."""
     structs_end = _walk_structs(structs_of, _Walk())
@@ -158,6 +169,7 @@ class _Walk:
         "section_clients",
         "sections",
         "split_pairs",
+        "splits",
         "types",
     )
 
@@ -170,6 +182,8 @@ class _Walk:
         self.parents: set[int] = set()
         self.types: set[int] = set()
         self.split_pairs: set[int] = set()
+        # Where integrating the update cuts items (see split_points); None: not collected.
+        self.splits: set[int] | None = None
 
 
 def _walk_structs(data: bytes, walk: _Walk) -> int:
@@ -178,6 +192,7 @@ def _walk_structs(data: bytes, walk: _Walk) -> int:
     # validate_update maps to "truncated"; slices are bounds-checked explicitly.
     n = len(data)
     refs = walk.refs
+    splits = walk.splits
     b = data[0]
     if b < 0x80:
         num_clients, pos = b, 1
@@ -252,10 +267,14 @@ def _walk_structs(data: bytes, walk: _Walk) -> int:
                 pos = _read_id(data, pos, seen, refs)
                 if client == seen.last_id >> 31 and seen.last_id >= own:
                     raise malformed("an item points at itself or a later item")
+                if splits is not None:
+                    splits.add(seen.last_id + 1)  # the item goes after its origin's clock
             if info & 0x40:  # right origin ID
                 pos = _read_id(data, pos, seen, refs)
                 if client == seen.last_id >> 31 and seen.last_id >= own:
                     raise malformed("an item points at itself or a later item")
+                if splits is not None:
+                    splits.add(seen.last_id)
             if not info & 0xC0:
                 # Without origins the parent is spelled out (a root type name or an item ID),
                 # and only then is the parent-sub key present.
@@ -455,7 +474,7 @@ def _skip_any(data: bytes, pos: int, depth: int) -> int:
 
 
 def _walk_delete_set(
-    data: bytes, pos: int, refs: dict[int, int], clients: set[int]
+    data: bytes, pos: int, refs: dict[int, int], clients: set[int], splits: set[int] | None = None
 ) -> tuple[int, bool]:
     """Walk the delete set; returns the position after it and whether each client's ranges
     are in order without overlaps (as yjs and yrs write them)."""
@@ -488,6 +507,9 @@ def _walk_delete_set(
             # Deleting what the document does not hold yet waits until it does.
             if clock + length > refs.get(client, 0):
                 refs[client] = clock + length
+            if splits is not None:
+                splits.add(client << 31 | clock)
+                splits.add(client << 31 | (clock + length))
     return pos, in_order
 
 
