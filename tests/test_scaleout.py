@@ -21,11 +21,13 @@ from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText
 
 from server.store.base import CommittedRow, DocName
 from server.store.postgres import PostgresStore
+from server.sync.protocol import encode_update
 from tests.client import YClient, ws_url
 from tests.live import ServerProcess
 from tests.pgproc import Postgres
 from tests.redisproc import RedisProcess
 from tests.test_accounts import path, person, socket
+from tests.updates import crafted, string_item
 
 # Short enough that the tests run quickly, long enough for a busy 2-core machine.
 FAST = {
@@ -634,3 +636,38 @@ async def test_with_the_bus_down_a_revocation_still_closes_other_instances_holde
                 assert guest.ws.close_code == 4403 and editor.ws.close_code == 4403
             finally:
                 redis.resume()
+
+
+async def test_a_writers_client_id_is_hers_on_every_instance(
+    make_cluster: Callable[..., Cluster],
+) -> None:
+    # Alice writes on instance 0 with her key; a forger on instance 1 sends "gapp" at exactly
+    # her next clock. Instance 1 learns her binding from the store (its room saw her rows come
+    # from another instance) and closes the forger (1008, or 1013 while it asks), so Alice's
+    # next letters reach everyone.
+    cluster = make_cluster(2)
+    name = "bound-everywhere"
+    key = "alice-secret-key-0123456789"
+    async with (
+        YClient.connect(cluster[0].ws, name, key=key) as alice,
+        client(cluster[1], name) as bob,
+    ):
+        await asyncio.wait_for(alice.synced.wait(), DEADLINE)
+        t = alice.doc.get("t", type=Text)
+        t.insert(0, "hello")
+        await alice.roundtrip()
+        await bob.wait_until(functools.partial(text_is, bob, "hello"))
+        own = alice.doc.client_id
+        codes = []
+        for _ in range(20):  # 1013 until instance 1 has read the binding: a client reconnects
+            async with YClient.connect(cluster[1].ws, name) as forger:
+                await asyncio.wait_for(forger.synced.wait(), DEADLINE)
+                await forger.send_raw(encode_update(crafted(string_item(own, 5, "gapp", None))))
+                await asyncio.wait_for(forger.ws.wait_closed(), DEADLINE)
+                codes.append(forger.ws.close_code)
+            if codes[-1] != 1013:
+                break
+        assert codes[-1] == 1008, codes
+        t.insert(5, " world")
+        await alice.roundtrip()
+        await bob.wait_until(functools.partial(text_is, bob, "hello world"))
