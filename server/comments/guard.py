@@ -49,9 +49,7 @@ def actor_for(role: str, user: User | None, name: str | None, key: str | None) -
         return Actor(role, f"user:{user.username}", user.username)
     if name:
         return Actor(role, f"jwt:{name}", name)
-    if key is not None and MIN_KEY <= len(key) <= MAX_KEY:
-        return Actor(role, anonymous_id(key))
-    return Actor(role, None)
+    return Actor(role, writer_of(key))
 
 
 def _touched(events: list[Any], into: set[str]) -> None:

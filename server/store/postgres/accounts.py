@@ -16,15 +16,8 @@ from server.store.base import (
     UserNotFound,
     check_limit,
 )
-from server.store.postgres.database import Conn, Database
+from server.store.postgres.database import Conn, Database, require_doc_id
 from server.store.postgres.documents import INFO_COLUMNS, LIVE, doc_info
-
-
-async def _doc_id(conn: Conn, name: DocName) -> int:
-    doc_id = await conn.fetchval("SELECT id FROM documents WHERE name = $1", name)
-    if doc_id is None:
-        raise DocumentNotFound(f"no document {name!r}")
-    return int(doc_id)
 
 
 class PostgresAccounts:
@@ -136,7 +129,7 @@ class PostgresAccounts:
 
     async def set_share(self, name: DocName, username: str, role: str | None) -> User:
         async def work(conn: Conn) -> User:
-            doc_id = await _doc_id(conn, name)
+            doc_id = await require_doc_id(conn, name)
             row = await conn.fetchrow(
                 "SELECT id, username FROM users WHERE lower(username) = lower($1)", username
             )
@@ -170,7 +163,7 @@ class PostgresAccounts:
 
     async def active_link(self, name: DocName, role: str, token: str) -> Link:
         async def work(conn: Conn) -> Link:
-            doc_id = await _doc_id(conn, name)
+            doc_id = await require_doc_id(conn, name)
             # Two owners' requests at once must agree on one link: lock the document's row.
             await conn.execute("SELECT 1 FROM documents WHERE id = $1 FOR UPDATE", doc_id)
             row = await conn.fetchrow(

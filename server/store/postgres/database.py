@@ -11,7 +11,7 @@ from typing import Any, Final, Literal, TypeAlias, TypeVar
 
 import asyncpg
 
-from server.store.base import StoreError
+from server.store.base import DocName, DocumentNotFound, StoreError
 from server.store.postgres.schema import MIGRATIONS
 
 logger = logging.getLogger(__name__)
@@ -37,6 +37,14 @@ TRANSIENT: Final = (
     TimeoutError,
 )
 ERRORS: Final = (asyncpg.PostgresError, *TRANSIENT)
+
+
+async def require_doc_id(conn: Conn, name: DocName) -> int:
+    """The document's id, read inside the caller's transaction: DocumentNotFound if missing."""
+    doc_id = await conn.fetchval("SELECT id FROM documents WHERE name = $1", name)
+    if doc_id is None:
+        raise DocumentNotFound(f"no document {name!r}")
+    return int(doc_id)
 
 
 def lock_key(doc_id: int) -> int:

@@ -3,8 +3,8 @@ documents use each file."""
 
 from __future__ import annotations
 
-from server.store.base import DocName, DocumentNotFound, StoredFile
-from server.store.postgres.database import Conn, Database
+from server.store.base import DocName, StoredFile
+from server.store.postgres.database import Conn, Database, require_doc_id
 
 
 class PostgresFiles:
@@ -16,9 +16,7 @@ class PostgresFiles:
         self, name: DocName, *, sha256: str, media_type: str, data: bytes, now: float
     ) -> bool:
         async def work(conn: Conn) -> bool:
-            doc_id = await conn.fetchval("SELECT id FROM documents WHERE name = $1", name)
-            if doc_id is None:
-                raise DocumentNotFound(f"no document {name!r}")
+            doc_id = await require_doc_id(conn, name)
             status = await conn.execute(
                 "INSERT INTO files (sha256, media_type, size, created_at, data)"
                 " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from server.store.base import DocName, DocumentNotFound, User
-from server.store.postgres.database import Conn, Database
+from server.store.base import DocName, User
+from server.store.postgres.database import Conn, Database, require_doc_id
 
 
 class PostgresMentions:
@@ -41,9 +41,7 @@ class PostgresMentions:
         self, user: User, name: DocName, comment_ids: Sequence[str]
     ) -> None:
         async def work(conn: Conn) -> None:
-            doc_id = await conn.fetchval("SELECT id FROM documents WHERE name = $1", name)
-            if doc_id is None:
-                raise DocumentNotFound(f"no document {name!r}")
+            doc_id = await require_doc_id(conn, name)
             await conn.executemany(
                 "INSERT INTO mention_reads (user_id, doc_id, comment_id) VALUES ($1, $2, $3)"
                 " ON CONFLICT DO NOTHING",

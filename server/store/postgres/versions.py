@@ -21,7 +21,7 @@ from server.store.base import (
     check_kind,
     check_limit,
 )
-from server.store.postgres.database import Conn, Database
+from server.store.postgres.database import Conn, Database, require_doc_id
 
 VERSION_COMPRESSION: Final = 6  # as SQLite's (see there)
 
@@ -38,13 +38,6 @@ def _version(row: asyncpg.Record) -> VersionInfo:
     restored = None if r_id is None else RestoredFrom(r_id, r_label, r_at, backup)
     names = tuple(json.loads(authors))
     return VersionInfo(version_id, created_at, kind, label, names, size, restored, undone)
-
-
-async def _doc_id(conn: Conn, name: DocName) -> int:
-    doc_id = await conn.fetchval("SELECT id FROM documents WHERE name = $1", name)
-    if doc_id is None:
-        raise DocumentNotFound(f"no document {name!r}")
-    return int(doc_id)
 
 
 class PostgresVersions:
@@ -69,7 +62,7 @@ class PostgresVersions:
         r = restored
 
         async def work(conn: Conn) -> int:
-            doc_id = await _doc_id(conn, name)
+            doc_id = await require_doc_id(conn, name)
             version_id = await conn.fetchval(
                 "INSERT INTO versions (doc_id, created_at, kind, label, authors, size,"
                 " restored_id, restored_label, restored_at, backup_id, state)"
@@ -90,7 +83,7 @@ class PostgresVersions:
             check_limit(limit)
 
         async def work(conn: Conn) -> list[asyncpg.Record]:
-            doc_id = await _doc_id(conn, name)
+            doc_id = await require_doc_id(conn, name)
             rows: list[asyncpg.Record] = await conn.fetch(
                 f"SELECT {_VERSION_COLUMNS} FROM versions v WHERE v.doc_id = $1"
                 " AND NOT EXISTS (SELECT 1 FROM versions r WHERE r.backup_id = v.id)"
@@ -123,7 +116,7 @@ class PostgresVersions:
 
     async def mark_undone(self, name: DocName, version_id: int, at: float) -> None:
         async def work(conn: Conn) -> None:
-            doc_id = await _doc_id(conn, name)
+            doc_id = await require_doc_id(conn, name)
             status = await conn.execute(
                 "UPDATE versions SET undone_at = $1 WHERE id = $2 AND doc_id = $3",
                 at,

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from server.store.base import DocName, DocumentNotFound
-from server.store.postgres.database import Conn, Database
+from server.store.base import DocName
+from server.store.postgres.database import Conn, Database, require_doc_id
 
 
 class PostgresWriters:
@@ -29,9 +29,7 @@ class PostgresWriters:
             return {}
 
         async def work(conn: Conn) -> dict[int, str]:
-            doc_id = await conn.fetchval("SELECT id FROM documents WHERE name = $1", name)
-            if doc_id is None:
-                raise DocumentNotFound(f"no document {name!r}")
+            doc_id = await require_doc_id(conn, name)
             await conn.executemany(
                 "INSERT INTO writers (doc_id, client, writer) VALUES ($1, $2, $3)"
                 " ON CONFLICT DO NOTHING",
