@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from pycrdt import Doc
 
+from server.sync.lib0 import write_var_uint
 from tests.fuzz import yupdate
 from tests.live import ROOT
 
@@ -36,7 +37,7 @@ def shown_by_yjs(path: Path) -> set[tuple[int, int]]:
 
 
 def shown_by_units(path: Path) -> set[tuple[int, int]]:
-    return {key for key, unit in yupdate.units(path.read_bytes()).items() if unit != "deleted"}
+    return set(yupdate.units(path.read_bytes()).shown)
 
 
 @pytest.mark.parametrize("path", sorted(DOCS.glob("*.bin")), ids=lambda p: p.stem)
@@ -66,7 +67,7 @@ def test_replicas_flagging_a_cut_map_value_differently_compare_equal() -> None:
 def test_a_visible_difference_still_counts() -> None:
     reader = (DOCS / "soak-seed24-reader.bin").read_bytes()
     update = yupdate.parse(reader)
-    shown = sorted(k for k, unit in yupdate.units(reader).items() if unit.startswith("s:"))
+    shown = sorted(k for k, unit in yupdate.units(reader).shown.items() if unit.startswith("s:"))
     client, clock = shown[len(shown) // 2]
     update.deletes = [
         (c, [*ranges, (clock, 1)] if c == client else ranges) for c, ranges in update.deletes
@@ -89,3 +90,28 @@ def test_a_collecting_pycrdt_doc_re_encodes_what_it_was_given() -> None:
     collecting: Doc[Any] = Doc()
     collecting.apply_update(given)
     assert yupdate.units(collecting.get_update()) == yupdate.units(given)
+
+
+@pytest.mark.timeout(10)
+def test_a_struct_of_two_billion_clocks_compares_as_one_run() -> None:
+    """The server accepts clocks up to 2**31-1, so a forged GC or deleted struct may span
+    them all: soak seed 32 hung while the oracle listed such a struct clock by clock."""
+    far = 2**31 - 1
+    text = yupdate.Struct(yupdate.STRING, parent="t", content=write_var_uint(2) + b"ab", length=2)
+    deleted = yupdate.Struct(yupdate.DELETED, content=write_var_uint(far - 5), length=far - 5)
+
+    def doc(*structs: yupdate.Struct) -> bytes:
+        return yupdate.encode(yupdate.Update([yupdate.Section(7, 0, [text, *structs])]))
+
+    whole = yupdate.units(doc(yupdate.Struct(yupdate.GC, length=far)))
+    cut = yupdate.units(doc(yupdate.Struct(yupdate.GC, length=5), deleted))
+    assert whole == cut
+    assert len(whole) == 2 + far
+    assert whole.shown == {(7, 0): "s:6100", (7, 1): "s:6200"}
+    assert whole.get((7, 2**30)) == "deleted"
+    assert whole.get((7, far + 2)) is None
+    shorter = yupdate.units(doc(yupdate.Struct(yupdate.GC, length=far - 1)))
+    assert shorter != whole
+    assert whole.differences(shorter) == [
+        f"client 7 hidden runs differ, e.g. {[(2, far + 1), (2, far + 2)]}"
+    ]

@@ -399,10 +399,10 @@ def differences(a: bytes, b: bytes, names: tuple[str, str]) -> str | None:
     ua, ub = yupdate.units(a), yupdate.units(b)
     if ua == ub:
         return None
-    keys = sorted(k for k in ua.keys() | ub.keys() if ua.get(k) != ub.get(k))
-    shown = "; ".join(f"{k}: {ua.get(k)} vs {ub.get(k)}" for k in keys[:6])
+    found = ua.differences(ub)
+    shown = "; ".join(found[:6])
     return (
-        f"{names[0]} and {names[1]} differ at {len(keys)} clocks "
+        f"{names[0]} and {names[1]} differ at {len(found)} places "
         f"({len(ua)} vs {len(ub)} clocks held): {shown}; "
         f"text {text_of(a)[:200]!r} vs {text_of(b)[:200]!r}"
     )

@@ -241,9 +241,49 @@ def _clamp_id(i: ID) -> ID:
     return min(max(i[0], 0), 2**64 - 1), min(max(i[1], 0), 2**64 - 1)
 
 
-def units(data: bytes) -> dict[ID, str]:
-    """Every clock of a full document update: what it holds, or "deleted" when no reader of
-    the document can see it.
+@dataclass
+class Units:
+    """What each clock of a document holds, as `units` reads it. Hidden clocks are kept as
+    merged runs: a contentless struct may span two billion clocks (soak seed 32 hung listing
+    them one by one), and merging makes the form canonical whatever the blocks' cuts."""
+
+    shown: dict[ID, str] = field(default_factory=dict)
+    hidden: dict[int, list[tuple[int, int]]] = field(default_factory=dict)  # [start, end)
+
+    def get(self, key: ID) -> str | None:
+        if key in self.shown:
+            return self.shown[key]
+        found = self.hidden.get(key[0], [])
+        index = bisect.bisect_right(found, (key[1], 2**64)) - 1
+        return "deleted" if index >= 0 and key[1] < found[index][1] else None
+
+    def __getitem__(self, key: ID) -> str:
+        got = self.get(key)
+        if got is None:
+            raise KeyError(key)
+        return got
+
+    def __len__(self) -> int:
+        return len(self.shown) + sum(end - start for r in self.hidden.values() for start, end in r)
+
+    def differences(self, other: Units) -> list[str]:
+        """Where the two differ: shown clocks one by one, then hidden runs."""
+        out = [
+            f"{k}: {self.get(k)} vs {other.get(k)}"
+            for k in sorted(self.shown.keys() | other.shown.keys())
+            if self.get(k) != other.get(k)
+        ]
+        for client in sorted(self.hidden.keys() | other.hidden.keys()):
+            mine, theirs = self.hidden.get(client, []), other.hidden.get(client, [])
+            if mine != theirs:
+                only = sorted(set(mine) ^ set(theirs))[:3]
+                out.append(f"client {client} hidden runs differ, e.g. {only}")
+        return out
+
+
+def units(data: bytes) -> Units:
+    """Every clock of a full document update: what it holds, or hidden ("deleted") when no
+    reader of the document can see it.
 
     Documents are equal when these are: squashing, splitting and garbage collection change
     how items are encoded, not what each clock holds. String content is one UTF-16 unit per
@@ -256,19 +296,36 @@ def units(data: bytes) -> dict[ID, str]:
     """
     update = parse(data)
     hidden = _Visibility(update)
-    out: dict[ID, str] = {}
+    out = Units()
+    spans: dict[int, list[tuple[int, int]]] = {}
     for section in update.sections:
         clock = section.clock
         for s in section.structs:
+            start, clock = clock, clock + s.length
             if s.ref == SKIP:
-                clock += s.length
                 continue
             parts = _unit_parts(s)
+            if not parts:  # contentless: hidden whatever its length, without a walk
+                spans.setdefault(section.client, []).append((start, clock))
+                continue
             for i in range(s.length):
-                key = (section.client, clock + i)
-                out[key] = "deleted" if not parts or hidden(key) else parts[i]
-            clock += s.length
+                key = (section.client, start + i)
+                if hidden(key):
+                    spans.setdefault(section.client, []).append((key[1], key[1] + 1))
+                else:
+                    out.shown[key] = parts[i]
+    out.hidden = {client: _merged(ranges) for client, ranges in spans.items()}
     return out
+
+
+def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(ranges):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 # The parent type's item (or root name) and map key of an item; None when its parent cannot
@@ -286,14 +343,7 @@ class _Visibility:
                 (start, start + length) for start, length in ranges if length > 0
             )
         for client, ranges in self._deleted.items():
-            ranges.sort()
-            merged: list[tuple[int, int]] = []
-            for start, end in ranges:
-                if merged and start <= merged[-1][1]:
-                    merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-                else:
-                    merged.append((start, end))
-            self._deleted[client] = merged
+            self._deleted[client] = _merged(ranges)
         self._structs: dict[int, list[tuple[int, Struct]]] = {}
         self._followed: set[ID] = set()  # clocks some item names as its origin
         for section in update.sections:
