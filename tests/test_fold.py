@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 from pycrdt import Doc, Map, Text
 
 from server.store.base import DocName
@@ -171,3 +172,18 @@ async def test_the_worker_yields_the_cpu_to_the_server() -> None:
         assert workers
         for worker in workers:
             assert worker.nice() == psutil.Process().nice() + WORKER_NICENESS
+
+
+async def test_a_panic_in_the_worker_comes_back_as_an_error_that_says_so() -> None:
+    """pyo3's PanicException cannot be pickled back from the worker: the server read only a
+    PicklingError (soak seed 35). A zero-length GC made pycrdt 0.14.13 divide by zero; the
+    validator refuses it, so only a damaged store would hold it."""
+    panics = bytes.fromhex("01020500040101740161000000")
+    updates, source = chain_of_updates()
+    async with Folder() as folder:
+        with pytest.raises(RuntimeError, match="pycrdt panicked"):
+            await folder([panics], pending_first=True)  # a raw snapshot: applied unchecked
+        folded = await folder(updates)  # the worker lives on
+        doc: Doc[Any] = Doc()
+        doc.apply_update(folded.state)
+        assert contents(doc) == contents(source)

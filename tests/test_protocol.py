@@ -673,6 +673,23 @@ def test_clock_limits() -> None:
     rejects(validate_state_vector, b"\x01\x01" + W(2**31), Close.PROTOCOL_ERROR)
 
 
+def test_client_id_limits() -> None:
+    """yrs keeps a client id's low 53 bits: 2**53 + 7 is client 7 to the Doc."""
+    top = 2**53 - 1
+    text_item = b"\x04" + IN_ROOT_T + vs("x")
+    validate_update(one_struct(text_item, client=top))
+    rejects(validate_update, one_struct(text_item, client=top + 1), Close.PROTOCOL_ERROR)
+    after = b"\x84" + W(top) + b"\x00" + vs("x")  # origin (client, clock 0)
+    validate_update(one_struct(after))
+    rejects(validate_update, one_struct(b"\x84" + W(top + 1) + b"\x00" + vs("x")), 1002)
+    in_item = b"\x04\x00" + W(2**64 - 1) + b"\x00" + vs("x")  # parent named by ID
+    rejects(validate_update, one_struct(in_item), Close.PROTOCOL_ERROR)
+    validate_update(b"\x00\x01" + W(top) + b"\x01\x00\x01")
+    rejects(validate_update, b"\x00\x01" + W(top + 1) + b"\x01\x00\x01", 1002)
+    validate_state_vector(b"\x01" + W(top) + b"\x01")
+    rejects(validate_state_vector, b"\x01" + W(top + 1) + b"\x01", Close.PROTOCOL_ERROR)
+
+
 def test_structures_yjs_never_emits() -> None:
     rejects(validate_update, b"\x01\x00\x01\x00\x00", Close.PROTOCOL_ERROR)  # empty section
     rejects(validate_update, b"\x00\x01\x01\x01\x00\x00", Close.PROTOCOL_ERROR)  # empty range

@@ -357,6 +357,26 @@ async def test_an_update_cut_inside_a_character_by_known_clocks_is_refused_whole
     assert str(reloaded.get("t", type=Text)) == "abc\U0001f600"
 
 
+async def test_a_client_id_past_2_53_cannot_write_as_the_client_it_aliases(
+    store: MemoryStore,
+) -> None:
+    """yrs keeps a client id's low 53 bits, so "xy" under 2**53 + 7 would take client 7's
+    next clocks in the Doc while every check made before saw a new client; the room's state
+    vector then left pycrdt's and every client got 1011 (soak seed 46)."""
+    room = make_room(store)
+    writer, forger = FakePeer("writer"), FakePeer("forger")
+    room.join(writer)
+    room.join(forger)
+    room.receive(writer, decode(encode_update(crafted(string_item(7, 0, "hello", None)))))
+    with pytest.raises(ProtocolError) as refused:
+        room.receive(forger, decode(encode_update(crafted(string_item(2**53 + 7, 0, "xy", None)))))
+    assert refused.value.code == 1002
+    after = b"\x01\x07\x05\x84\x07\x04\x04 you"  # client 7 at clock 5: " you" after clock 4
+    room.receive(writer, decode(encode_update(crafted(after))))
+    assert str(room.doc.get("t", type=Text)) == "hello you"
+    assert not room._integrator.drifted()
+
+
 async def test_a_run_past_a_gap_loses_its_clocks_to_the_writer_who_fills_the_gap(
     store: MemoryStore,
 ) -> None:

@@ -181,7 +181,9 @@ class Folder:
             raise RuntimeError("the folder is not running")
         pool = self._pool
         try:
-            return await asyncio.get_running_loop().run_in_executor(pool, function, parts, flag)
+            return await asyncio.get_running_loop().run_in_executor(
+                pool, _unpanicked, function, parts, flag
+            )
         except BrokenProcessPool:
             if self._pool is pool and self._running:  # once, however many calls saw it break
                 pool.shutdown(wait=False, cancel_futures=True)
@@ -198,3 +200,20 @@ class Folder:
 
 def _fold_merged(parts: list[bytes], pending_first: bool) -> Folded:
     return fold_merged(parts)
+
+
+def _unpanicked(
+    function: Callable[[list[bytes], bool], Folded], parts: list[bytes], flag: bool
+) -> Folded:
+    """Runs in the worker. A panic in yrs reaches Python as pyo3's PanicException, which
+    derives from BaseException and cannot be pickled back: the server then read only a
+    PicklingError (soak seed 35: merge_updates panicked on "a comparison that is not a total
+    order"). Sent back as a RuntimeError, the log says what failed."""
+    try:
+        return function(parts, flag)
+    except Exception:
+        raise
+    except BaseException as exc:
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise RuntimeError(f"pycrdt panicked: {exc}") from None

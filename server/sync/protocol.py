@@ -25,7 +25,7 @@ from .lib0 import (
     var_bytes,
     write_var_uint,
 )
-from .yupdate import Dependencies, validate_state_vector, validate_update
+from .yupdate import MAX_CLIENT_ID, Dependencies, validate_state_vector, validate_update
 
 __all__ = [
     "MAX_AWARENESS_ENTRIES",
@@ -54,9 +54,6 @@ MSG_QUERY_AWARENESS = 3
 SYNC_STEP1 = 0
 SYNC_STEP2 = 1
 SYNC_UPDATE = 2
-
-# Awareness client IDs are JS numbers on the other side; larger ones would be silently rounded.
-MAX_CLIENT_ID = 2**53 - 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from ..closecodes import Close
 from .lib0 import ProtocolError
-from .protocol import MAX_CLIENT_ID
+from .yupdate import MAX_CLIENT_ID
 
 __all__ = ["OPEN", "Writers"]
 

@@ -20,6 +20,7 @@ from .lib0 import (
 )
 
 __all__ = [
+    "MAX_CLIENT_ID",
     "Dependencies",
     "Sections",
     "read_state_vector",
@@ -38,6 +39,12 @@ MAX_ANY_DEPTH = 64
 # yrs stores clocks as u32, wraps on overflow, and casts them to i32 while integrating
 # (clocks >= 2**31 made it panic in our fuzzing). No real client gets anywhere near this.
 MAX_CLOCK = 2**31 - 1
+
+# Client ids are JS numbers on the other side, so Yjs reads none above this; yrs keeps only
+# their low 53 bits, so a larger one is another client's id to the Doc while it is a new one
+# to every check made before (soak seed 46: structs under 2**64-1 landed as 2**53-1's clocks
+# and the live Doc's state vector left the one kept for it).
+MAX_CLIENT_ID = 2**53 - 1
 
 _STRUCT_GC = 0
 _STRUCT_SKIP = 10
@@ -82,7 +89,9 @@ def validate_state_vector(sv: bytes) -> None:
         if count > (len(data) - pos) // 2:
             raise malformed("state vector count exceeds its size")
         for _ in range(count):
-            _, pos = read_uint(data, pos)
+            client, pos = read_uint(data, pos)
+            if client > MAX_CLIENT_ID:
+                raise malformed("state vector client exceeds 2**53-1")
             clock, pos = read_uint(data, pos)
             if clock > MAX_CLOCK:
                 raise malformed("state vector clock exceeds 2**31-1")
@@ -216,6 +225,8 @@ def _walk_structs(data: bytes, walk: _Walk) -> int:
         else:
             start = pos
             client, pos = uint_tail(data, pos)
+            if client > MAX_CLIENT_ID:
+                raise malformed("client id exceeds 2**53-1")
             seen.encoded, seen.client = data[start:pos], client
         b = data[pos]
         if b < 0x80:
@@ -370,6 +381,8 @@ def _read_id(data: bytes, pos: int, seen: _Seen, refs: dict[int, int]) -> int:
     else:
         start = pos
         client, pos = uint_tail(data, pos)
+        if client > MAX_CLIENT_ID:
+            raise malformed("ID client exceeds 2**53-1")
         seen.encoded, seen.client = data[start:pos], client
     b = data[pos]
     if b < 0x80:
@@ -486,6 +499,8 @@ def _walk_delete_set(
         raise malformed("delete set client count exceeds update size")
     for _ in range(num_clients):
         client, pos = read_uint(data, pos)
+        if client > MAX_CLIENT_ID:
+            raise malformed("delete set client exceeds 2**53-1")
         if client in clients:
             raise malformed("delete set lists a client twice")
         clients.add(client)
