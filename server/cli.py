@@ -257,6 +257,7 @@ class _NoQueryStrings(logging.Filter):
 
 def serve(settings: Settings) -> int:
     memory.limit_arenas()  # before uvicorn and SQLite start their threads
+    memory.quiet_panics()  # before any update reaches pycrdt
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

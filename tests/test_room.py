@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText
+from pycrdt import Doc, Map, Text, XmlElement, XmlFragment, XmlText
 
 from server.config import Settings
 from server.store.base import DocName
@@ -375,6 +375,27 @@ async def test_a_client_id_past_2_53_cannot_write_as_the_client_it_aliases(
     room.receive(writer, decode(encode_update(crafted(after))))
     assert str(room.doc.get("t", type=Text)) == "hello you"
     assert not room._integrator.drifted()
+
+
+async def test_a_subdocument_is_refused_and_nothing_of_its_update_is_kept(
+    store: MemoryStore,
+) -> None:
+    """yrs never frees a Doc holding a subdocument: every trial copy of the document leaked
+    all of it (soak seed 73: 70 MiB after 7,000 frames)."""
+    source: Doc[Any] = Doc()
+    source.get("t", type=Text).insert(0, "hello")
+    source.get("m", type=Map)["sub"] = Doc()
+    room = make_room(store)
+    peer = FakePeer("peer")
+    room.join(peer)
+    with pytest.raises(ProtocolError) as refused:
+        room.receive(peer, decode(encode_update(source.get_update())))
+    assert refused.value.code == 1003
+    assert str(room.doc.get("t", type=Text)) == ""
+    assert room.doc.get_state() == Doc().get_state()
+    await store.flush()
+    stored = await store.load(NAME)
+    assert stored is None or stored.updates == []  # nothing stored
 
 
 async def test_a_run_past_a_gap_loses_its_clocks_to_the_writer_who_fills_the_gap(

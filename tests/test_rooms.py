@@ -176,7 +176,7 @@ async def test_a_burst_of_arrivals_is_settled_once_and_many_departures_released(
     monkeypatch.setattr(rooms_module, "SETTLE_AFTER_SECONDS", 0.01)
     monkeypatch.setattr(rooms_module, "RELEASE_AFTER_DEPARTURES", 3)
     monkeypatch.setattr(memory, "settle", lambda: calls.append("settle"))
-    monkeypatch.setattr(memory, "release", lambda held=0: calls.append("release"))
+    monkeypatch.setattr(memory, "release", lambda held=0, held_bytes=0: calls.append("release"))
     settings = Settings().with_overrides({"unload_grace_seconds": 3600})
     async with MemoryStore() as store, Rooms(store, settings) as rooms:
         peers = [FakePeer(str(i)) for i in range(4)]
@@ -217,7 +217,7 @@ async def test_a_lone_departure_is_released_within_the_release_interval(
 ) -> None:
     calls: list[str] = []
     monkeypatch.setattr(memory, "settle", lambda: None)
-    monkeypatch.setattr(memory, "release", lambda held=0: calls.append("release"))
+    monkeypatch.setattr(memory, "release", lambda held=0, held_bytes=0: calls.append("release"))
     settings = Settings().with_overrides(
         {"unload_grace_seconds": 3600, "memory_release_seconds": 0.05}
     )

@@ -433,7 +433,8 @@ class Rooms:
     def _release_memory(self) -> None:
         self._release_timer = None
         self._departures = 0
-        memory.release(sum(room.held for room in self._rooms.values()))
+        rooms = self._rooms.values()
+        memory.release(sum(room.held for room in rooms), sum(room.held_bytes for room in rooms))
 
     def _spawn(
         self, coro: Coroutine[Any, Any, None], name: str = "background task"

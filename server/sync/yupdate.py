@@ -129,6 +129,7 @@ def validate_update(update: bytes) -> Dependencies:
         frozenset(walk.deleted) if walk.deleted else _NONE,
         sorted_deletes,
         frozenset(walk.split_pairs) if walk.split_pairs else _NONE,
+        walk.subdocs,
     )
 
 
@@ -179,6 +180,7 @@ class _Walk:
         "sections",
         "split_pairs",
         "splits",
+        "subdocs",
         "types",
     )
 
@@ -193,6 +195,7 @@ class _Walk:
         self.split_pairs: set[int] = set()
         # Where integrating the update cuts items (see split_points); None: not collected.
         self.splits: set[int] | None = None
+        self.subdocs = False
 
 
 def _walk_structs(data: bytes, walk: _Walk) -> int:
@@ -330,6 +333,8 @@ def _walk_structs(data: bytes, walk: _Walk) -> int:
                 pos, length = _walk_rare_content(data, pos, ref)
                 if ref == _CONTENT_TYPE:
                     walk.types.add(client << 31 | clock)
+                elif ref == _CONTENT_DOC:
+                    walk.subdocs = True
             # Empty items are legal: yrs itself emits empty String/Deleted items after edits
             # around non-ASCII text, and drops them again on decode.
             clock += length
@@ -554,6 +559,8 @@ class Dependencies:
     sorted_deletes: bool = True
     # The clocks of the update's string items that fall inside a surrogate pair (as `id_key`s).
     split_pairs: frozenset[int] = frozenset()
+    # Whether the update holds a subdocument (see Room._apply).
+    subdocs: bool = False
 
     def ready(self, state: dict[int, int]) -> bool:
         """True when an update with these dependencies integrates fully into `state`.

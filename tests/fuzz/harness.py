@@ -62,7 +62,7 @@ RSS_SLACK = 64 * 1024 * 1024
 FUZZ_ENV = {"COEDIT_MEMORY_RELEASE_SECONDS": "1"}
 RELEASE_LINE = re.compile(
     r"memory released: rss ([\d.]+) MiB, (\d+) Python blocks(?:, malloc ([\d.]+) MiB in use)?"
-    r"(?:[^,]*)(?:, (\d+) held updates)?"
+    r"(?:[^,]*)(?:, (\d+) held updates(?: \(([\d.]+) MiB\))?)?"
 )
 DEFAULT_HONEST = (424242, 434343)  # for hexlogs that name no honest ids
 # The honest pair present keys as the editor does, which binds their client ids to them: a
@@ -93,10 +93,12 @@ class Usage:
     blocks: int
     malloc: float | None
     held: int = 0
+    held_mib: float = 0.0
 
     def __str__(self) -> str:
         malloc = "" if self.malloc is None else f", malloc {self.malloc:.1f} MiB in use"
-        return f"{self.blocks} Python blocks{malloc}, {self.held} held updates"
+        held = f"{self.held} held updates ({self.held_mib:.1f} MiB)"
+        return f"{self.blocks} Python blocks{malloc}, {held}"
 
 
 @dataclass(frozen=True)
@@ -449,12 +451,13 @@ async def released(server: ServerProcess, since: int) -> Usage | None:
         for line in server.log[since:]:
             match = RELEASE_LINE.search(line)
             if match:
-                rss, blocks, malloc, held = match.groups()
+                rss, blocks, malloc, held, held_mib = match.groups()
                 return Usage(
                     float(rss),
                     int(blocks),
                     None if malloc is None else float(malloc),
                     int(held or 0),
+                    float(held_mib or 0),
                 )
         await asyncio.sleep(0.1)  # the log has no event to wait on
     return None
@@ -490,7 +493,9 @@ def usage_failures(base: Usage | None, after: Usage | None, doc_bytes: int) -> l
             Failure("memory-python-held", f"Python blocks {base.blocks} -> {after.blocks}")
         )
     if base.malloc is not None and after.malloc is not None:
-        limit = base.malloc + (MALLOC_SLACK + MALLOC_PER_DOC_BYTE * doc_bytes) / (1 << 20)
+        # Held updates are bytes objects, out of Python's block count: their own size.
+        extra = (MALLOC_SLACK + MALLOC_PER_DOC_BYTE * doc_bytes) / (1 << 20) + after.held_mib
+        limit = base.malloc + extra
         if after.malloc > limit:
             failures.append(
                 Failure("memory-malloc-held", f"malloc {base.malloc} -> {after.malloc} MiB")
