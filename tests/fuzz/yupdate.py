@@ -253,9 +253,7 @@ class Units:
     def get(self, key: ID) -> str | None:
         if key in self.shown:
             return self.shown[key]
-        found = self.hidden.get(key[0], [])
-        index = bisect.bisect_right(found, (key[1], 2**64)) - 1
-        return "deleted" if index >= 0 and key[1] < found[index][1] else None
+        return "deleted" if _covers(self.hidden.get(key[0], []), key[1]) else None
 
     def __getitem__(self, key: ID) -> str:
         got = self.get(key)
@@ -316,6 +314,12 @@ def units(data: bytes) -> Units:
                     out.shown[key] = parts[i]
     out.hidden = {client: _merged(ranges) for client, ranges in spans.items()}
     return out
+
+
+def _covers(merged: list[tuple[int, int]], clock: int) -> bool:
+    """Whether one of these sorted, merged [start, end) ranges holds `clock`."""
+    index = bisect.bisect_right(merged, (clock, 2**64)) - 1
+    return index >= 0 and clock < merged[index][1]
 
 
 def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -426,9 +430,7 @@ class _Visibility:
         return (start, s) if key[1] < start + s.length else None
 
     def _is_deleted(self, key: ID) -> bool:
-        found = self._deleted.get(key[0], [])
-        index = bisect.bisect_right(found, (key[1], 2**64)) - 1
-        return index >= 0 and key[1] < found[index][1]
+        return _covers(self._deleted.get(key[0], []), key[1])
 
     def _parent(self, key: ID, s: Struct) -> _Parent:
         """The parent type's item (or root name) and map key of struct `s` at `key`, as Yjs
